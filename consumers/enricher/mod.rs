@@ -1,0 +1,135 @@
+//! The enricher: reads `rae.events.>` from `RAE_EVENTS`, applies the rules of [`rules`] and
+//! publishes the enriched event to `rae.enriched.<tenant>.<source>.<kind>`. It acks the input
+//! only after the enriched event is acked by JetStream; an unreadable event becomes one dead
+//! letter `invalid_event`.
+
+pub mod rules;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusError, Publisher};
+use crate::config::Config;
+use crate::dead_letter::{DeadLetter, Stage};
+use crate::event::{Event, Limits};
+use crate::telemetry::{names, EventRetried};
+use crate::{consumers, subjects};
+
+/// A ready enricher.
+pub struct Enricher {
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    shared: Arc<Shared>,
+    concurrency: usize,
+}
+
+struct Shared {
+    publisher: Publisher,
+    config: crate::config::EnrichConfig,
+    limits: Limits,
+}
+
+impl Enricher {
+    /// Creates (or updates) the durable consumer.
+    ///
+    /// # Errors
+    /// [`BusError`] when the consumer cannot be created.
+    pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, BusError> {
+        let consumer = bus
+            .durable_consumer(
+                subjects::EVENTS_STREAM,
+                subjects::ENRICHER_CONSUMER,
+                subjects::EVENTS_ALL,
+                Duration::from_secs(config.enrich.ack_wait_secs),
+                (config.enrich.concurrency * 4) as i64,
+            )
+            .await?;
+        Ok(Enricher {
+            consumer,
+            shared: Arc::new(Shared {
+                publisher: bus.publisher(),
+                config: config.enrich.clone(),
+                limits: config.limits.limits(),
+            }),
+            concurrency: config.enrich.concurrency,
+        })
+    }
+
+    /// Runs until `token` is cancelled, then finishes the events in flight.
+    pub async fn run(self, token: CancellationToken) {
+        let shared = self.shared;
+        let handle = move |message: Message| {
+            let shared = shared.clone();
+            async move { shared.handle(message).await }
+        };
+        consumers::pull_loop(
+            "enricher",
+            self.consumer,
+            self.concurrency,
+            Arc::new(consumers::Open),
+            handle,
+            token,
+        )
+        .await;
+    }
+}
+
+impl Shared {
+    async fn handle(&self, message: Message) {
+        let attempt = consumers::attempt(&message);
+        let sequence = consumers::stream_sequence(&message);
+        let event = match serde_json::from_slice::<Event>(&message.payload) {
+            Ok(event) => event
+                .validate(&self.limits)
+                .map(|_| event)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("not an event.v1 payload: {e}")),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                let letter = DeadLetter::new(
+                    Stage::Enrich,
+                    "invalid_event",
+                    &error,
+                    attempt,
+                    &message.subject,
+                    &message.payload,
+                );
+                return consumers::dead_letter(&self.publisher, &message, letter, "invalid_event")
+                    .await;
+            }
+        };
+        let enriched = rules::enrich(event, &self.config, &self.limits);
+        let subject = subjects::enriched(&enriched.tenant, &enriched.source, &enriched.kind);
+        // The id is stable across redeliveries of this input message, and new for a replayed
+        // or backfilled copy of the same event.
+        let msg_id = format!("{}:{}", enriched.id, sequence);
+        match self
+            .publisher
+            .publish_event(&subject, &enriched, &msg_id)
+            .await
+        {
+            Ok(_) => {
+                metrics::counter!(names::EVENTS_ENRICHED).increment(1);
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(event_id = %enriched.id, error = %err, "ack failed; the event will be redelivered and deduplicated");
+                }
+            }
+            Err(err) => {
+                let delay = Duration::from_secs(1);
+                EventRetried {
+                    event_id: &enriched.id,
+                    stage: "enrich",
+                    reason: "publish_failed",
+                    delay,
+                }
+                .emit();
+                tracing::warn!(event_id = %enriched.id, error = %err, "enriched event not stored");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+}

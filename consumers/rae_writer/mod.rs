@@ -1,0 +1,208 @@
+//! The RAE writer: reads `rae.enriched.>` from `RAE_ENRICHED` and stores each event in RAE
+//! (DESIGN §5). Acks only after RAE accepted the event; retries transient failures with
+//! exponential backoff and full jitter (raised to `Retry-After`, capped); dead-letters other 4xx
+//! answers at once with RAE's body; and stops pulling while RAE is down (see [`breaker`]).
+
+pub mod breaker;
+pub mod classify;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{AckKind, Message};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusError, Publisher};
+use crate::config::{Config, WriterConfig};
+use crate::dead_letter::{DeadLetter, Stage};
+use crate::event::{Event, Limits};
+use crate::rae::RaeClient;
+use crate::telemetry::{EventRetried, RaeWrite};
+use crate::{consumers, subjects};
+
+use breaker::Breaker;
+use classify::Outcome;
+
+/// Why the writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("{0}")]
+    Client(String),
+}
+
+/// A ready writer.
+pub struct Writer {
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    rae: RaeClient,
+    publisher: Publisher,
+    breaker: Arc<Breaker>,
+    config: WriterConfig,
+    limits: Limits,
+}
+
+impl Writer {
+    /// Creates (or updates) the durable consumer and the RAE client.
+    ///
+    /// # Errors
+    /// [`BuildError`] when the consumer or the HTTP client cannot be made.
+    pub async fn build(config: &Config, bus: &Bus) -> Result<Writer, BuildError> {
+        let consumer = bus
+            .durable_consumer(
+                subjects::ENRICHED_STREAM,
+                subjects::WRITER_CONSUMER,
+                subjects::ENRICHED_ALL,
+                Duration::from_secs(config.writer.ack_wait_secs),
+                (config.writer.concurrency * 4) as i64,
+            )
+            .await?;
+        let rae = RaeClient::new(&config.rae, &config.tenants).map_err(BuildError::Client)?;
+        Ok(Writer {
+            consumer,
+            shared: Arc::new(Shared {
+                rae,
+                publisher: bus.publisher(),
+                breaker: Arc::new(Breaker::new(&config.writer)),
+                config: config.writer.clone(),
+                limits: config.limits.limits(),
+            }),
+        })
+    }
+
+    /// Runs until `token` is cancelled, then finishes the writes in flight.
+    pub async fn run(self, token: CancellationToken) {
+        let shared = self.shared;
+        let gate = shared.breaker.clone();
+        let concurrency = shared.config.concurrency;
+        let handle = move |message: Message| {
+            let shared = shared.clone();
+            async move { shared.handle(message).await }
+        };
+        consumers::pull_loop(
+            "rae_writer",
+            self.consumer,
+            concurrency,
+            gate,
+            handle,
+            token,
+        )
+        .await;
+    }
+}
+
+impl Shared {
+    async fn handle(&self, message: Message) {
+        let attempt = consumers::attempt(&message);
+        let event = match serde_json::from_slice::<Event>(&message.payload) {
+            Ok(event) => event
+                .validate(&self.limits)
+                .map(|_| event)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("not an event.v1 payload: {e}")),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                let letter = DeadLetter::new(
+                    Stage::Write,
+                    "invalid_event",
+                    &error,
+                    attempt,
+                    &message.subject,
+                    &message.payload,
+                );
+                return consumers::dead_letter(&self.publisher, &message, letter, "invalid_event")
+                    .await;
+            }
+        };
+        let started = Instant::now();
+        let result = self.rae.store(&event).await;
+        let outcome = classify::classify(&result, attempt, &self.config, rand::random::<f64>());
+        match outcome {
+            Outcome::Done { duplicate } => {
+                self.breaker.success();
+                let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
+                    .try_into()
+                    .ok();
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: if duplicate { "duplicate" } else { "stored" },
+                    elapsed: started.elapsed(),
+                    end_to_end,
+                }
+                .emit();
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(event_id = %event.id, error = %err, "ack after store failed; RAE may see the event again");
+                }
+            }
+            Outcome::Reject { reason, error } => {
+                self.breaker.success();
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: "rejected",
+                    elapsed: started.elapsed(),
+                    end_to_end: None,
+                }
+                .emit();
+                let letter = DeadLetter::new(
+                    Stage::Write,
+                    reason,
+                    &error,
+                    attempt,
+                    &message.subject,
+                    &message.payload,
+                );
+                consumers::dead_letter(&self.publisher, &message, letter, reason).await;
+            }
+            Outcome::Retry {
+                reason,
+                delay,
+                pause,
+                error,
+            } => {
+                self.breaker.failure(reason, pause);
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: "retry",
+                    elapsed: started.elapsed(),
+                    end_to_end: None,
+                }
+                .emit();
+                // Only failures while RAE works for other events count towards the limit; during
+                // an outage (breaker open) events wait however long it takes.
+                if attempt >= self.config.max_attempts && !self.breaker.is_open() {
+                    let letter = DeadLetter::new(
+                        Stage::Write,
+                        "retries_exhausted",
+                        &error,
+                        attempt,
+                        &message.subject,
+                        &message.payload,
+                    );
+                    return consumers::dead_letter(
+                        &self.publisher,
+                        &message,
+                        letter,
+                        "retries_exhausted",
+                    )
+                    .await;
+                }
+                EventRetried {
+                    event_id: &event.id,
+                    stage: "write",
+                    reason,
+                    delay,
+                }
+                .emit();
+                tracing::debug!(event_id = %event.id, error = %error, "rae write failed");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+}

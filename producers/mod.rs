@@ -1,0 +1,5 @@
+//! Producers: thin adapters that verify outside input, normalize it into one event and publish
+//! it through the core publisher. They hold no business logic beyond their protocol.
+
+pub mod ingress;
+pub mod webhook;

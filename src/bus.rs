@@ -1,0 +1,409 @@
+//! The NATS side of the core: connecting with retry, creating the streams, consumers and KV
+//! buckets of DESIGN §3 idempotently, and the [`Publisher`] every producer and consumer uses.
+//!
+//! The publisher always sets `Nats-Msg-Id` and awaits the JetStream ack, so a caller that got
+//! `Ok` knows the event is stored and a redelivered input is deduplicated.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::{HeaderMap, HeaderValue};
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use crate::config::NatsConfig;
+use crate::event::Event;
+use crate::{headers, subjects};
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Why NATS could not be reached or set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url} within {secs}s: {message} (is nats-server running? set NATS_URL or nats.url)")]
+    Connect {
+        url: String,
+        secs: u64,
+        message: String,
+    },
+    #[error("cannot create or update stream {name}: {message}")]
+    Stream { name: String, message: String },
+    #[error("cannot create or update consumer {name} on {stream}: {message}")]
+    Consumer {
+        stream: String,
+        name: String,
+        message: String,
+    },
+    #[error("cannot create key-value bucket {name}: {message}")]
+    Bucket { name: String, message: String },
+    #[error("JetStream request failed: {0}")]
+    JetStream(String),
+}
+
+/// Why a publish was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("NATS is not connected")]
+    Unavailable,
+    #[error("JetStream did not acknowledge the publish to {subject} in time")]
+    Timeout { subject: String },
+    #[error("JetStream refused the publish to {subject}: {message}")]
+    Refused { subject: String, message: String },
+}
+
+/// A connected client and its JetStream context.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    config: NatsConfig,
+}
+
+impl Bus {
+    /// Connects, retrying until `connect_timeout_secs` has passed.
+    ///
+    /// After the first connection the client reconnects on its own for as long as it lives.
+    ///
+    /// # Errors
+    /// [`BusError::Connect`] when no server answered in time.
+    pub async fn connect(config: &NatsConfig, name: &str) -> Result<Bus, BusError> {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(config.connect_timeout_secs);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let mut options = async_nats::ConnectOptions::new()
+                .name(name)
+                .connection_timeout(Duration::from_secs(2))
+                .max_reconnects(None::<usize>);
+            if let Some(token) = &config.token {
+                options = options.token(token.expose().to_owned());
+            }
+            if let (Some(user), Some(password)) = (&config.user, &config.password) {
+                options = options.user_and_password(user.clone(), password.expose().to_owned());
+            }
+            match options.connect(config.url.as_str()).await {
+                Ok(client) => {
+                    let js = jetstream::ContextBuilder::new()
+                        .timeout(Duration::from_millis(config.publish_timeout_ms))
+                        .build(client.clone());
+                    return Ok(Bus {
+                        client,
+                        js,
+                        config: config.clone(),
+                    });
+                }
+                Err(err) if tokio::time::Instant::now() + delay < deadline => {
+                    tracing::debug!(error = %err, url = %config.url, "nats connect failed, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(err) => {
+                    return Err(BusError::Connect {
+                        url: config.url.clone(),
+                        secs: config.connect_timeout_secs,
+                        message: err.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// True while the client holds a live connection.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// A publisher sharing this connection.
+    pub fn publisher(&self) -> Publisher {
+        Publisher { bus: self.clone() }
+    }
+
+    /// Creates or updates the streams and KV buckets of DESIGN §3; safe to call on every start.
+    ///
+    /// # Errors
+    /// [`BusError`] naming the stream or bucket that could not be created.
+    pub async fn setup(&self) -> Result<(), BusError> {
+        let c = &self.config;
+        let dup = Duration::from_secs(c.duplicate_window_secs);
+        for (name, subject, max_age) in [
+            (
+                subjects::EVENTS_STREAM,
+                subjects::EVENTS_ALL,
+                DAY * c.events_max_age_days as u32,
+            ),
+            (
+                subjects::ENRICHED_STREAM,
+                subjects::ENRICHED_ALL,
+                DAY * c.events_max_age_days as u32,
+            ),
+            (
+                subjects::DLQ_STREAM,
+                subjects::DLQ_ALL,
+                DAY * c.dlq_max_age_days as u32,
+            ),
+            (
+                subjects::AUDIT_STREAM,
+                subjects::AUDIT_ALL,
+                DAY * c.audit_max_age_days as u32,
+            ),
+        ] {
+            let config = stream::Config {
+                name: name.to_owned(),
+                subjects: vec![subject.to_owned()],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                num_replicas: c.replicas,
+                max_age,
+                duplicate_window: dup.min(max_age),
+                allow_direct: true,
+                ..Default::default()
+            };
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| BusError::Stream {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                })?;
+        }
+        for (bucket, max_age, history) in [
+            (subjects::STATE_BUCKET, Duration::ZERO, 5),
+            (subjects::DEDUPE_BUCKET, DAY * c.dedupe_ttl_days as u32, 1),
+        ] {
+            let exists = self.js.get_key_value(bucket).await.is_ok();
+            if !exists {
+                self.js
+                    .create_key_value(kv::Config {
+                        bucket: bucket.to_owned(),
+                        history,
+                        max_age,
+                        storage: stream::StorageType::File,
+                        num_replicas: c.replicas,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| BusError::Bucket {
+                        name: bucket.to_owned(),
+                        message: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates (or updates) a durable pull consumer with explicit acks.
+    ///
+    /// `max_deliver` is unlimited: the consumers decide themselves when an event has failed for
+    /// good, so an outage of RAE never turns into silently dropped messages.
+    ///
+    /// # Errors
+    /// [`BusError::Consumer`] when the server refuses the consumer.
+    pub async fn durable_consumer(
+        &self,
+        stream_name: &str,
+        name: &str,
+        filter: &str,
+        ack_wait: Duration,
+        max_ack_pending: i64,
+    ) -> Result<consumer::PullConsumer, BusError> {
+        let error = |e: &dyn std::fmt::Display| BusError::Consumer {
+            stream: stream_name.to_owned(),
+            name: name.to_owned(),
+            message: e.to_string(),
+        };
+        let stream = self
+            .js
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| error(&e))?;
+        let config = consumer::pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: filter.to_owned(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_deliver: -1,
+            max_ack_pending,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        };
+        match stream.create_consumer(config).await {
+            Ok(consumer) => Ok(consumer),
+            Err(err) => {
+                // An older server refuses to change some fields of an existing durable; keep
+                // the one that exists rather than refusing to start.
+                tracing::warn!(error = %err, consumer = name, "consumer update refused, using the existing one");
+                stream.get_consumer(name).await.map_err(|e| error(&e))
+            }
+        }
+    }
+
+    /// The `rae_dedupe` bucket.
+    ///
+    /// # Errors
+    /// [`BusError::Bucket`] when it does not exist (run `setup`).
+    pub async fn dedupe(&self) -> Result<Dedupe, BusError> {
+        let store = self
+            .js
+            .get_key_value(subjects::DEDUPE_BUCKET)
+            .await
+            .map_err(|e| BusError::Bucket {
+                name: subjects::DEDUPE_BUCKET.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Dedupe { store })
+    }
+
+    /// Stream handle by name.
+    ///
+    /// # Errors
+    /// [`BusError::JetStream`] when the stream does not exist or NATS does not answer.
+    pub async fn stream(&self, name: &str) -> Result<stream::Stream, BusError> {
+        self.js
+            .get_stream(name)
+            .await
+            .map_err(|e| BusError::JetStream(format!("stream {name}: {e}")))
+    }
+
+    /// True when every stream of DESIGN §3 exists (readiness).
+    pub async fn streams_present(&self) -> bool {
+        for name in [
+            subjects::EVENTS_STREAM,
+            subjects::ENRICHED_STREAM,
+            subjects::DLQ_STREAM,
+            subjects::AUDIT_STREAM,
+        ] {
+            if self.js.get_stream(name).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Provider delivery ids remembered for days, beyond JetStream's duplicate window.
+#[derive(Clone)]
+pub struct Dedupe {
+    store: kv::Store,
+}
+
+impl Dedupe {
+    /// True when `key` (an event id) was remembered before.
+    ///
+    /// # Errors
+    /// [`PublishError::Unavailable`] when the bucket cannot be read.
+    pub async fn seen(&self, key: &str) -> Result<bool, PublishError> {
+        match self.store.get(key).await {
+            Ok(value) => Ok(value.is_some()),
+            Err(_) => Err(PublishError::Unavailable),
+        }
+    }
+
+    /// Remembers `key`; called only after the event is stored, so a failure here can only
+    /// cause a later duplicate, never a loss.
+    ///
+    /// # Errors
+    /// [`PublishError::Unavailable`] when the bucket cannot be written.
+    pub async fn remember(&self, key: &str) -> Result<(), PublishError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp().to_string();
+        self.store
+            .put(key, Bytes::from(now))
+            .await
+            .map(|_| ())
+            .map_err(|_| PublishError::Unavailable)
+    }
+}
+
+/// What JetStream said about a stored message.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    pub sequence: u64,
+    /// True when JetStream already had a message with this `Nats-Msg-Id`.
+    pub duplicate: bool,
+}
+
+/// Publishes to JetStream and awaits the ack; the only way anything reaches a stream.
+#[derive(Clone)]
+pub struct Publisher {
+    bus: Bus,
+}
+
+impl Publisher {
+    /// Publishes `event` to `subject` with the event headers of DESIGN §3, deduplicated by
+    /// `msg_id`.
+    ///
+    /// # Errors
+    /// [`PublishError`] when NATS is down, the ack does not come in time, or JetStream refuses.
+    pub async fn publish_event(
+        &self,
+        subject: &str,
+        event: &Event,
+        msg_id: &str,
+    ) -> Result<Stored, PublishError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(headers::SCHEMA, headers::SCHEMA_V1);
+        headers.insert(headers::TENANT, header_value(&event.tenant));
+        headers.insert(headers::SOURCE, header_value(&event.source));
+        self.publish(subject, headers, msg_id, Bytes::from(event.to_payload()))
+            .await
+    }
+
+    /// Publishes `payload` with `headers`, deduplicated by `msg_id`, and awaits the ack.
+    ///
+    /// # Errors
+    /// See [`Publisher::publish_event`].
+    pub async fn publish(
+        &self,
+        subject: &str,
+        mut headers: HeaderMap,
+        msg_id: &str,
+        payload: Bytes,
+    ) -> Result<Stored, PublishError> {
+        if !self.bus.is_connected() {
+            return Err(PublishError::Unavailable);
+        }
+        headers.insert(headers::MSG_ID, header_value(msg_id));
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload)
+            .headers(headers);
+        let refused = |e: &dyn std::fmt::Display| PublishError::Refused {
+            subject: subject.to_owned(),
+            message: e.to_string(),
+        };
+        let ack_future = self
+            .bus
+            .js
+            .send_publish(subject.to_owned(), message)
+            .await
+            .map_err(|e| match e.kind() {
+                jetstream::context::PublishErrorKind::TimedOut => PublishError::Timeout {
+                    subject: subject.to_owned(),
+                },
+                _ => refused(&e),
+            })?;
+        let ack = ack_future.await.map_err(|e| match e.kind() {
+            jetstream::context::PublishErrorKind::TimedOut => PublishError::Timeout {
+                subject: subject.to_owned(),
+            },
+            jetstream::context::PublishErrorKind::BrokenPipe => PublishError::Unavailable,
+            _ => refused(&e),
+        })?;
+        Ok(Stored {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// The bus this publisher writes to.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+}
+
+/// A header value from text that may hold characters NATS headers cannot carry.
+pub fn header_value(text: &str) -> HeaderValue {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    HeaderValue::from(clean.as_str())
+}

@@ -1,0 +1,1006 @@
+//! Configuration: one `Config` tree loaded from embedded defaults, an optional YAML file and
+//! environment overrides, then validated as a whole (DESIGN §9).
+//!
+//! Loading order: defaults (each a named `const fn` or `fn` below), then the file
+//! (`integrations.yaml` by default) with `${VAR}` and `${VAR:-default}` expanded inside string
+//! values, then the environment overrides of [`ENV_OVERRIDES`]. [`Config::validate`] reports every
+//! problem with its field path before anything starts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Limits;
+
+/// Default config file name, read when present and no other file is named.
+pub const DEFAULT_FILE: &str = "integrations.yaml";
+
+/// Id of the built-in generic webhook integration (`POST /api/v1/webhooks/memory`).
+pub const DEFAULT_WEBHOOK_ID: &str = "memory";
+
+/// RAE's own name for the tenant used when no tenant is configured.
+pub const DEFAULT_TENANT: &str = "default-tenant";
+
+/// Environment variables that override config fields, with the field each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("NATS_URL", "nats.url"),
+    ("RAE_BASE_URL", "rae.base_url"),
+    ("RAE_API_KEY", "rae.api_key"),
+    ("RAE_TENANT_ID", "rae.tenant_id"),
+    ("RAE_WEBHOOK_SECRET", "integrations[memory].config.secrets"),
+    ("RAE_PIPELINE_LISTEN", "ingress.listen"),
+    ("RAE_PIPELINE_METRICS_LISTEN", "ingress.metrics_listen"),
+];
+
+/// A secret string: never printed by `Debug` and serialized redacted, so it cannot leak into
+/// logs or `check-config` output.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it (a header, an HMAC key).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub nats: NatsConfig,
+    pub rae: RaeConfig,
+    pub ingress: IngressConfig,
+    pub limits: LimitsConfig,
+    pub enrich: EnrichConfig,
+    pub writer: WriterConfig,
+    /// The integration registry: each entry enables one producer route or role.
+    pub integrations: Vec<IntegrationConfig>,
+    /// Per-tenant RAE credentials, keyed by the tenant alias used in events.
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// Connection to NATS and the JetStream resources of DESIGN §3.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Server URL(s), comma separated.
+    pub url: String,
+    /// Optional token or user/password for the connection.
+    pub token: Option<Secret>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// Stream replicas: 1 for one server, 3 on a cluster.
+    pub replicas: usize,
+    /// How long one publish waits for its JetStream ack before the ingress answers 503.
+    pub publish_timeout_ms: u64,
+    /// How long `connect` keeps retrying before giving up at start.
+    pub connect_timeout_secs: u64,
+    /// JetStream's duplicate window for `Nats-Msg-Id`.
+    pub duplicate_window_secs: u64,
+    pub events_max_age_days: u64,
+    pub dlq_max_age_days: u64,
+    pub audit_max_age_days: u64,
+    /// How long provider delivery ids are remembered in `rae_dedupe`.
+    pub dedupe_ttl_days: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            token: None,
+            user: None,
+            password: None,
+            replicas: 1,
+            publish_timeout_ms: 5_000,
+            connect_timeout_secs: 10,
+            duplicate_window_secs: 120,
+            events_max_age_days: 7,
+            dlq_max_age_days: 30,
+            audit_max_age_days: 30,
+            dedupe_ttl_days: 7,
+        }
+    }
+}
+
+/// How the API key is sent to RAE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaeAuth {
+    /// `X-API-Key: <key>` (current RAE).
+    ApiKey,
+    /// `Authorization: Bearer <key>` (older deployments).
+    Bearer,
+}
+
+/// The RAE HTTP service (DESIGN §5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaeConfig {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub auth: RaeAuth,
+    /// `X-Tenant-Id` for events whose tenant has no entry in `tenants`: a UUID or
+    /// `default-tenant`.
+    pub tenant_id: String,
+    /// Store path; the trailing slash matters to RAE.
+    pub store_path: String,
+    pub query_path: String,
+    pub health_path: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for RaeConfig {
+    fn default() -> Self {
+        RaeConfig {
+            base_url: "http://127.0.0.1:8000".into(),
+            api_key: None,
+            auth: RaeAuth::ApiKey,
+            tenant_id: DEFAULT_TENANT.into(),
+            store_path: "/v2/memories/".into(),
+            query_path: "/v2/memories/query".into(),
+            health_path: "/health".into(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The HTTP ingress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngressConfig {
+    pub listen: String,
+    /// Own listener for `GET /metrics`.
+    pub metrics_listen: String,
+    /// Larger bodies are refused with 413.
+    pub max_body_bytes: usize,
+    pub request_timeout_ms: u64,
+    /// Accepted clock difference for signed timestamps.
+    pub timestamp_tolerance_secs: u64,
+    /// `Retry-After` sent with 503 when JetStream cannot take an event.
+    pub retry_after_secs: u64,
+    /// Tenant of events whose integration names none.
+    pub default_tenant: String,
+    pub default_project: String,
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        IngressConfig {
+            listen: "0.0.0.0:8080".into(),
+            metrics_listen: "0.0.0.0:9464".into(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_ms: 10_000,
+            timestamp_tolerance_secs: 300,
+            retry_after_secs: 5,
+            default_tenant: DEFAULT_TENANT.into(),
+            default_project: "default".into(),
+        }
+    }
+}
+
+/// Size limits of events, applied by every producer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_content_bytes: usize,
+    pub max_tags: usize,
+    pub max_tag_chars: usize,
+    pub max_metadata_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_content_bytes: l.max_content_bytes,
+            max_tags: l.max_tags,
+            max_tag_chars: l.max_tag_chars,
+            max_metadata_bytes: l.max_attributes_bytes,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_content_bytes: self.max_content_bytes,
+            max_tags: self.max_tags,
+            max_tag_chars: self.max_tag_chars,
+            max_attributes_bytes: self.max_metadata_bytes,
+        }
+    }
+}
+
+/// One base-importance rule: events of `source` (and `kind`, when given) start at `importance`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseImportance {
+    pub source: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub importance: f64,
+}
+
+/// The enricher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// Importance of events no rule matches.
+    pub default_importance: f64,
+    /// First match wins; a rule with a `kind` is checked before rules without one.
+    pub base_importance: Vec<BaseImportance>,
+    /// Turn `#hashtags` in the content into tags.
+    pub hashtags: bool,
+    pub ack_wait_secs: u64,
+    /// Events enriched at once.
+    pub concurrency: usize,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        let rule = |source: &str, kind: Option<&str>, importance| BaseImportance {
+            source: source.into(),
+            kind: kind.map(Into::into),
+            importance,
+        };
+        EnrichConfig {
+            default_importance: 0.5,
+            base_importance: vec![
+                rule("github", Some("workflow_run_failed"), 0.8),
+                rule("github", Some("pull_request_merged"), 0.7),
+                rule("git", Some("commit"), 0.4),
+                rule("slack", None, 0.4),
+                rule("email", None, 0.5),
+            ],
+            hashtags: true,
+            ack_wait_secs: 30,
+            concurrency: 64,
+        }
+    }
+}
+
+/// The RAE writer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// RAE requests in flight at once.
+    pub concurrency: usize,
+    /// Deliveries of one event that failed while RAE accepted others, before it is
+    /// dead-lettered as `retries_exhausted`.
+    pub max_attempts: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Cap on a `Retry-After` from RAE.
+    pub retry_after_max_secs: u64,
+    /// Retryable failures in a row (across events) that open the breaker.
+    pub breaker_failures: u32,
+    /// First wait before a probe while the breaker is open; doubles up to `breaker_probe_max_ms`.
+    pub breaker_probe_ms: u64,
+    pub breaker_probe_max_ms: u64,
+    pub ack_wait_secs: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            concurrency: 32,
+            max_attempts: 10,
+            backoff_base_ms: 250,
+            backoff_max_ms: 30_000,
+            retry_after_max_secs: 300,
+            breaker_failures: 5,
+            breaker_probe_ms: 500,
+            breaker_probe_max_ms: 15_000,
+            ack_wait_secs: 60,
+        }
+    }
+}
+
+/// What kind of producer an integration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationKind {
+    /// Generic signed webhook at `/api/v1/webhooks/{id}`.
+    Webhook,
+}
+
+/// One entry of the integration registry.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationConfig {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_kind")]
+    pub kind: IntegrationKind,
+    /// The integration's own settings; each kind checks them at validation.
+    #[serde(default)]
+    pub config: serde_json::Value,
+}
+
+impl fmt::Debug for IntegrationConfig {
+    /// The free-form `config` may hold secrets: it is shown redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut config = self.config.clone();
+        redact(&mut config);
+        f.debug_struct("IntegrationConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("kind", &self.kind)
+            .field("config", &config)
+            .finish()
+    }
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+const fn default_kind() -> IntegrationKind {
+    IntegrationKind::Webhook
+}
+
+/// Settings of a generic webhook integration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Active secrets; several at once allow rotation without downtime.
+    pub secrets: Vec<Secret>,
+    /// Tenant of its events (default `ingress.default_tenant`).
+    pub tenant: Option<String>,
+    /// Project of its events when the body names none (default `ingress.default_project`).
+    pub project: Option<String>,
+}
+
+/// RAE credentials and defaults for one tenant alias.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantConfig {
+    /// `X-Tenant-Id` sent to RAE (a UUID or `default-tenant`); the alias itself when absent.
+    pub rae_tenant_id: Option<String>,
+    /// API key for this tenant; `rae.api_key` when absent.
+    pub api_key: Option<Secret>,
+}
+
+/// One thing wrong with the configuration, at a field path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid YAML: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("invalid configuration ({} problem(s)):\n{}", .0.len(), list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// The problems found, for tests and tools.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+/// Where the file comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `integrations.yaml` when it exists, embedded defaults otherwise.
+    Default,
+    /// A file that must exist.
+    File(PathBuf),
+    /// YAML text (tests).
+    Text(String),
+}
+
+impl Config {
+    /// Loads defaults, the file and environment overrides, then validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the YAML error, or every invalid field with its path.
+    pub fn load(
+        source: &Source,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (path, text) = match source {
+            Source::Default => {
+                let path = PathBuf::from(DEFAULT_FILE);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => (path, text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => (path, String::new()),
+                    Err(source) => return Err(ConfigError::Read { path, source }),
+                }
+            }
+            Source::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => (path.clone(), text),
+                Err(source) => {
+                    return Err(ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            },
+            Source::Text(text) => (PathBuf::from("<text>"), text.clone()),
+        };
+        let mut config = parse(&path, &text, env)?;
+        config.apply_env(env);
+        config.add_default_webhook();
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Loads with the process environment.
+    ///
+    /// # Errors
+    /// See [`Config::load`].
+    pub fn load_from_env(source: &Source) -> Result<Config, ConfigError> {
+        Config::load(source, &|name| std::env::var(name).ok())
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let set = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(v) = set("NATS_URL") {
+            self.nats.url = v;
+        }
+        if let Some(v) = set("RAE_BASE_URL") {
+            self.rae.base_url = v;
+        }
+        if let Some(v) = set("RAE_API_KEY") {
+            self.rae.api_key = Some(Secret::new(v));
+        }
+        if let Some(v) = set("RAE_TENANT_ID") {
+            self.rae.tenant_id = v;
+        }
+        if let Some(v) = set("RAE_PIPELINE_LISTEN") {
+            self.ingress.listen = v;
+        }
+        if let Some(v) = set("RAE_PIPELINE_METRICS_LISTEN") {
+            self.ingress.metrics_listen = v;
+        }
+        if let Some(secret) = set("RAE_WEBHOOK_SECRET") {
+            self.add_default_webhook();
+            if let Some(entry) = self
+                .integrations
+                .iter_mut()
+                .find(|i| i.id == DEFAULT_WEBHOOK_ID)
+            {
+                let mut settings = entry.config.as_object().cloned().unwrap_or_default();
+                settings.insert("secrets".into(), serde_json::json!([secret]));
+                entry.config = serde_json::Value::Object(settings);
+            }
+        }
+    }
+
+    /// The generic `memory` webhook exists unless the file names it.
+    fn add_default_webhook(&mut self) {
+        if !self.integrations.iter().any(|i| i.id == DEFAULT_WEBHOOK_ID) {
+            self.integrations.insert(
+                0,
+                IntegrationConfig {
+                    id: DEFAULT_WEBHOOK_ID.into(),
+                    name: Some("Generic memory webhook".into()),
+                    enabled: true,
+                    kind: IntegrationKind::Webhook,
+                    config: serde_json::json!({}),
+                },
+            );
+        }
+    }
+
+    /// Every problem with its field path; empty when the config is usable.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut bad = |path: &str, message: &str| {
+            problems.push(Problem {
+                path: path.into(),
+                message: message.into(),
+            })
+        };
+
+        for (i, url) in self.nats.url.split(',').enumerate() {
+            let url = url.trim();
+            let ok =
+                url.starts_with("nats://") || url.starts_with("tls://") || !url.contains("://");
+            if url.is_empty() || !ok {
+                bad(&format!("nats.url[{i}]"), "must be a nats:// or tls:// URL");
+            }
+        }
+        if self.nats.replicas == 0 || self.nats.replicas > 5 {
+            bad("nats.replicas", "must be 1 to 5");
+        }
+        for (path, value) in [
+            ("nats.publish_timeout_ms", self.nats.publish_timeout_ms),
+            (
+                "nats.duplicate_window_secs",
+                self.nats.duplicate_window_secs,
+            ),
+            ("nats.events_max_age_days", self.nats.events_max_age_days),
+            ("nats.dlq_max_age_days", self.nats.dlq_max_age_days),
+            ("nats.audit_max_age_days", self.nats.audit_max_age_days),
+            ("nats.dedupe_ttl_days", self.nats.dedupe_ttl_days),
+            ("rae.timeout_ms", self.rae.timeout_ms),
+            (
+                "ingress.request_timeout_ms",
+                self.ingress.request_timeout_ms,
+            ),
+            ("enrich.ack_wait_secs", self.enrich.ack_wait_secs),
+            ("writer.max_attempts", self.writer.max_attempts),
+            ("writer.backoff_base_ms", self.writer.backoff_base_ms),
+            ("writer.breaker_probe_ms", self.writer.breaker_probe_ms),
+            ("writer.ack_wait_secs", self.writer.ack_wait_secs),
+        ] {
+            if value == 0 {
+                bad(path, "must be greater than 0");
+            }
+        }
+        for (path, value) in [
+            ("ingress.max_body_bytes", self.ingress.max_body_bytes),
+            ("limits.max_content_bytes", self.limits.max_content_bytes),
+            ("limits.max_tag_chars", self.limits.max_tag_chars),
+            ("enrich.concurrency", self.enrich.concurrency),
+            ("writer.concurrency", self.writer.concurrency),
+        ] {
+            if value == 0 {
+                bad(path, "must be greater than 0");
+            }
+        }
+        if self.writer.backoff_max_ms < self.writer.backoff_base_ms {
+            bad(
+                "writer.backoff_max_ms",
+                "must be at least writer.backoff_base_ms",
+            );
+        }
+        if self.writer.breaker_probe_max_ms < self.writer.breaker_probe_ms {
+            bad(
+                "writer.breaker_probe_max_ms",
+                "must be at least writer.breaker_probe_ms",
+            );
+        }
+        if self.writer.breaker_failures == 0 {
+            bad("writer.breaker_failures", "must be greater than 0");
+        }
+        match reqwest::Url::parse(&self.rae.base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => bad("rae.base_url", "must be an http:// or https:// URL"),
+        }
+        for (path, value) in [
+            ("rae.store_path", &self.rae.store_path),
+            ("rae.query_path", &self.rae.query_path),
+            ("rae.health_path", &self.rae.health_path),
+        ] {
+            if !value.starts_with('/') {
+                bad(path, "must start with /");
+            }
+        }
+        if !is_rae_tenant_id(&self.rae.tenant_id) {
+            bad("rae.tenant_id", "must be a UUID or exactly default-tenant");
+        }
+        for (path, value) in [
+            ("ingress.listen", &self.ingress.listen),
+            ("ingress.metrics_listen", &self.ingress.metrics_listen),
+        ] {
+            if value.parse::<SocketAddr>().is_err() {
+                bad(path, "must be an address like 0.0.0.0:8080");
+            }
+        }
+        if self.ingress.default_tenant.trim().is_empty() {
+            bad("ingress.default_tenant", "must not be empty");
+        }
+        if self.ingress.default_project.trim().is_empty() {
+            bad("ingress.default_project", "must not be empty");
+        }
+        if !(0.0..=1.0).contains(&self.enrich.default_importance) {
+            bad("enrich.default_importance", "must be between 0 and 1");
+        }
+        for (i, rule) in self.enrich.base_importance.iter().enumerate() {
+            if !(0.0..=1.0).contains(&rule.importance) {
+                bad(
+                    &format!("enrich.base_importance[{i}].importance"),
+                    "must be between 0 and 1",
+                );
+            }
+            if !crate::event::SOURCES.contains(&rule.source.as_str()) {
+                bad(
+                    &format!("enrich.base_importance[{i}].source"),
+                    &format!("must be one of {}", crate::event::SOURCES.join(", ")),
+                );
+            }
+        }
+        let mut seen = Vec::new();
+        for (i, integration) in self.integrations.iter().enumerate() {
+            let path = format!("integrations[{i}]");
+            if integration.id.is_empty()
+                || crate::subjects::token(&integration.id) != integration.id
+            {
+                bad(
+                    &format!("{path}.id"),
+                    "must be lowercase letters, digits, _ or -",
+                );
+            }
+            if seen.contains(&&integration.id) {
+                bad(&format!("{path}.id"), "is used by another integration");
+            }
+            seen.push(&integration.id);
+            match integration.kind {
+                IntegrationKind::Webhook => match integration.webhook() {
+                    Ok(webhook) => {
+                        for (j, secret) in webhook.secrets.iter().enumerate() {
+                            if secret.expose().len() < 8 {
+                                bad(
+                                    &format!("{path}.config.secrets[{j}]"),
+                                    "must be at least 8 characters",
+                                );
+                            }
+                        }
+                        if integration.enabled
+                            && webhook.secrets.is_empty()
+                            && integration.id != DEFAULT_WEBHOOK_ID
+                        {
+                            bad(
+                                &format!("{path}.config.secrets"),
+                                "needs at least one secret",
+                            );
+                        }
+                    }
+                    Err(problem) => {
+                        bad(&format!("{path}.config{}", problem.path), &problem.message)
+                    }
+                },
+            }
+        }
+        for (alias, tenant) in &self.tenants {
+            if let Some(id) = &tenant.rae_tenant_id {
+                if !is_rae_tenant_id(id) {
+                    bad(
+                        &format!("tenants.{alias}.rae_tenant_id"),
+                        "must be a UUID or exactly default-tenant",
+                    );
+                }
+            } else if !is_rae_tenant_id(alias) {
+                bad(
+                    &format!("tenants.{alias}.rae_tenant_id"),
+                    "is required when the alias is not a UUID",
+                );
+            }
+        }
+        problems
+    }
+
+    /// The integration with this id, when it exists and is enabled.
+    pub fn integration(&self, id: &str) -> Option<&IntegrationConfig> {
+        self.integrations.iter().find(|i| i.id == id && i.enabled)
+    }
+
+    /// The config as YAML with every secret redacted, for `check-config`.
+    pub fn redacted_yaml(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        redact(&mut value);
+        yaml_serde::to_string(&value).unwrap_or_default()
+    }
+}
+
+/// Redacts secrets inside free-form integration settings, whose types the tree does not know.
+fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let k = key.to_ascii_lowercase();
+                let sensitive = ["secret", "token", "password", "api_key", "key"]
+                    .iter()
+                    .any(|s| k.contains(s));
+                if sensitive && !v.is_null() {
+                    *v = match v {
+                        serde_json::Value::Array(items) => serde_json::Value::Array(
+                            items.iter().map(|_| "<redacted>".into()).collect(),
+                        ),
+                        _ => "<redacted>".into(),
+                    };
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+impl IntegrationConfig {
+    /// The settings of a webhook integration.
+    ///
+    /// # Errors
+    /// A [`Problem`] whose path is relative to `config`.
+    pub fn webhook(&self) -> Result<WebhookConfig, Problem> {
+        let value = if self.config.is_null() {
+            serde_json::json!({})
+        } else {
+            self.config.clone()
+        };
+        serde_path_to_error::deserialize(value).map_err(|e| Problem {
+            path: match e.path().to_string().as_str() {
+                "." => String::new(),
+                p => format!(".{p}"),
+            },
+            message: e.inner().to_string(),
+        })
+    }
+}
+
+/// RAE accepts a UUID or exactly `default-tenant` in `X-Tenant-Id`.
+pub fn is_rae_tenant_id(id: &str) -> bool {
+    id == DEFAULT_TENANT || uuid::Uuid::parse_str(id).is_ok()
+}
+
+fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut value: yaml_serde::Value =
+        yaml_serde::from_str(text).map_err(|e| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if value.is_null() {
+        return Ok(Config::default());
+    }
+    let mut problems = Vec::new();
+    expand_value(&mut value, String::new(), env, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        ConfigError::Invalid(vec![Problem {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        }])
+    })
+}
+
+fn expand_value(
+    value: &mut yaml_serde::Value,
+    path: String,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    match value {
+        yaml_serde::Value::String(s) => match expand(s, env) {
+            Ok(expanded) => *s = expanded,
+            Err(message) => problems.push(Problem { path, message }),
+        },
+        yaml_serde::Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_value(item, format!("{path}[{i}]"), env, problems);
+            }
+        }
+        yaml_serde::Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let key = key.as_str().unwrap_or("?");
+                let child = if path.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{path}.{key}")
+                };
+                expand_value(item, child, env, problems);
+            }
+        }
+        yaml_serde::Value::Tagged(tagged) => expand_value(&mut tagged.value, path, env, problems),
+        _ => {}
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
+///
+/// # Errors
+/// A message naming an unset variable that has no default, or an unclosed `${`.
+pub fn expand(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let Some(end) = body.find('}') else {
+                return Err(format!("unclosed ${{ in {input:?}"));
+            };
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (expr, None),
+            };
+            match (env(name).filter(|v| !v.is_empty()), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable {name} is not set (use ${{{name}:-default}} for a default)"
+                    ))
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn no_file_gives_the_documented_defaults() {
+        let config = Config::load(&Source::Text(String::new()), &env_of(&[])).unwrap();
+        assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(config.rae.base_url, "http://127.0.0.1:8000");
+        assert_eq!(config.ingress.listen, "0.0.0.0:8080");
+        assert_eq!(config.ingress.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.integrations[0].id, DEFAULT_WEBHOOK_ID);
+    }
+
+    #[test]
+    fn env_expansion_with_defaults_and_escapes() {
+        let env = env_of(&[("HOST", "rae.local")]);
+        assert_eq!(
+            expand("http://${HOST}:8000", &env).unwrap(),
+            "http://rae.local:8000"
+        );
+        assert_eq!(expand("${MISSING:-x}", &env).unwrap(), "x");
+        assert_eq!(expand("$$HOME", &env).unwrap(), "$HOME");
+        let err = expand("${MISSING}", &env).unwrap_err();
+        assert!(err.contains("MISSING"), "{err}");
+    }
+
+    #[test]
+    fn unset_variable_is_reported_with_its_path() {
+        let text = "rae:\n  api_key: ${RAE_KEY_FOR_TEST}\n";
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        assert_eq!(err.problems()[0].path, "rae.api_key");
+        assert!(err.problems()[0].message.contains("RAE_KEY_FOR_TEST"));
+    }
+
+    #[test]
+    fn env_overrides_win_over_the_file() {
+        let text = "nats:\n  url: nats://file:4222\n";
+        let env = env_of(&[
+            ("NATS_URL", "nats://env:4222"),
+            ("RAE_WEBHOOK_SECRET", "s3cret-from-env"),
+        ]);
+        let config = Config::load(&Source::Text(text.into()), &env).unwrap();
+        assert_eq!(config.nats.url, "nats://env:4222");
+        let webhook = config
+            .integration(DEFAULT_WEBHOOK_ID)
+            .unwrap()
+            .webhook()
+            .unwrap();
+        assert_eq!(webhook.secrets[0].expose(), "s3cret-from-env");
+    }
+
+    #[test]
+    fn validation_lists_every_problem_with_its_path() {
+        let text = r#"
+rae:
+  base_url: "ftp://x"
+  tenant_id: "acme"
+ingress:
+  listen: "nowhere"
+writer:
+  concurrency: 0
+integrations:
+  - id: ci
+    config:
+      secrets: ["short"]
+  - id: Bad.Id
+    config: { secrets: ["longenough"], colour: red }
+"#;
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "rae.base_url",
+            "rae.tenant_id",
+            "ingress.listen",
+            "writer.concurrency",
+            "integrations[1].config.secrets[0]",
+            "integrations[2].id",
+            "integrations[2].config.colour",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_path() {
+        let text = "writer:\n  concurency: 4\n";
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        assert_eq!(err.problems()[0].path, "writer.concurency");
+        assert!(err.problems()[0].message.contains("unknown field"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let env = env_of(&[
+            ("RAE_API_KEY", "key-123456"),
+            ("RAE_WEBHOOK_SECRET", "hook-123456"),
+        ]);
+        let config = Config::load(&Source::Text(String::new()), &env).unwrap();
+        let shown = format!("{config:?}{}", config.redacted_yaml());
+        assert!(
+            !shown.contains("key-123456") && !shown.contains("hook-123456"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,332 @@
+//! Dead letters (DESIGN §4): what a stage could not deliver, with the reason, kept browsable in
+//! `RAE_DLQ`, and the operations on them (list, replay, purge) behind `rae-pipeline dlq`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::bus::{header_value, Bus, BusError, PublishError, Publisher, Stored};
+use crate::{headers, subjects};
+
+/// The stage that gave up on an event; its input subject is where a replay goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Enrich,
+    Write,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Enrich => "enrich",
+            Stage::Write => "write",
+        }
+    }
+
+    /// The subject the stage reads, for an event of this tenant, source and kind.
+    pub fn input_subject(self, tenant: &str, source: &str, kind: &str) -> String {
+        match self {
+            Stage::Enrich => subjects::event(tenant, source, kind),
+            Stage::Write => subjects::enriched(tenant, source, kind),
+        }
+    }
+}
+
+/// One dead letter as stored in `RAE_DLQ`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub stage: Stage,
+    /// Reason code: `invalid_event`, `rae_rejected`, `retries_exhausted`, ...
+    pub reason: String,
+    /// The last error, as the failing side said it.
+    pub error: String,
+    pub attempts: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_failed_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_failed_at: OffsetDateTime,
+    /// The subject the original was read from.
+    pub subject: String,
+    /// The original payload: the event JSON, or a string when it was not JSON.
+    pub event: Value,
+}
+
+impl DeadLetter {
+    /// Builds a dead letter for `payload`, read from `subject`, that failed now.
+    pub fn new(
+        stage: Stage,
+        reason: &str,
+        error: &str,
+        attempts: u64,
+        subject: &str,
+        payload: &[u8],
+    ) -> DeadLetter {
+        let now = OffsetDateTime::now_utc();
+        let event = serde_json::from_slice(payload)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
+        DeadLetter {
+            stage,
+            reason: reason.to_owned(),
+            error: error.to_owned(),
+            attempts,
+            first_failed_at: now,
+            last_failed_at: now,
+            subject: subject.to_owned(),
+            event,
+        }
+    }
+
+    fn field(&self, name: &str) -> &str {
+        self.event.get(name).and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn event_id(&self) -> &str {
+        self.field("id")
+    }
+    pub fn tenant(&self) -> &str {
+        self.field("tenant")
+    }
+    pub fn source(&self) -> &str {
+        self.field("source")
+    }
+    pub fn kind(&self) -> &str {
+        self.field("kind")
+    }
+
+    /// The first characters of the content, on one line.
+    pub fn preview(&self, chars: usize) -> String {
+        let text = match &self.event {
+            Value::String(s) => s.as_str(),
+            other => other.get("content").and_then(Value::as_str).unwrap_or(""),
+        };
+        let one_line: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if one_line.chars().count() > chars {
+            format!("{}...", one_line.chars().take(chars).collect::<String>())
+        } else {
+            one_line
+        }
+    }
+
+    /// Stores the dead letter and awaits the ack; `msg_id` keeps a redelivered original from
+    /// being dead-lettered twice.
+    ///
+    /// # Errors
+    /// [`PublishError`] when JetStream does not take it; the caller must not ack the original.
+    pub async fn publish(
+        &self,
+        publisher: &Publisher,
+        msg_id: &str,
+    ) -> Result<Stored, PublishError> {
+        let subject = subjects::dead_letter(self.stage.as_str(), self.tenant(), self.source());
+        let mut headers = HeaderMap::new();
+        headers.insert(headers::TENANT, header_value(self.tenant()));
+        headers.insert(headers::SOURCE, header_value(self.source()));
+        headers.insert(headers::DLQ_STAGE, self.stage.as_str());
+        headers.insert(headers::DLQ_REASON, header_value(&self.reason));
+        headers.insert(headers::DLQ_ATTEMPTS, self.attempts.to_string().as_str());
+        let payload = Bytes::from(serde_json::to_vec(self).unwrap_or_default());
+        publisher.publish(&subject, headers, msg_id, payload).await
+    }
+}
+
+/// Which dead letters an operation applies to; all given conditions must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// A DLQ sequence number or an event id.
+    pub id: Option<String>,
+    pub stage: Option<Stage>,
+    pub reason: Option<String>,
+    pub source: Option<String>,
+    pub tenant: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
+impl Filter {
+    pub fn matches(&self, sequence: u64, letter: &DeadLetter) -> bool {
+        let id_ok = self
+            .id
+            .as_deref()
+            .is_none_or(|id| id == sequence.to_string() || id == letter.event_id());
+        id_ok
+            && self.stage.is_none_or(|s| s == letter.stage)
+            && self.reason.as_deref().is_none_or(|r| r == letter.reason)
+            && self.source.as_deref().is_none_or(|s| s == letter.source())
+            && self.tenant.as_deref().is_none_or(|t| t == letter.tenant())
+            && self.since.is_none_or(|t| letter.last_failed_at >= t)
+            && self.until.is_none_or(|t| letter.last_failed_at < t)
+    }
+}
+
+/// A dead letter and its sequence in `RAE_DLQ` (its id for `dlq show/replay/purge`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub sequence: u64,
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+}
+
+/// Reads the dead letters matching `filter`, oldest first, at most `limit`.
+///
+/// # Errors
+/// [`BusError`] when the stream cannot be read.
+pub async fn list(bus: &Bus, filter: &Filter, limit: usize) -> Result<Vec<Entry>, BusError> {
+    let stream = bus.stream(subjects::DLQ_STREAM).await?;
+    let info = stream
+        .get_info()
+        .await
+        .map_err(|e| BusError::JetStream(e.to_string()))?;
+    let mut entries = Vec::new();
+    if info.state.messages == 0 || limit == 0 {
+        return Ok(entries);
+    }
+    let reader = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| BusError::JetStream(e.to_string()))?;
+    let mut messages = reader
+        .messages()
+        .await
+        .map_err(|e| BusError::JetStream(e.to_string()))?;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+        let Ok(Some(Ok(message))) = next else { break };
+        let Ok(info) = message.info() else { break };
+        let (sequence, pending) = (info.stream_sequence, info.pending);
+        match serde_json::from_slice::<DeadLetter>(&message.payload) {
+            Ok(letter) if filter.matches(sequence, &letter) => {
+                entries.push(Entry { sequence, letter })
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(sequence, error = %err, "unreadable dead letter skipped"),
+        }
+        if pending == 0 || entries.len() >= limit {
+            break;
+        }
+    }
+    Ok(entries)
+}
+
+/// Puts a dead letter back on its stage's input subject, then deletes it from `RAE_DLQ`.
+///
+/// The republish gets a fresh `Nats-Msg-Id` (JetStream would drop a reuse of the event id as a
+/// duplicate); the dead letter is deleted only after the republish is acked, so a failure in
+/// between leaves it in place to replay again.
+///
+/// # Errors
+/// [`PublishError`] when the republish is not acked, or the deletion failed.
+pub async fn replay(bus: &Bus, entry: &Entry) -> Result<Stored, PublishError> {
+    let letter = &entry.letter;
+    let subject = letter
+        .stage
+        .input_subject(letter.tenant(), letter.source(), letter.kind());
+    let mut headers = HeaderMap::new();
+    headers.insert(headers::SCHEMA, headers::SCHEMA_V1);
+    headers.insert(headers::TENANT, header_value(letter.tenant()));
+    headers.insert(headers::SOURCE, header_value(letter.source()));
+    let payload = match &letter.event {
+        Value::String(raw) => Bytes::from(raw.clone().into_bytes()),
+        event => Bytes::from(serde_json::to_vec(event).unwrap_or_default()),
+    };
+    let msg_id = format!("{}:replay:{}", letter.event_id(), entry.sequence);
+    let stored = bus
+        .publisher()
+        .publish(&subject, headers, &msg_id, payload)
+        .await?;
+    delete(bus, entry.sequence).await?;
+    Ok(stored)
+}
+
+/// Deletes one dead letter by sequence.
+///
+/// # Errors
+/// [`PublishError::Refused`] when the stream refused the deletion.
+pub async fn delete(bus: &Bus, sequence: u64) -> Result<(), PublishError> {
+    let refused = |message: String| PublishError::Refused {
+        subject: subjects::DLQ_STREAM.to_owned(),
+        message,
+    };
+    let stream = bus
+        .stream(subjects::DLQ_STREAM)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    stream
+        .delete_message(sequence)
+        .await
+        .map(|_| ())
+        .map_err(|e| refused(format!("cannot delete dead letter {sequence}: {e}")))
+}
+
+/// Number of dead letters in `RAE_DLQ` (the `rae_pipeline_dlq_messages` gauge).
+///
+/// # Errors
+/// [`BusError`] when the stream cannot be read.
+pub async fn depth(bus: &Bus) -> Result<u64, BusError> {
+    let stream = bus.stream(subjects::DLQ_STREAM).await?;
+    let info = stream
+        .get_info()
+        .await
+        .map_err(|e| BusError::JetStream(e.to_string()))?;
+    Ok(info.state.messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_json_payload_is_kept_as_text() {
+        let letter = DeadLetter::new(
+            Stage::Enrich,
+            "invalid_event",
+            "not json",
+            1,
+            "rae.events.x.y.z",
+            b"{oops",
+        );
+        assert_eq!(letter.event, Value::String("{oops".into()));
+        assert_eq!(letter.preview(3), "{oo...");
+    }
+
+    #[test]
+    fn filters_combine() {
+        let payload =
+            br#"{"id":"e1","tenant":"t","source":"webhook","kind":"note","content":"hello"}"#;
+        let letter = DeadLetter::new(Stage::Write, "rae_rejected", "422", 1, "s", payload);
+        let all = Filter::default();
+        assert!(all.matches(7, &letter));
+        let by_id = Filter {
+            id: Some("e1".into()),
+            ..Filter::default()
+        };
+        assert!(by_id.matches(7, &letter));
+        let by_seq = Filter {
+            id: Some("7".into()),
+            ..Filter::default()
+        };
+        assert!(by_seq.matches(7, &letter));
+        let other_reason = Filter {
+            reason: Some("invalid_event".into()),
+            ..Filter::default()
+        };
+        assert!(!other_reason.matches(7, &letter));
+        let stage = Filter {
+            stage: Some(Stage::Enrich),
+            ..Filter::default()
+        };
+        assert!(!stage.matches(7, &letter));
+    }
+}

@@ -1,0 +1,554 @@
+//! `rae-pipeline`: one binary that runs any role of the pipeline, or all of them (`up`), and the
+//! operator commands (setup, check-config, send, dlq).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use time::OffsetDateTime;
+
+use rae_pipeline::app::{self, Roles};
+use rae_pipeline::bus::Bus;
+use rae_pipeline::config::{Config, Source};
+use rae_pipeline::dead_letter::{self, Filter, Stage};
+use rae_pipeline::event::{self, Event};
+use rae_pipeline::telemetry::{self, LogFormat};
+use rae_pipeline::{local_nats, subjects};
+
+#[derive(Parser)]
+#[command(name = "rae-pipeline", version, about = "Feeds RAE memories from webhooks and other sources through NATS JetStream", long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n\
+Environment: NATS_URL, RAE_BASE_URL, RAE_API_KEY, RAE_TENANT_ID, RAE_WEBHOOK_SECRET,\n\
+RAE_PIPELINE_LISTEN, RAE_PIPELINE_METRICS_LISTEN override the config; RUST_LOG sets log levels."
+)]
+struct Cli {
+    /// Config file (YAML). Default: ./integrations.yaml when present, else embedded defaults.
+    #[arg(long, global = true, env = "RAE_PIPELINE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role (ingress, enricher, writer) in one process; starts a local nats-server
+    /// when none answers at NATS_URL and one is installed.
+    Up(RunArgs),
+    /// Run only the HTTP ingress.
+    Ingress(RunArgs),
+    /// Run only the enricher (RAE_EVENTS -> RAE_ENRICHED).
+    Enricher(RunArgs),
+    /// Run only the RAE writer (RAE_ENRICHED -> RAE).
+    Writer(RunArgs),
+    /// Create or update the streams and key-value buckets, then exit.
+    Setup,
+    /// Load and validate the config, print it with secrets redacted, then exit.
+    CheckConfig,
+    /// Publish one test event into the pipeline.
+    Send(SendArgs),
+    /// Inspect, replay and purge dead letters.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Directory for generated state: the default webhook secret, a local nats-server's store.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Seconds to finish in-flight work after SIGINT/SIGTERM before exiting anyway.
+    #[arg(long, default_value_t = 30)]
+    grace_secs: u64,
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// The memory text.
+    #[arg(long)]
+    content: String,
+    #[arg(long)]
+    importance: Option<f64>,
+    /// Comma-separated tags.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Tenant alias or RAE tenant id (default: ingress.default_tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Project (default: ingress.default_project).
+    #[arg(long)]
+    project: Option<String>,
+    /// Event kind.
+    #[arg(long, default_value = "note")]
+    kind: String,
+}
+
+#[derive(Args, Clone)]
+struct FilterArgs {
+    /// Only this stage.
+    #[arg(long, value_enum)]
+    stage: Option<Stage>,
+    /// Only this reason (invalid_event, rae_rejected, retries_exhausted, ...).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Only this event source (webhook, api, ...).
+    #[arg(long)]
+    source: Option<String>,
+    /// Only this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only dead letters that failed at or after this RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    since: Option<OffsetDateTime>,
+    /// Only dead letters that failed before this RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    until: Option<OffsetDateTime>,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters: id, stage, reason, attempts, subject, content preview.
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter in full (JSON).
+    Show {
+        /// DLQ sequence (the id `dlq list` shows) or event id.
+        id: String,
+    },
+    /// Put dead letters back into their stage's input; each is removed once the republish is acked.
+    Replay {
+        /// One dead letter: DLQ sequence or event id.
+        #[arg(long, conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter (combine with the filters to narrow).
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Say what would be replayed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+    /// Delete dead letters for good.
+    Purge {
+        #[arg(long, conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("expected an RFC 3339 time like 2026-11-24T10:30:00Z: {e}"))
+}
+
+/// A failure and the exit code it maps to.
+enum Failure {
+    /// Bad usage or config: exit 2.
+    Usage(anyhow::Error),
+    /// Anything at run time: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_config(path: &Option<PathBuf>) -> Result<Config, Failure> {
+    let source = match path {
+        Some(p) => Source::File(p.clone()),
+        None => Source::Default,
+    };
+    Config::load_from_env(&source).map_err(|e| Failure::Usage(e.into()))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let config = load_config(&cli.config)?;
+    match cli.command {
+        Command::Up(args) => run_roles(&config, Roles::ALL, &args, true).await,
+        Command::Ingress(args) => {
+            run_roles(
+                &config,
+                Roles {
+                    ingress: true,
+                    enricher: false,
+                    writer: false,
+                },
+                &args,
+                false,
+            )
+            .await
+        }
+        Command::Enricher(args) => {
+            run_roles(
+                &config,
+                Roles {
+                    ingress: false,
+                    enricher: true,
+                    writer: false,
+                },
+                &args,
+                false,
+            )
+            .await
+        }
+        Command::Writer(args) => {
+            run_roles(
+                &config,
+                Roles {
+                    ingress: false,
+                    enricher: false,
+                    writer: true,
+                },
+                &args,
+                false,
+            )
+            .await
+        }
+        Command::Setup => {
+            let bus = connect(&config).await?;
+            bus.setup().await.context("setup")?;
+            println!(
+                "streams {}, {}, {}, {} and buckets {}, {} are ready on {}",
+                subjects::EVENTS_STREAM,
+                subjects::ENRICHED_STREAM,
+                subjects::DLQ_STREAM,
+                subjects::AUDIT_STREAM,
+                subjects::STATE_BUCKET,
+                subjects::DEDUPE_BUCKET,
+                config.nats.url
+            );
+            Ok(())
+        }
+        Command::CheckConfig => {
+            print!("{}", config.redacted_yaml());
+            eprintln!("config is valid");
+            Ok(())
+        }
+        Command::Send(args) => send(&config, args).await,
+        Command::Dlq(command) => dlq(&config, command).await,
+    }
+}
+
+async fn connect(config: &Config) -> Result<Bus, Failure> {
+    let mut nats = config.nats.clone();
+    nats.connect_timeout_secs = nats.connect_timeout_secs.min(5);
+    Ok(Bus::connect(&nats, "rae-pipeline-cli")
+        .await
+        .context("connect to NATS")?)
+}
+
+async fn run_roles(
+    config: &Config,
+    roles: Roles,
+    args: &RunArgs,
+    start_nats: bool,
+) -> Result<(), Failure> {
+    let local = if start_nats {
+        local_nats::ensure(&config.nats.url, &args.data_dir)
+            .await
+            .map_err(|e| Failure::Usage(e.into()))?
+    } else {
+        None
+    };
+    let options = app::Options {
+        data_dir: args.data_dir.clone(),
+        serve_metrics: true,
+    };
+    let result = async {
+        let running = app::start(config, roles, &options).await.context("start")?;
+        wait_for_signal().await;
+        tracing::info!(
+            grace_secs = args.grace_secs,
+            "shutting down: finishing in-flight work"
+        );
+        running
+            .shutdown(Duration::from_secs(args.grace_secs))
+            .await
+            .map_err(anyhow::Error::msg)
+    }
+    .await;
+    if let Some(local) = local {
+        local.stop().await;
+    }
+    Ok(result?)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn send(config: &Config, args: SendArgs) -> Result<(), Failure> {
+    let now = OffsetDateTime::now_utc();
+    let limits = config.limits.limits();
+    let mut event = Event {
+        id: event::new_id(),
+        tenant: args
+            .tenant
+            .unwrap_or_else(|| config.ingress.default_tenant.clone()),
+        project: args
+            .project
+            .unwrap_or_else(|| config.ingress.default_project.clone()),
+        source: "api".into(),
+        integration: "cli".into(),
+        kind: args.kind,
+        content: args.content,
+        importance: args.importance,
+        tags: Vec::new(),
+        layer: "episodic".into(),
+        occurred_at: now,
+        received_at: now,
+        actor: std::env::var("USER").ok(),
+        url: None,
+        attributes: Default::default(),
+        enrichment: None,
+    };
+    event::validate_tags(&args.tags, &limits).map_err(|e| Failure::Usage(e.into()))?;
+    for tag in &args.tags {
+        event::push_tag(&mut event.tags, tag, &limits);
+    }
+    event
+        .validate(&limits)
+        .map_err(|e| Failure::Usage(e.into()))?;
+    let bus = connect(config).await?;
+    bus.setup().await.context("setup")?;
+    let subject = subjects::event(&event.tenant, &event.source, &event.kind);
+    let stored = bus
+        .publisher()
+        .publish_event(&subject, &event, &event.id)
+        .await
+        .context("publish")?;
+    println!(
+        "{}",
+        serde_json::json!({"id": event.id, "subject": subject, "sequence": stored.sequence})
+    );
+    Ok(())
+}
+
+fn filter_of(args: FilterArgs, id: Option<String>) -> Filter {
+    Filter {
+        id,
+        stage: args.stage,
+        reason: args.reason,
+        source: args.source,
+        tenant: args.tenant,
+        since: args.since,
+        until: args.until,
+    }
+}
+
+fn is_narrowed(f: &Filter) -> bool {
+    f.id.is_some()
+        || f.stage.is_some()
+        || f.reason.is_some()
+        || f.source.is_some()
+        || f.tenant.is_some()
+        || f.since.is_some()
+        || f.until.is_some()
+}
+
+async fn dlq(config: &Config, command: DlqCommand) -> Result<(), Failure> {
+    let bus = connect(config).await?;
+    match command {
+        DlqCommand::List {
+            filter,
+            limit,
+            json,
+        } => {
+            let entries = dead_letter::list(&bus, &filter_of(filter, None), limit)
+                .await
+                .context("read RAE_DLQ")?;
+            if json {
+                for entry in &entries {
+                    println!("{}", serde_json::to_string(entry).unwrap_or_default());
+                }
+            } else if entries.is_empty() {
+                println!("no dead letters");
+            } else {
+                println!(
+                    "{:<8} {:<7} {:<18} {:>8}  {:<40} CONTENT",
+                    "ID", "STAGE", "REASON", "ATTEMPTS", "SUBJECT"
+                );
+                for e in &entries {
+                    println!(
+                        "{:<8} {:<7} {:<18} {:>8}  {:<40} {}",
+                        e.sequence,
+                        e.letter.stage.as_str(),
+                        e.letter.reason,
+                        e.letter.attempts,
+                        e.letter.subject,
+                        e.letter.preview(60)
+                    );
+                }
+            }
+            Ok(())
+        }
+        DlqCommand::Show { id } => {
+            let filter = Filter {
+                id: Some(id.clone()),
+                ..Filter::default()
+            };
+            let entries = dead_letter::list(&bus, &filter, 1)
+                .await
+                .context("read RAE_DLQ")?;
+            let entry = entries.first().ok_or_else(|| {
+                Failure::Usage(anyhow::anyhow!(
+                    "no dead letter with id {id}; see `rae-pipeline dlq list`"
+                ))
+            })?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(entry).unwrap_or_default()
+            );
+            Ok(())
+        }
+        DlqCommand::Replay {
+            id,
+            all,
+            filter,
+            dry_run,
+            limit,
+        }
+        | DlqCommand::Purge {
+            id,
+            all,
+            filter,
+            dry_run,
+            limit,
+        } if !all && id.is_none() && !is_narrowed(&filter_of(filter.clone(), None)) => {
+            let _ = (dry_run, limit);
+            Err(Failure::Usage(anyhow::anyhow!(
+                "say which dead letters: --id ID, --reason R (or another filter), or --all"
+            )))
+        }
+        DlqCommand::Replay {
+            id,
+            filter,
+            dry_run,
+            limit,
+            ..
+        } => {
+            let entries = dead_letter::list(&bus, &filter_of(filter, id), limit)
+                .await
+                .context("read RAE_DLQ")?;
+            let mut done = 0usize;
+            for entry in &entries {
+                let target = entry.letter.stage.input_subject(
+                    entry.letter.tenant(),
+                    entry.letter.source(),
+                    entry.letter.kind(),
+                );
+                if dry_run {
+                    println!(
+                        "would replay {} ({}) to {target}",
+                        entry.sequence, entry.letter.reason
+                    );
+                    continue;
+                }
+                dead_letter::replay(&bus, entry)
+                    .await
+                    .with_context(|| format!("replay dead letter {}", entry.sequence))?;
+                done += 1;
+                println!(
+                    "replayed {} ({}) to {target}",
+                    entry.sequence, entry.letter.reason
+                );
+            }
+            if dry_run {
+                println!("{} dead letter(s) would be replayed", entries.len());
+            } else {
+                println!("{done} dead letter(s) replayed");
+            }
+            Ok(())
+        }
+        DlqCommand::Purge {
+            id,
+            filter,
+            dry_run,
+            limit,
+            ..
+        } => {
+            let entries = dead_letter::list(&bus, &filter_of(filter, id), limit)
+                .await
+                .context("read RAE_DLQ")?;
+            for entry in &entries {
+                if dry_run {
+                    println!("would purge {} ({})", entry.sequence, entry.letter.reason);
+                } else {
+                    dead_letter::delete(&bus, entry.sequence)
+                        .await
+                        .with_context(|| format!("purge dead letter {}", entry.sequence))?;
+                }
+            }
+            println!(
+                "{} dead letter(s) {}",
+                entries.len(),
+                if dry_run { "would be purged" } else { "purged" }
+            );
+            Ok(())
+        }
+    }
+}

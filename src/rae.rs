@@ -1,0 +1,289 @@
+//! The RAE HTTP client (DESIGN §5): stores one event as one memory, with the tenant and key
+//! headers RAE expects and the event's facts in `metadata` so every memory traces back to it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{is_rae_tenant_id, RaeAuth, RaeConfig, Secret, TenantConfig};
+use crate::event::Event;
+
+/// What RAE answered to a store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// A new memory with this id.
+    Memory(String),
+    /// RAE filtered the memory as a duplicate of a recent one: success too.
+    Duplicate,
+}
+
+/// Why a request to RAE did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RaeError {
+    #[error("cannot reach RAE at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("RAE at {url} did not answer within {timeout_ms} ms")]
+    Timeout { url: String, timeout_ms: u64 },
+    #[error("RAE answered {status}: {body}")]
+    Status {
+        status: u16,
+        body: String,
+        /// `Retry-After` of the answer, when it had one.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl RaeError {
+    /// HTTP status of the answer, when RAE answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RaeError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Client of one RAE deployment, shared by all writer tasks.
+#[derive(Clone)]
+pub struct RaeClient {
+    http: reqwest::Client,
+    config: RaeConfig,
+    tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// Longest RAE error body kept for a dead letter.
+const MAX_ERROR_BODY: usize = 4096;
+
+impl RaeClient {
+    /// # Errors
+    /// A message when the HTTP client cannot be built (TLS setup).
+    pub fn new(
+        config: &RaeConfig,
+        tenants: &BTreeMap<String, TenantConfig>,
+    ) -> Result<RaeClient, String> {
+        // reqwest is built without a default crypto provider (ring is already in the tree via
+        // async-nats); installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .connect_timeout(Duration::from_millis(config.timeout_ms.min(5_000)))
+            .pool_max_idle_per_host(256)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the RAE HTTP client: {e}"))?;
+        Ok(RaeClient {
+            http,
+            config: config.clone(),
+            tenants: tenants.clone(),
+        })
+    }
+
+    /// `X-Tenant-Id` and key for an event's tenant alias.
+    fn credentials(&self, tenant: &str) -> (String, Option<&Secret>) {
+        let entry = self.tenants.get(tenant);
+        let tenant_id = match entry.and_then(|t| t.rae_tenant_id.clone()) {
+            Some(id) => id,
+            None if is_rae_tenant_id(tenant) => tenant.to_owned(),
+            None => self.config.tenant_id.clone(),
+        };
+        let key = entry
+            .and_then(|t| t.api_key.as_ref())
+            .or(self.config.api_key.as_ref());
+        (tenant_id, key)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.base_url.trim_end_matches('/'), path)
+    }
+
+    /// Stores `event` as one memory.
+    ///
+    /// # Errors
+    /// [`RaeError`] for a refused connection, a timeout or a non-2xx answer.
+    pub async fn store(&self, event: &Event) -> Result<Stored, RaeError> {
+        let url = self.url(&self.config.store_path);
+        let (tenant_id, key) = self.credentials(&event.tenant);
+        let mut request = self
+            .http
+            .post(&url)
+            .header("X-Tenant-Id", tenant_id)
+            .json(&store_body(event));
+        if let Some(key) = key {
+            request = match self.config.auth {
+                RaeAuth::ApiKey => request.header("X-API-Key", key.expose()),
+                RaeAuth::Bearer => request.bearer_auth(key.expose()),
+            };
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&url, e))?;
+        let status = response.status();
+        if status.is_success() {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return Ok(match body.get("memory_id").and_then(Value::as_str) {
+                Some("skipped") | Some("None") | Some("") | None => Stored::Duplicate,
+                Some(id) => Stored::Memory(id.to_owned()),
+            });
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = response.text().await.unwrap_or_default();
+        truncate(&mut body, MAX_ERROR_BODY);
+        Err(RaeError::Status {
+            status: status.as_u16(),
+            body,
+            retry_after,
+        })
+    }
+
+    /// True when `GET /health` answers 2xx.
+    pub async fn healthy(&self) -> bool {
+        let url = self.url(&self.config.health_path);
+        matches!(self.http.get(url).send().await, Ok(r) if r.status().is_success())
+    }
+
+    fn transport_error(&self, url: &str, e: reqwest::Error) -> RaeError {
+        if e.is_timeout() {
+            RaeError::Timeout {
+                url: url.to_owned(),
+                timeout_ms: self.config.timeout_ms,
+            }
+        } else {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message = format!("{message}: {s}");
+                source = s.source();
+            }
+            RaeError::Connect {
+                url: url.to_owned(),
+                message,
+            }
+        }
+    }
+}
+
+/// The JSON RAE receives for an event: the memory plus `metadata` tracing it to the event.
+pub fn store_body(event: &Event) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("event_id".into(), json!(event.id));
+    metadata.insert("kind".into(), json!(event.kind));
+    metadata.insert("source".into(), json!(event.source));
+    metadata.insert("integration".into(), json!(event.integration));
+    metadata.insert("tenant".into(), json!(event.tenant));
+    if let Ok(at) = event
+        .occurred_at
+        .format(&time::format_description::well_known::Rfc3339)
+    {
+        metadata.insert("occurred_at".into(), json!(at));
+    }
+    if let Some(actor) = &event.actor {
+        metadata.insert("actor".into(), json!(actor));
+    }
+    if let Some(url) = &event.url {
+        metadata.insert("url".into(), json!(url));
+    }
+    if !event.attributes.is_empty() {
+        metadata.insert("attributes".into(), Value::Object(event.attributes.clone()));
+    }
+    if let Some(enrichment) = &event.enrichment {
+        metadata.insert("enrichment".into(), json!(enrichment));
+    }
+    // The sender's own name for where the event came from (the seed's `source: "my_app"`)
+    // is what RAE users search by; our closed-set source stays in metadata.
+    let source = event
+        .attributes
+        .get("origin")
+        .and_then(Value::as_str)
+        .unwrap_or(&event.source);
+    json!({
+        "content": event.content,
+        "source": source,
+        "project": event.project,
+        "importance": event.importance,
+        "tags": event.tags,
+        "layer": event.layer,
+        "metadata": metadata,
+    })
+}
+
+/// Parses `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(20));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(20))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(20));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn store_body_traces_back_to_the_event() {
+        let mut event = crate::event::sample();
+        event.importance = Some(0.8);
+        event.tags = vec!["decision".into()];
+        event.attributes.insert("origin".into(), json!("my_app"));
+        let body = store_body(&event);
+        assert_eq!(body["content"], "Team decided to use PostgreSQL");
+        assert_eq!(body["source"], "my_app");
+        assert_eq!(body["importance"], 0.8);
+        assert_eq!(body["metadata"]["event_id"], json!(event.id));
+        assert_eq!(body["metadata"]["source"], "webhook");
+    }
+
+    #[test]
+    fn tenant_credentials_fall_back_in_order() {
+        let mut tenants = BTreeMap::new();
+        tenants.insert(
+            "acme".to_owned(),
+            TenantConfig {
+                rae_tenant_id: Some("7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f".into()),
+                api_key: Some(Secret::new("acme-key")),
+            },
+        );
+        let config = RaeConfig {
+            api_key: Some(Secret::new("global-key")),
+            ..RaeConfig::default()
+        };
+        let client = RaeClient::new(&config, &tenants).unwrap();
+        let (id, key) = client.credentials("acme");
+        assert_eq!(id, "7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f");
+        assert_eq!(key.unwrap().expose(), "acme-key");
+        let (id, key) = client.credentials("unknown-alias");
+        assert_eq!(id, "default-tenant");
+        assert_eq!(key.unwrap().expose(), "global-key");
+    }
+}

@@ -1,0 +1,265 @@
+//! Logs and metrics: tracing setup, the Prometheus recorder and its own `/metrics` listener, the
+//! metric names of DESIGN §11, and one small struct per notable occurrence whose `emit()` logs
+//! and counts together, so a log line and its metric never disagree.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Metric names (DESIGN §11). Labels come from closed sets only.
+pub mod names {
+    pub const INTEGRATION_REQUESTS: &str = "rae_integration_requests_total";
+    pub const INTEGRATION_LATENCY: &str = "rae_integration_latency_seconds";
+    pub const INTEGRATION_ERRORS: &str = "rae_integration_errors_total";
+    pub const EVENTS_PUBLISHED: &str = "rae_pipeline_events_published_total";
+    pub const EVENTS_ENRICHED: &str = "rae_pipeline_events_enriched_total";
+    pub const RAE_WRITES: &str = "rae_pipeline_rae_writes_total";
+    pub const RAE_WRITE_SECONDS: &str = "rae_pipeline_rae_write_seconds";
+    pub const RETRIES: &str = "rae_pipeline_retries_total";
+    pub const DEAD_LETTERS: &str = "rae_pipeline_dead_letters_total";
+    pub const DLQ_MESSAGES: &str = "rae_pipeline_dlq_messages";
+    pub const CONSUMER_PENDING: &str = "rae_pipeline_consumer_pending";
+    pub const END_TO_END_SECONDS: &str = "rae_pipeline_end_to_end_seconds";
+    pub const BREAKER_OPEN: &str = "rae_pipeline_breaker_open";
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Sets up `tracing` on stderr; `RUST_LOG` overrides the default `info` level.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Installs the process-wide Prometheus recorder once and returns its handle.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let ms = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            let long = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+                300.0, 600.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(names::INTEGRATION_LATENCY.into()), &ms)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(names::RAE_WRITE_SECONDS.into()), &ms)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(names::END_TO_END_SECONDS.into()), &long)
+                });
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            // A recorder set earlier (tests) keeps working; this handle then renders nothing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Serves `GET /metrics` on its own listener until `token` is cancelled.
+///
+/// # Errors
+/// The bind error when the address is taken.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+    token: CancellationToken,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                handle.run_upkeep();
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await
+}
+
+/// Binds a listener, naming the address in the error.
+///
+/// # Errors
+/// A message naming the address that could not be bound.
+pub async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener, String> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("{what} address {addr:?} is not an address like 0.0.0.0:8080"))?;
+    tokio::net::TcpListener::bind(parsed)
+        .await
+        .map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+}
+
+/// An ingress request was answered.
+pub struct IntegrationRequest<'a> {
+    pub integration: &'a str,
+    /// `success` or the error code answered.
+    pub status: &'static str,
+    pub latency: Duration,
+}
+
+impl IntegrationRequest<'_> {
+    pub fn emit(self) {
+        let integration = self.integration.to_owned();
+        metrics::counter!(names::INTEGRATION_REQUESTS, "integration" => integration.clone(), "status" => self.status)
+            .increment(1);
+        metrics::histogram!(names::INTEGRATION_LATENCY, "integration" => integration.clone())
+            .record(self.latency.as_secs_f64());
+        if self.status != "success" {
+            metrics::counter!(names::INTEGRATION_ERRORS, "integration" => integration, "error_type" => self.status)
+                .increment(1);
+        }
+    }
+}
+
+/// An event was stored in `RAE_EVENTS` by a producer.
+pub struct EventPublished<'a> {
+    pub event_id: &'a str,
+    pub source: &'a str,
+    pub subject: &'a str,
+    pub duplicate: bool,
+}
+
+impl EventPublished<'_> {
+    pub fn emit(self) {
+        tracing::debug!(
+            event_id = self.event_id,
+            subject = self.subject,
+            duplicate = self.duplicate,
+            "event published"
+        );
+        if !self.duplicate {
+            metrics::counter!(names::EVENTS_PUBLISHED, "source" => source_label(self.source))
+                .increment(1);
+        }
+    }
+}
+
+/// An event went to the dead-letter stream.
+pub struct EventDeadLettered<'a> {
+    pub event_id: &'a str,
+    pub stage: &'static str,
+    pub reason: &'static str,
+    pub error: &'a str,
+    pub attempts: u64,
+}
+
+impl EventDeadLettered<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            event_id = self.event_id,
+            stage = self.stage,
+            reason = self.reason,
+            error = self.error,
+            attempts = self.attempts,
+            "event dead-lettered"
+        );
+        metrics::counter!(names::DEAD_LETTERS, "stage" => self.stage, "reason" => self.reason)
+            .increment(1);
+    }
+}
+
+/// A stage will try an event again later.
+pub struct EventRetried<'a> {
+    pub event_id: &'a str,
+    pub stage: &'static str,
+    pub reason: &'a str,
+    pub delay: Duration,
+}
+
+impl EventRetried<'_> {
+    pub fn emit(self) {
+        tracing::info!(
+            event_id = self.event_id,
+            stage = self.stage,
+            reason = self.reason,
+            delay_ms = self.delay.as_millis() as u64,
+            "event will be retried"
+        );
+        metrics::counter!(names::RETRIES, "stage" => self.stage).increment(1);
+    }
+}
+
+/// A request to RAE finished, one way or another.
+pub struct RaeWrite<'a> {
+    pub event_id: &'a str,
+    /// `stored`, `duplicate`, `retry` or `rejected`.
+    pub outcome: &'static str,
+    pub elapsed: Duration,
+    /// Time from the producer receiving the event, for stored events.
+    pub end_to_end: Option<Duration>,
+}
+
+impl RaeWrite<'_> {
+    pub fn emit(self) {
+        tracing::debug!(
+            event_id = self.event_id,
+            outcome = self.outcome,
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "rae write"
+        );
+        metrics::counter!(names::RAE_WRITES, "outcome" => self.outcome).increment(1);
+        metrics::histogram!(names::RAE_WRITE_SECONDS).record(self.elapsed.as_secs_f64());
+        if let Some(e2e) = self.end_to_end {
+            metrics::histogram!(names::END_TO_END_SECONDS).record(e2e.as_secs_f64());
+        }
+    }
+}
+
+/// The writer's breaker opened or closed.
+pub struct BreakerChanged {
+    pub open: bool,
+    pub reason: String,
+}
+
+impl BreakerChanged {
+    pub fn emit(self) {
+        if self.open {
+            tracing::warn!(reason = %self.reason, "rae unavailable, breaker open: pausing writes");
+        } else {
+            tracing::info!("rae available again, breaker closed");
+        }
+        metrics::gauge!(names::BREAKER_OPEN).set(if self.open { 1.0 } else { 0.0 });
+    }
+}
+
+/// Maps a source to its label, keeping the label set closed.
+pub fn source_label(source: &str) -> &'static str {
+    crate::event::SOURCES
+        .iter()
+        .find(|s| **s == source)
+        .copied()
+        .unwrap_or("other")
+}
