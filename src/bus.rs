@@ -170,23 +170,34 @@ impl Bus {
             (subjects::STATE_BUCKET, Duration::ZERO, 5),
             (subjects::DEDUPE_BUCKET, DAY * c.dedupe_ttl_days as u32, 1),
         ] {
-            let exists = self.js.get_key_value(bucket).await.is_ok();
-            if !exists {
-                self.js
-                    .create_key_value(kv::Config {
-                        bucket: bucket.to_owned(),
-                        history,
-                        max_age,
-                        storage: stream::StorageType::File,
-                        num_replicas: c.replicas,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| BusError::Bucket {
-                        name: bucket.to_owned(),
-                        message: e.to_string(),
-                    })?;
-            }
+            // The bucket's stream is created directly, as the KV layout defines it: async-nats'
+            // `create_key_value` first asks for account info, which nats-server 2.9 answers in
+            // a shape the client cannot parse.
+            let config = stream::Config {
+                name: format!("KV_{bucket}"),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: history,
+                max_age,
+                storage: stream::StorageType::File,
+                num_replicas: c.replicas,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                duplicate_window: Duration::from_secs(120).min(if max_age.is_zero() {
+                    Duration::from_secs(120)
+                } else {
+                    max_age
+                }),
+                ..Default::default()
+            };
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .map_err(|e| BusError::Bucket {
+                    name: bucket.to_owned(),
+                    message: e.to_string(),
+                })?;
         }
         Ok(())
     }

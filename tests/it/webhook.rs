@@ -1,0 +1,294 @@
+//! The generic webhook ingress as a sender sees it: answers, and what reached NATS and RAE.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use rae_pipeline::producers::webhook::verify::sign;
+use rae_pipeline::subjects::EVENTS_STREAM;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn the_seed_example_reaches_rae_with_its_event_id() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+
+    let body = r#"{"content": "Team decided to use PostgreSQL", "source": "my_app", "importance": 0.8, "tags": ["decision"]}"#;
+    let (status, answer, _) = pipeline
+        .post_webhook(body, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    assert_eq!(answer["duplicate"], false);
+    let id = answer["id"].as_str().unwrap().to_owned();
+
+    wait_for(
+        "RAE to receive the memory",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0];
+    assert_eq!(stored.path, "/v2/memories/");
+    assert_eq!(stored.body["content"], "Team decided to use PostgreSQL");
+    assert_eq!(stored.body["source"], "my_app");
+    assert_eq!(stored.body["importance"], 0.8);
+    assert!(stored.body["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("decision")));
+    assert_eq!(stored.body["metadata"]["event_id"], json!(id));
+    assert_eq!(stored.headers["x-tenant-id"], "default-tenant");
+    assert_eq!(stored.headers["x-api-key"], RAE_KEY);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn signatures_with_and_without_timestamp_and_rotated_secrets() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    let body = r#"{"content": "signed without timestamp"}"#;
+    let sig = sign(SECRET, None, body.as_bytes());
+    let (status, answer, _) = pipeline
+        .post_webhook(body, &[("x-webhook-signature", &sig)])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+
+    let body = r#"{"content": "signed with timestamp"}"#;
+    let ts = now.to_string();
+    let sig = sign(SECRET, Some(&ts), body.as_bytes());
+    let (status, answer, _) = pipeline
+        .post_webhook(
+            body,
+            &[("x-webhook-signature", &sig), ("x-webhook-timestamp", &ts)],
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+
+    // The old secret of a rotation still works.
+    let body = r#"{"content": "signed with the old secret"}"#;
+    let sig = sign(OLD_SECRET, None, body.as_bytes());
+    let (status, _, _) = pipeline
+        .post_webhook(body, &[("x-webhook-signature", &sig)])
+        .await;
+    assert_eq!(status, 202);
+
+    wait_for("three memories in RAE", Duration::from_secs(10), || async {
+        rae.stored().len() == 3
+    })
+    .await;
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_credentials_are_401_and_publish_nothing() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let body = r#"{"content": "should not pass"}"#;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let stale = (now - 301).to_string();
+    let future = (now + 301).to_string();
+    let stale_sig = sign(SECRET, Some(&stale), body.as_bytes());
+    let future_sig = sign(SECRET, Some(&future), body.as_bytes());
+    let tampered = sign(SECRET, None, br#"{"content": "something else"}"#);
+    let retired = sign("retired-secret", None, body.as_bytes());
+
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("no credentials", vec![], "missing credentials"),
+        (
+            "wrong secret",
+            vec![("x-webhook-secret", "nope-nope-nope")],
+            "secret does not match",
+        ),
+        (
+            "tampered body",
+            vec![("x-webhook-signature", &tampered)],
+            "signature does not match",
+        ),
+        (
+            "retired secret",
+            vec![("x-webhook-signature", &retired)],
+            "signature does not match",
+        ),
+        (
+            "stale timestamp",
+            vec![
+                ("x-webhook-signature", &stale_sig),
+                ("x-webhook-timestamp", &stale),
+            ],
+            "away from the server clock",
+        ),
+        (
+            "future timestamp",
+            vec![
+                ("x-webhook-signature", &future_sig),
+                ("x-webhook-timestamp", &future),
+            ],
+            "away from the server clock",
+        ),
+        (
+            "malformed signature",
+            vec![("x-webhook-signature", "sha1=abc")],
+            "sha256=",
+        ),
+    ];
+    for (case, headers, message) in cases {
+        let (status, answer, _) = pipeline.post_webhook(body, &headers).await;
+        assert_eq!(status, 401, "{case}: {answer}");
+        assert_eq!(answer["error"], "unauthorized", "{case}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(message),
+            "{case}: {answer}"
+        );
+    }
+    assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_naming_the_field_and_413_over_the_limit() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let cases = [
+        ("{not json", "body"),
+        (r#"{"source": "x"}"#, "content"),
+        (r#"{"content": ""}"#, "content"),
+        (r#"{"content": 42}"#, "content"),
+        (r#"{"content": "x", "importance": "high"}"#, "importance"),
+        (r#"{"content": "x", "importance": 1.2}"#, "importance"),
+        (r#"{"content": "x", "tags": "decision"}"#, "tags"),
+        (r#"{"content": "x", "colour": "red"}"#, "colour"),
+    ];
+    for (body, field) in cases {
+        let (status, answer, _) = pipeline
+            .post_webhook(body, &[("x-webhook-secret", SECRET)])
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"], "bad_request");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    let huge = json!({"content": "x".repeat(1024 * 1024 + 1)}).to_string();
+    let (status, answer, _) = pipeline
+        .post_webhook(&huge, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"], "payload_too_large");
+
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/webhooks/nope",
+            "{}",
+            &[("x-webhook-secret", SECRET)],
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"], "not_found");
+    assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn nats_down_is_503_with_retry_after_and_never_2xx() {
+    let mut nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    pipeline.accept("before the outage").await;
+    nats.stop();
+    wait_for("client to notice", Duration::from_secs(10), || async {
+        !pipeline.bus().is_connected()
+    })
+    .await;
+
+    let (status, answer, headers) = pipeline
+        .post_webhook(
+            r#"{"content": "during the outage"}"#,
+            &[("x-webhook-secret", SECRET)],
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "unavailable");
+    assert!(headers.get("retry-after").is_some());
+
+    nats.restart();
+    wait_for("client to reconnect", Duration::from_secs(15), || async {
+        pipeline.bus().is_connected()
+    })
+    .await;
+    pipeline.accept("after the outage").await;
+    wait_for(
+        "both accepted memories in RAE",
+        Duration::from_secs(15),
+        || async { rae.stored().len() == 2 },
+    )
+    .await;
+    let contents: Vec<_> = rae
+        .stored()
+        .iter()
+        .map(|r| r.body["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!contents.contains(&"during the outage".to_owned()));
+    drop(pipeline.running.take());
+}
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_repeat_a_duplicate() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let body = r#"{"content": "order 1 shipped", "idempotency_key": "order-1"}"#;
+    let (status, first, _) = pipeline
+        .post_webhook(body, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(first["duplicate"], false);
+    let (status, second, _) = pipeline
+        .post_webhook(body, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["id"], first["id"]);
+    wait_for("one memory", Duration::from_secs(10), || async {
+        rae.stored().len() == 1
+    })
+    .await;
+    assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 1);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_routes() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", pipeline.base);
+        let http = pipeline.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    let (status, ready) = get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    pipeline.accept("activity").await;
+    let (_, health) = get("/api/v1/integrations/health").await;
+    assert_eq!(health["memory"]["status"], "healthy", "{health}");
+    assert!(health["memory"]["last_activity"].is_string(), "{health}");
+    pipeline.shutdown().await;
+}
