@@ -990,6 +990,14 @@ integrations:
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../integrations.example.yaml").to_owned();
+        let config = Config::load(&Source::Text(text), &env_of(&[])).unwrap();
+        assert_eq!(config.integrations.len(), 2);
+        assert!(config.tenants.contains_key("acme"));
+    }
+
+    #[test]
     fn secrets_never_print() {
         let env = env_of(&[
             ("RAE_API_KEY", "key-123456"),
