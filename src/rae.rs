@@ -87,9 +87,11 @@ impl RaeClient {
             None if is_rae_tenant_id(tenant) => tenant.to_owned(),
             None => self.config.tenant_id.clone(),
         };
+        let non_empty = |k: &&Secret| !k.expose().is_empty();
         let key = entry
             .and_then(|t| t.api_key.as_ref())
-            .or(self.config.api_key.as_ref());
+            .filter(non_empty)
+            .or(self.config.api_key.as_ref().filter(non_empty));
         (tenant_id, key)
     }
 
