@@ -57,15 +57,16 @@ pub async fn pull_loop<G, H, F>(
     let workers = Arc::new(Semaphore::new(concurrency));
     let tracker = TaskTracker::new();
     'fetching: loop {
-        let allowed = tokio::select! {
-            biased;
-            _ = token.cancelled() => break,
-            n = gate.admit(concurrency) => n.max(1),
-        };
+        // A worker first, then the gate: the breaker may have opened while we waited for one.
         let first = tokio::select! {
             biased;
             _ = token.cancelled() => break,
             permit = workers.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+        };
+        let allowed = tokio::select! {
+            biased;
+            _ = token.cancelled() => break,
+            n = gate.admit(concurrency) => n.max(1),
         };
         let mut permits = vec![first];
         while permits.len() < allowed {
@@ -84,6 +85,7 @@ pub async fn pull_loop<G, H, F>(
             Ok(batch) => batch,
             Err(err) => {
                 tracing::warn!(component = name, error = %err, "pull request failed, retrying");
+                gate.idle();
                 tokio::select! {
                     _ = token.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
@@ -121,6 +123,12 @@ pub async fn pull_loop<G, H, F>(
         }
         if received == 0 {
             gate.idle();
+            // A pull that ended early with nothing (a 409 from the server, say) must not
+            // turn into a tight loop.
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
         }
     }
     tracker.close();
@@ -129,7 +137,9 @@ pub async fn pull_loop<G, H, F>(
 }
 
 async fn hand_back(batch: &mut async_nats::jetstream::consumer::pull::Batch) {
-    let deadline = tokio::time::sleep(Duration::from_millis(200));
+    // The pull stays open on the server until it expires; whatever it still delivers is
+    // handed back so it is redelivered at once rather than after ack_wait.
+    let deadline = tokio::time::sleep(PULL_EXPIRES);
     tokio::pin!(deadline);
     loop {
         tokio::select! {

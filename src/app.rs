@@ -56,7 +56,8 @@ pub enum StartError {
 pub struct Running {
     token: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
-    audit: Option<JoinHandle<()>>,
+    /// The audit publisher stops after the ingress, so decisions made during the drain are kept.
+    audit: Option<(CancellationToken, JoinHandle<()>)>,
     ingress_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     bus: Bus,
@@ -126,8 +127,9 @@ pub async fn start(
         };
         let registry = webhook::Registry::build(config, fallback)
             .map_err(|e| StartError::Build(e.to_string()))?;
-        let (auditor, audit_task) = Auditor::start(bus.publisher(), token.clone());
-        running.audit = Some(audit_task);
+        let audit_token = CancellationToken::new();
+        let (auditor, audit_task) = Auditor::start(bus.publisher(), audit_token.clone());
+        running.audit = Some((audit_token, audit_task));
         let state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
             .await
             .map_err(StartError::Build)?;
@@ -191,7 +193,8 @@ impl Running {
                 abandoned.push(name);
             }
         }
-        if let Some(audit) = self.audit {
+        if let Some((audit_token, audit)) = self.audit {
+            audit_token.cancel();
             let _ = tokio::time::timeout_at(deadline, audit).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.bus.client.drain()).await;

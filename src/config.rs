@@ -611,6 +611,34 @@ impl Config {
                 "must be at least writer.breaker_probe_ms",
             );
         }
+        if self.writer.ack_wait_secs.saturating_mul(1000) <= self.rae.timeout_ms {
+            bad(
+                "writer.ack_wait_secs",
+                "must be longer than rae.timeout_ms, or JetStream redelivers writes still in flight",
+            );
+        }
+        for (path, value, max) in [
+            (
+                "writer.retry_after_max_secs",
+                self.writer.retry_after_max_secs,
+                86_400,
+            ),
+            (
+                "writer.backoff_max_ms",
+                self.writer.backoff_max_ms,
+                86_400_000,
+            ),
+            (
+                "writer.breaker_probe_max_ms",
+                self.writer.breaker_probe_max_ms,
+                86_400_000,
+            ),
+            ("rae.timeout_ms", self.rae.timeout_ms, 3_600_000),
+        ] {
+            if value > max {
+                bad(path, &format!("must be at most {max}"));
+            }
+        }
         if self.writer.breaker_failures == 0 {
             bad("writer.breaker_failures", "must be greater than 0");
         }
@@ -638,8 +666,11 @@ impl Config {
                 bad(path, "must be an address like 0.0.0.0:8080");
             }
         }
-        if self.ingress.default_tenant.trim().is_empty() {
-            bad("ingress.default_tenant", "must not be empty");
+        if !self.tenant_resolves(&self.ingress.default_tenant) {
+            bad(
+                "ingress.default_tenant",
+                "must be a UUID, default-tenant, or an alias listed under tenants",
+            );
         }
         if self.ingress.default_project.trim().is_empty() {
             bad("ingress.default_project", "must not be empty");
@@ -687,6 +718,14 @@ impl Config {
                                 );
                             }
                         }
+                        if let Some(tenant) = &webhook.tenant {
+                            if !self.tenant_resolves(tenant) {
+                                bad(
+                                    &format!("{path}.config.tenant"),
+                                    "must be a UUID, default-tenant, or an alias listed under tenants",
+                                );
+                            }
+                        }
                         if integration.enabled
                             && webhook.secrets.is_empty()
                             && integration.id != DEFAULT_WEBHOOK_ID
@@ -719,6 +758,12 @@ impl Config {
             }
         }
         problems
+    }
+
+    /// True when events of `tenant` have RAE credentials: a RAE tenant id itself or an alias
+    /// under `tenants`. Anything else would silently land in `rae.tenant_id`.
+    pub fn tenant_resolves(&self, tenant: &str) -> bool {
+        is_rae_tenant_id(tenant) || self.tenants.contains_key(tenant)
     }
 
     /// The integration with this id, when it exists and is enabled.
@@ -960,6 +1005,7 @@ integrations:
   - id: ci
     config:
       secrets: ["short"]
+      tenant: acme2
   - id: Bad.Id
     config: { secrets: ["longenough"], colour: red }
 "#;
@@ -971,6 +1017,7 @@ integrations:
             "ingress.listen",
             "writer.concurrency",
             "integrations[1].config.secrets[0]",
+            "integrations[1].config.tenant",
             "integrations[2].id",
             "integrations[2].config.colour",
         ] {
@@ -992,7 +1039,11 @@ integrations:
     #[test]
     fn the_example_file_is_valid() {
         let text = include_str!("../integrations.example.yaml").to_owned();
-        let config = Config::load(&Source::Text(text), &env_of(&[])).unwrap();
+        let env = env_of(&[
+            ("RAE_WEBHOOK_SECRET", "example-secret-1"),
+            ("CI_WEBHOOK_SECRET", "example-secret-2"),
+        ]);
+        let config = Config::load(&Source::Text(text), &env).unwrap();
         assert_eq!(config.integrations.len(), 2);
         assert!(config.tenants.contains_key("acme"));
     }

@@ -19,7 +19,9 @@ struct State {
     open: bool,
     probe_interval: Duration,
     next_probe: Instant,
-    probing: bool,
+    /// Set while one event is out as a probe; a probe that never reports back (its event was
+    /// not a write, or the pull failed) expires so the breaker cannot wait forever.
+    probing: Option<Instant>,
     paused_until: Option<Instant>,
 }
 
@@ -31,6 +33,7 @@ pub struct Breaker {
     threshold: u32,
     first_probe: Duration,
     max_probe: Duration,
+    probe_timeout: Duration,
 }
 
 enum Admission {
@@ -40,7 +43,8 @@ enum Admission {
 }
 
 impl Breaker {
-    pub fn new(config: &WriterConfig) -> Breaker {
+    /// `probe_timeout` bounds how long one probe may take (the RAE timeout plus a margin).
+    pub fn new(config: &WriterConfig, probe_timeout: Duration) -> Breaker {
         metrics::gauge!(crate::telemetry::names::BREAKER_OPEN).set(0.0);
         Breaker {
             state: Mutex::new(State {
@@ -48,13 +52,14 @@ impl Breaker {
                 open: false,
                 probe_interval: Duration::from_millis(config.breaker_probe_ms),
                 next_probe: Instant::now(),
-                probing: false,
+                probing: None,
                 paused_until: None,
             }),
             changed: Notify::new(),
             threshold: config.breaker_failures,
             first_probe: Duration::from_millis(config.breaker_probe_ms),
             max_probe: Duration::from_millis(config.breaker_probe_max_ms),
+            probe_timeout,
         }
     }
 
@@ -72,7 +77,7 @@ impl Breaker {
     pub fn success(&self) {
         let mut s = self.lock();
         s.failures_in_a_row = 0;
-        s.probing = false;
+        s.probing = None;
         if s.open {
             s.open = false;
             s.probe_interval = self.first_probe;
@@ -99,14 +104,14 @@ impl Breaker {
         }
         let mut opened = false;
         if s.open {
-            if s.probing {
-                s.probing = false;
+            if s.probing.is_some() {
+                s.probing = None;
                 s.probe_interval = (s.probe_interval * 2).min(self.max_probe);
                 s.next_probe = now + s.probe_interval;
             }
         } else if s.failures_in_a_row >= self.threshold {
             s.open = true;
-            s.probing = false;
+            s.probing = None;
             s.probe_interval = self.first_probe;
             s.next_probe = now + s.probe_interval;
             opened = true;
@@ -134,13 +139,18 @@ impl Breaker {
         if !s.open {
             return Admission::Take(max);
         }
-        if s.probing {
-            return Admission::WaitForProbe;
+        match s.probing {
+            Some(started) if now < started + self.probe_timeout => return Admission::WaitForProbe,
+            Some(_) => {
+                tracing::debug!("probe did not report back, sending another");
+                s.probing = None;
+            }
+            None => {}
         }
         if s.next_probe > now {
             return Admission::WaitUntil(s.next_probe);
         }
-        s.probing = true;
+        s.probing = Some(now);
         Admission::Take(1)
     }
 }
@@ -167,9 +177,9 @@ impl Gate for Breaker {
 
     fn idle(&self) {
         let mut s = self.lock();
-        if s.probing {
+        if s.probing.is_some() {
             // No event came to probe with: try again at the next interval.
-            s.probing = false;
+            s.probing = None;
             s.next_probe = Instant::now() + s.probe_interval;
         }
     }
@@ -180,12 +190,15 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(&WriterConfig {
-            breaker_failures: 3,
-            breaker_probe_ms: 1_000,
-            breaker_probe_max_ms: 4_000,
-            ..WriterConfig::default()
-        })
+        Breaker::new(
+            &WriterConfig {
+                breaker_failures: 3,
+                breaker_probe_ms: 1_000,
+                breaker_probe_max_ms: 4_000,
+                ..WriterConfig::default()
+            },
+            Duration::from_secs(3),
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -211,6 +224,23 @@ mod tests {
         b.success();
         assert!(!b.is_open());
         assert_eq!(b.admit(8).await, 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_never_reports_back_expires() {
+        let b = breaker();
+        for _ in 0..3 {
+            b.failure("x", None);
+        }
+        assert_eq!(b.admit(8).await, 1);
+        // The probe's event was not a write (say, an invalid event): no success, no failure.
+        let start = Instant::now();
+        assert_eq!(b.admit(8).await, 1);
+        assert!(
+            start.elapsed() >= Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -43,6 +43,10 @@ pub fn classify(
         } => match status {
             429 => ("rae_throttled", *retry_after),
             408 | 500..=599 => ("rae_unavailable", *retry_after),
+            // A redirect (the store path without its trailing slash), a refused key or a
+            // missing path says our RAE settings are wrong, not the event: wait for the fix
+            // (the breaker opens) instead of dead-lettering the whole backlog.
+            300..=399 | 401 | 403 | 404 => ("rae_misconfigured", *retry_after),
             _ => {
                 return Outcome::Reject {
                     reason: "rae_rejected",
@@ -149,7 +153,7 @@ mod tests {
     #[test]
     fn other_client_errors_are_rejected_with_the_body() {
         let c = WriterConfig::default();
-        for code in [400, 401, 403, 404, 409, 422] {
+        for code in [400, 409, 413, 422] {
             match classify(&status(code, None), 1, &c, 0.5) {
                 Outcome::Reject { reason, error } => {
                     assert_eq!(reason, "rae_rejected");
@@ -158,6 +162,17 @@ mod tests {
                         "{error}"
                     );
                 }
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn answers_that_mean_wrong_settings_wait_instead_of_dead_lettering() {
+        let c = WriterConfig::default();
+        for code in [307, 401, 403, 404] {
+            match classify(&status(code, None), 1, &c, 0.5) {
+                Outcome::Retry { reason, .. } => assert_eq!(reason, "rae_misconfigured"),
                 other => panic!("{code}: {other:?}"),
             }
         }

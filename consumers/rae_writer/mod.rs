@@ -68,7 +68,10 @@ impl Writer {
             shared: Arc::new(Shared {
                 rae,
                 publisher: bus.publisher(),
-                breaker: Arc::new(Breaker::new(&config.writer)),
+                breaker: Arc::new(Breaker::new(
+                    &config.writer,
+                    Duration::from_millis(config.rae.timeout_ms) + Duration::from_secs(3),
+                )),
                 config: config.writer.clone(),
                 limits: config.limits.limits(),
             }),
