@@ -284,6 +284,11 @@ async fn health_routes() {
         }
     };
     assert_eq!(get("/healthz").await.0, 200);
+    let (status, wrong_method) = get("/api/v1/webhooks/memory").await;
+    assert_eq!(
+        (status, wrong_method["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
     let (status, ready) = get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
     pipeline.accept("activity").await;
