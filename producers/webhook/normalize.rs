@@ -65,9 +65,9 @@ pub fn parse(body: &[u8]) -> Result<WebhookBody, InvalidField> {
         };
         let message = match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("body: not valid JSON ({message})")
+                format!("not valid JSON ({message})")
             }
-            _ => format!("{field}: {message}"),
+            _ => message,
         };
         InvalidField { field, message }
     })?;
@@ -179,6 +179,17 @@ mod tests {
         assert_eq!(event.importance, Some(0.8));
         assert_eq!(event.tags, ["decision"]);
         assert_eq!(event.attributes["origin"], "my_app");
+    }
+
+    #[test]
+    fn messages_name_the_field_once() {
+        let err = parse(br#"{"content": "x", "importnace": 1}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with("importnace: unknown field"),
+            "{err}"
+        );
+        let err = parse(b"{").unwrap_err();
+        assert!(err.to_string().starts_with("body: not valid JSON"), "{err}");
     }
 
     #[test]
