@@ -197,3 +197,30 @@ pub async fn dead_letter(
         }
     }
 }
+
+/// The event in `message`, or `None` after dead-lettering it as `invalid_event` (not JSON, not
+/// `event.v1`, or breaking a limit): one pure check shared by every stage.
+pub async fn read_event(
+    publisher: &crate::bus::Publisher,
+    message: &Message,
+    stage: crate::dead_letter::Stage,
+    limits: &crate::event::Limits,
+) -> Option<crate::event::Event> {
+    let error = match serde_json::from_slice::<crate::event::Event>(&message.payload) {
+        Ok(event) => match event.validate(limits) {
+            Ok(()) => return Some(event),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => format!("not an event.v1 payload: {e}"),
+    };
+    let letter = crate::dead_letter::DeadLetter::new(
+        stage,
+        "invalid_event",
+        &error,
+        attempt(message),
+        &message.subject,
+        &message.payload,
+    );
+    dead_letter(publisher, message, letter, "invalid_event").await;
+    None
+}

@@ -74,7 +74,12 @@ impl Bus {
             let mut options = async_nats::ConnectOptions::new()
                 .name(name)
                 .connection_timeout(Duration::from_secs(2))
-                .max_reconnects(None::<usize>);
+                .max_reconnects(None::<usize>)
+                // Reconnect within 2 s of a server coming back, however long it was gone.
+                .reconnect_delay_callback(|attempts| {
+                    Duration::from_millis(50u64.saturating_mul(1 << attempts.min(6)))
+                        .min(Duration::from_secs(2))
+                });
             if let Some(token) = &config.token {
                 options = options.token(token.expose().to_owned());
             }

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, BusError, Publisher};
 use crate::config::Config;
-use crate::dead_letter::{DeadLetter, Stage};
-use crate::event::{Event, Limits};
+use crate::dead_letter::Stage;
+use crate::event::Limits;
 use crate::telemetry::{names, EventRetried};
 use crate::{consumers, subjects};
 
@@ -78,29 +78,11 @@ impl Enricher {
 
 impl Shared {
     async fn handle(&self, message: Message) {
-        let attempt = consumers::attempt(&message);
         let sequence = consumers::stream_sequence(&message);
-        let event = match serde_json::from_slice::<Event>(&message.payload) {
-            Ok(event) => event
-                .validate(&self.limits)
-                .map(|_| event)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("not an event.v1 payload: {e}")),
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                let letter = DeadLetter::new(
-                    Stage::Enrich,
-                    "invalid_event",
-                    &error,
-                    attempt,
-                    &message.subject,
-                    &message.payload,
-                );
-                return consumers::dead_letter(&self.publisher, &message, letter, "invalid_event")
-                    .await;
-            }
+        let Some(event) =
+            consumers::read_event(&self.publisher, &message, Stage::Enrich, &self.limits).await
+        else {
+            return;
         };
         let enriched = rules::enrich(event, &self.config, &self.limits);
         let subject = subjects::enriched(&enriched.tenant, &enriched.source, &enriched.kind);

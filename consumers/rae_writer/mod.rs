@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, BusError, Publisher};
 use crate::config::{Config, WriterConfig};
 use crate::dead_letter::{DeadLetter, Stage};
-use crate::event::{Event, Limits};
+use crate::event::Limits;
 use crate::rae::RaeClient;
 use crate::telemetry::{EventRetried, RaeWrite};
 use crate::{consumers, subjects};
@@ -102,27 +102,10 @@ impl Writer {
 impl Shared {
     async fn handle(&self, message: Message) {
         let attempt = consumers::attempt(&message);
-        let event = match serde_json::from_slice::<Event>(&message.payload) {
-            Ok(event) => event
-                .validate(&self.limits)
-                .map(|_| event)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("not an event.v1 payload: {e}")),
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                let letter = DeadLetter::new(
-                    Stage::Write,
-                    "invalid_event",
-                    &error,
-                    attempt,
-                    &message.subject,
-                    &message.payload,
-                );
-                return consumers::dead_letter(&self.publisher, &message, letter, "invalid_event")
-                    .await;
-            }
+        let Some(event) =
+            consumers::read_event(&self.publisher, &message, Stage::Write, &self.limits).await
+        else {
+            return;
         };
         let started = Instant::now();
         let result = self.rae.store(&event).await;

@@ -222,14 +222,14 @@ async fn nats_down_is_503_with_retry_after_and_never_2xx() {
     assert!(headers.get("retry-after").is_some());
 
     nats.restart();
-    wait_for("client to reconnect", Duration::from_secs(15), || async {
+    wait_for("client to reconnect", Duration::from_secs(30), || async {
         pipeline.bus().is_connected()
     })
     .await;
     pipeline.accept("after the outage").await;
     wait_for(
         "both accepted memories in RAE",
-        Duration::from_secs(15),
+        Duration::from_secs(30),
         || async { rae.stored().len() == 2 },
     )
     .await;
