@@ -189,11 +189,8 @@ impl Bus {
                 deny_delete: true,
                 allow_direct: true,
                 discard: stream::DiscardPolicy::New,
-                duplicate_window: Duration::from_secs(120).min(if max_age.is_zero() {
-                    Duration::from_secs(120)
-                } else {
-                    max_age
-                }),
+                // Bucket ages are zero (forever) or whole days, so two minutes always fits.
+                duplicate_window: Duration::from_secs(120),
                 ..Default::default()
             };
             self.js
