@@ -22,11 +22,11 @@ pub struct Record {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub integration: String,
-    /// `accepted`, `duplicate` or `rejected`.
+    /// `accepted`, `duplicate`, `ignored`, `answered` or `rejected`.
     pub outcome: &'static str,
-    /// Error code for a rejection (`unauthorized`, `bad_request`, ...).
+    /// Error code of a rejection (`unauthorized`, `bad_request`, ...) or why input was ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -33,7 +33,21 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("RAE_WEBHOOK_SECRET", "integrations[memory].config.secrets"),
     ("RAE_PIPELINE_LISTEN", "ingress.listen"),
     ("RAE_PIPELINE_METRICS_LISTEN", "ingress.metrics_listen"),
+    (
+        "GITHUB_WEBHOOK_SECRET",
+        "integrations[github].config.secrets",
+    ),
+    (
+        "SLACK_SIGNING_SECRET",
+        "integrations[slack].config.signing_secrets",
+    ),
 ];
+
+/// Id of the GitHub integration that `GITHUB_WEBHOOK_SECRET` enables.
+pub const GITHUB_ID: &str = "github";
+
+/// Id of the Slack integration that `SLACK_SIGNING_SECRET` enables.
+pub const SLACK_ID: &str = "slack";
 
 /// A secret string: never printed by `Debug` and serialized redacted, so it cannot leak into
 /// logs or `check-config` output.
@@ -76,8 +90,11 @@ pub struct Config {
     pub writer: WriterConfig,
     /// The integration registry: each entry enables one producer route or role.
     pub integrations: Vec<IntegrationConfig>,
-    /// Per-tenant RAE credentials, keyed by the tenant alias used in events.
+    /// Per-tenant RAE credentials and integration settings, keyed by the tenant alias used in
+    /// events.
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Keys of `POST /api/v1/memories` and the other key-authenticated routes.
+    pub api_keys: Vec<ApiKeyConfig>,
 }
 
 /// Connection to NATS and the JetStream resources of DESIGN §3.
@@ -183,6 +200,28 @@ pub struct IngressConfig {
     /// Tenant of events whose integration names none.
     pub default_tenant: String,
     pub default_project: String,
+    /// Most memories in one `POST /api/v1/memories` request.
+    pub max_batch: usize,
+    /// Requests per API key or per integration; more are answered 429.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// A token bucket: `per_second` requests on average, bursts of up to `burst`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// 0 turns the limit off.
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: 1000.0,
+            burst: 2000,
+        }
+    }
 }
 
 impl Default for IngressConfig {
@@ -196,6 +235,8 @@ impl Default for IngressConfig {
             retry_after_secs: 5,
             default_tenant: DEFAULT_TENANT.into(),
             default_project: "default".into(),
+            max_batch: 100,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -324,6 +365,10 @@ impl Default for WriterConfig {
 pub enum IntegrationKind {
     /// Generic signed webhook at `/api/v1/webhooks/{id}`.
     Webhook,
+    /// GitHub webhooks at `/api/v1/integrations/{id}/webhook`.
+    Github,
+    /// Slack events and slash commands at `/api/v1/integrations/{id}/events` and `/commands`.
+    Slack,
 }
 
 /// One entry of the integration registry.
@@ -335,8 +380,10 @@ pub struct IntegrationConfig {
     pub name: Option<String>,
     #[serde(default = "default_true")]
     pub enabled: bool,
-    #[serde(default = "default_kind")]
-    pub kind: IntegrationKind,
+    /// `webhook`, `github` or `slack`; when absent, `github` and `slack` for integrations of
+    /// those ids and `webhook` otherwise (so the seed's `- id: slack` entry needs no kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<IntegrationKind>,
     /// The integration's own settings; each kind checks them at validation.
     #[serde(default)]
     pub config: serde_json::Value,
@@ -361,10 +408,6 @@ const fn default_true() -> bool {
     true
 }
 
-const fn default_kind() -> IntegrationKind {
-    IntegrationKind::Webhook
-}
-
 /// Settings of a generic webhook integration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -377,7 +420,76 @@ pub struct WebhookConfig {
     pub project: Option<String>,
 }
 
-/// RAE credentials and defaults for one tenant alias.
+/// Settings of a GitHub integration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    /// Webhook secrets (`X-Hub-Signature-256`); several at once allow rotation.
+    pub secrets: Vec<Secret>,
+    /// Tenant of deliveries no tenant claims (default `ingress.default_tenant`).
+    pub tenant: Option<String>,
+    pub project: Option<String>,
+    /// `owner/repo` names stored for `tenant`; with `organizations` empty too, every
+    /// repository not claimed by a tenant is.
+    pub repositories: Vec<String>,
+    pub organizations: Vec<String>,
+}
+
+/// Settings of a Slack integration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// The app's signing secret (the seed's name for one secret).
+    pub signing_secret: Option<Secret>,
+    /// More signing secrets, for rotation.
+    pub signing_secrets: Vec<Secret>,
+    /// The bot token, kept for a later Slack API use; not needed to receive events.
+    pub bot_token: Option<Secret>,
+    /// Tenant of workspaces no tenant claims (default `ingress.default_tenant`).
+    pub tenant: Option<String>,
+    pub project: Option<String>,
+    /// Channels (ids like `C0123ABCD`, or names for slash commands) where the app works at
+    /// all; empty allows every channel.
+    pub channel_whitelist: Vec<String>,
+    /// Channels whose messages are stored without being asked.
+    pub auto_store_channels: Vec<String>,
+    /// `response_url`s of slash commands must start with one of these.
+    pub response_url_prefixes: Vec<String>,
+    /// How long `/rae query` waits for RAE before answering later through `response_url`.
+    pub command_deadline_ms: u64,
+    /// Results shown by `/rae query`.
+    pub query_results: usize,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            signing_secret: None,
+            signing_secrets: Vec::new(),
+            bot_token: None,
+            tenant: None,
+            project: None,
+            channel_whitelist: Vec::new(),
+            auto_store_channels: Vec::new(),
+            response_url_prefixes: vec!["https://hooks.slack.com/".into()],
+            command_deadline_ms: 2_500,
+            query_results: 5,
+        }
+    }
+}
+
+impl SlackConfig {
+    /// Every active signing secret.
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.signing_secret
+            .iter()
+            .chain(&self.signing_secrets)
+            .cloned()
+            .collect()
+    }
+}
+
+/// RAE credentials, defaults and integration settings for one tenant alias.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantConfig {
@@ -385,6 +497,120 @@ pub struct TenantConfig {
     pub rae_tenant_id: Option<String>,
     /// API key for this tenant; `rae.api_key` when absent.
     pub api_key: Option<Secret>,
+    /// Project of this tenant's events when the input names none.
+    pub project: Option<String>,
+    /// The seed's per-tenant integration settings.
+    pub integrations: TenantIntegrations,
+}
+
+/// Which outside accounts belong to a tenant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantIntegrations {
+    pub github: Option<TenantGithub>,
+    pub slack: Option<TenantSlack>,
+}
+
+/// GitHub repositories and organizations whose deliveries go to a tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantGithub {
+    pub enabled: bool,
+    pub repositories: Vec<String>,
+    pub organizations: Vec<String>,
+}
+
+impl Default for TenantGithub {
+    fn default() -> Self {
+        TenantGithub {
+            enabled: true,
+            repositories: Vec::new(),
+            organizations: Vec::new(),
+        }
+    }
+}
+
+/// The Slack workspace of a tenant and its channels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSlack {
+    pub enabled: bool,
+    /// Team id (`T12345`) of the workspace.
+    pub workspace_id: Option<String>,
+    pub channel_whitelist: Vec<String>,
+    pub auto_store_channels: Vec<String>,
+}
+
+impl Default for TenantSlack {
+    fn default() -> Self {
+        TenantSlack {
+            enabled: true,
+            workspace_id: None,
+            channel_whitelist: Vec::new(),
+            auto_store_channels: Vec::new(),
+        }
+    }
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "memories:write")]
+    MemoriesWrite,
+    #[serde(rename = "memories:read")]
+    MemoriesRead,
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
+    #[serde(rename = "dlq:admin")]
+    DlqAdmin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::MemoriesWrite => "memories:write",
+            Scope::MemoriesRead => "memories:read",
+            Scope::WebhooksWrite => "webhooks:write",
+            Scope::DlqAdmin => "dlq:admin",
+        }
+    }
+}
+
+/// One API key. The key itself is never stored: `sha256` is the hex SHA-256 of it (print it
+/// with `rae-pipeline keys hash`), or `key` reads it from the environment (`key: ${MY_KEY}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Names the key in audit records, logs and rate limits.
+    pub id: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub key: Option<Secret>,
+    pub scopes: Vec<Scope>,
+    /// Tenants the key may write to or read from; `"*"` allows every configured tenant.
+    pub tenants: Vec<String>,
+    /// The key is refused after this instant (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub not_after: Option<time::OffsetDateTime>,
+}
+
+impl ApiKeyConfig {
+    /// The key's SHA-256 digest, from `sha256` or by hashing `key`.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        if let Some(key) = &self.key {
+            return Some(key_digest(key.expose()));
+        }
+        let hex_text = self.sha256.as_deref()?;
+        let hex_text = hex_text.strip_prefix("sha256:").unwrap_or(hex_text);
+        hex::decode(hex_text.trim()).ok()?.try_into().ok()
+    }
+}
+
+/// SHA-256 of an API key, as configured in `api_keys[].sha256`.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).into()
 }
 
 /// One thing wrong with the configuration, at a field path.
@@ -514,15 +740,33 @@ impl Config {
         }
         if let Some(secret) = set("RAE_WEBHOOK_SECRET") {
             self.add_default_webhook();
-            if let Some(entry) = self
-                .integrations
-                .iter_mut()
-                .find(|i| i.id == DEFAULT_WEBHOOK_ID)
-            {
-                let mut settings = entry.config.as_object().cloned().unwrap_or_default();
-                settings.insert("secrets".into(), serde_json::json!([secret]));
-                entry.config = serde_json::Value::Object(settings);
+            self.set_setting(DEFAULT_WEBHOOK_ID, "secrets", serde_json::json!([secret]));
+        }
+        for (var, id, field, name) in [
+            ("GITHUB_WEBHOOK_SECRET", GITHUB_ID, "secrets", "GitHub"),
+            ("SLACK_SIGNING_SECRET", SLACK_ID, "signing_secrets", "Slack"),
+        ] {
+            if let Some(secret) = set(var) {
+                if !self.integrations.iter().any(|i| i.id == id) {
+                    self.integrations.push(IntegrationConfig {
+                        id: id.into(),
+                        name: Some(name.into()),
+                        enabled: true,
+                        kind: None,
+                        config: serde_json::json!({}),
+                    });
+                }
+                self.set_setting(id, field, serde_json::json!([secret]));
             }
+        }
+    }
+
+    /// Sets one field of an integration's free-form settings.
+    fn set_setting(&mut self, id: &str, field: &str, value: serde_json::Value) {
+        if let Some(entry) = self.integrations.iter_mut().find(|i| i.id == id) {
+            let mut settings = entry.config.as_object().cloned().unwrap_or_default();
+            settings.insert(field.into(), value);
+            entry.config = serde_json::Value::Object(settings);
         }
     }
 
@@ -535,7 +779,7 @@ impl Config {
                     id: DEFAULT_WEBHOOK_ID.into(),
                     name: Some("Generic memory webhook".into()),
                     enabled: true,
-                    kind: IntegrationKind::Webhook,
+                    kind: Some(IntegrationKind::Webhook),
                     config: serde_json::json!({}),
                 },
             );
@@ -707,33 +951,73 @@ impl Config {
                 bad(&format!("{path}.id"), "is used by another integration");
             }
             seen.push(&integration.id);
-            match integration.kind {
-                IntegrationKind::Webhook => match integration.webhook() {
+            let tenant_ok =
+                |tenant: &Option<String>| tenant.as_ref().is_none_or(|t| self.tenant_resolves(t));
+            let secrets_ok = |secrets: &[Secret], field: &str, problems: &mut Vec<Problem>| {
+                for (j, secret) in secrets.iter().enumerate() {
+                    if secret.expose().len() < 8 {
+                        problems.push(Problem::new(
+                            format!("{path}.config.{field}[{j}]"),
+                            "must be at least 8 characters",
+                        ));
+                    }
+                }
+                if integration.enabled && secrets.is_empty() && integration.id != DEFAULT_WEBHOOK_ID
+                {
+                    problems.push(Problem::new(
+                        format!("{path}.config.{field}"),
+                        "needs at least one secret",
+                    ));
+                }
+            };
+            const TENANT_MESSAGE: &str =
+                "must be a UUID, default-tenant, or an alias listed under tenants";
+            let mut settings_problems = Vec::new();
+            match integration.kind() {
+                IntegrationKind::Webhook => match integration.settings::<WebhookConfig>() {
                     Ok(webhook) => {
-                        for (j, secret) in webhook.secrets.iter().enumerate() {
-                            if secret.expose().len() < 8 {
+                        secrets_ok(&webhook.secrets, "secrets", &mut settings_problems);
+                        if !tenant_ok(&webhook.tenant) {
+                            bad(&format!("{path}.config.tenant"), TENANT_MESSAGE);
+                        }
+                    }
+                    Err(problem) => {
+                        bad(&format!("{path}.config{}", problem.path), &problem.message)
+                    }
+                },
+                IntegrationKind::Github => match integration.settings::<GithubConfig>() {
+                    Ok(github) => {
+                        secrets_ok(&github.secrets, "secrets", &mut settings_problems);
+                        if !tenant_ok(&github.tenant) {
+                            bad(&format!("{path}.config.tenant"), TENANT_MESSAGE);
+                        }
+                        for (j, repo) in github.repositories.iter().enumerate() {
+                            if !is_repository(repo) {
                                 bad(
-                                    &format!("{path}.config.secrets[{j}]"),
-                                    "must be at least 8 characters",
+                                    &format!("{path}.config.repositories[{j}]"),
+                                    "must look like owner/repo",
                                 );
                             }
                         }
-                        if let Some(tenant) = &webhook.tenant {
-                            if !self.tenant_resolves(tenant) {
-                                bad(
-                                    &format!("{path}.config.tenant"),
-                                    "must be a UUID, default-tenant, or an alias listed under tenants",
-                                );
-                            }
+                    }
+                    Err(problem) => {
+                        bad(&format!("{path}.config{}", problem.path), &problem.message)
+                    }
+                },
+                IntegrationKind::Slack => match integration.settings::<SlackConfig>() {
+                    Ok(slack) => {
+                        secrets_ok(&slack.secrets(), "signing_secrets", &mut settings_problems);
+                        if !tenant_ok(&slack.tenant) {
+                            bad(&format!("{path}.config.tenant"), TENANT_MESSAGE);
                         }
-                        if integration.enabled
-                            && webhook.secrets.is_empty()
-                            && integration.id != DEFAULT_WEBHOOK_ID
-                        {
+                        if slack.command_deadline_ms == 0 || slack.command_deadline_ms > 2_900 {
                             bad(
-                                &format!("{path}.config.secrets"),
-                                "needs at least one secret",
+                                &format!("{path}.config.command_deadline_ms"),
+                                "must be 1 to 2900: Slack gives up on an answer after 3 s",
                             );
+                        }
+                        if slack.query_results == 0 || slack.query_results > 20 {
+                            bad(&format!("{path}.config.query_results"), "must be 1 to 20");
                         }
                     }
                     Err(problem) => {
@@ -741,6 +1025,98 @@ impl Config {
                     }
                 },
             }
+            for p in settings_problems {
+                bad(&p.path, &p.message);
+            }
+        }
+        let mut claims: BTreeMap<String, &String> = BTreeMap::new();
+        for (alias, tenant) in &self.tenants {
+            let Some(github) = tenant.integrations.github.as_ref().filter(|g| g.enabled) else {
+                continue;
+            };
+            for (field, names) in [
+                ("repositories", &github.repositories),
+                ("organizations", &github.organizations),
+            ] {
+                for (j, name) in names.iter().enumerate() {
+                    let at = format!("tenants.{alias}.integrations.github.{field}[{j}]");
+                    if field == "repositories" && !is_repository(name) {
+                        bad(&at, "must look like owner/repo");
+                    }
+                    let key = format!("{field}:{}", name.to_ascii_lowercase());
+                    if let Some(other) = claims.insert(key, alias) {
+                        bad(&at, &format!("is also claimed by tenant {other}"));
+                    }
+                }
+            }
+        }
+        let mut workspaces: BTreeMap<&String, &String> = BTreeMap::new();
+        for (alias, tenant) in &self.tenants {
+            let workspace = tenant.integrations.slack.as_ref().filter(|s| s.enabled);
+            if let Some(id) = workspace.and_then(|s| s.workspace_id.as_ref()) {
+                if let Some(other) = workspaces.insert(id, alias) {
+                    bad(
+                        &format!("tenants.{alias}.integrations.slack.workspace_id"),
+                        &format!("is also claimed by tenant {other}"),
+                    );
+                }
+            }
+        }
+        let mut key_ids = Vec::new();
+        let mut digests = Vec::new();
+        for (i, key) in self.api_keys.iter().enumerate() {
+            let path = format!("api_keys[{i}]");
+            if key.id.is_empty() || crate::subjects::token(&key.id) != key.id {
+                bad(
+                    &format!("{path}.id"),
+                    "must be lowercase letters, digits, _ or -",
+                );
+            }
+            if key_ids.contains(&&key.id) {
+                bad(&format!("{path}.id"), "is used by another key");
+            }
+            key_ids.push(&key.id);
+            match (&key.sha256, &key.key) {
+                (Some(_), Some(_)) => bad(&path, "set sha256 or key, not both"),
+                (None, None) => bad(
+                    &format!("{path}.sha256"),
+                    "is required (print it with `rae-pipeline keys hash`), or set key",
+                ),
+                (None, Some(k)) if k.expose().len() < 16 => {
+                    bad(&format!("{path}.key"), "must be at least 16 characters")
+                }
+                _ => match key.digest() {
+                    None => bad(&format!("{path}.sha256"), "must be 64 hex digits"),
+                    Some(digest) if digests.contains(&digest) => {
+                        bad(&path, "has the same key as another entry")
+                    }
+                    Some(digest) => digests.push(digest),
+                },
+            }
+            if key.scopes.is_empty() {
+                bad(&format!("{path}.scopes"), "must name at least one scope");
+            }
+            if key.tenants.is_empty() {
+                bad(
+                    &format!("{path}.tenants"),
+                    "must name at least one tenant, or \"*\"",
+                );
+            }
+            for (j, tenant) in key.tenants.iter().enumerate() {
+                if tenant != "*" && !self.tenant_resolves(tenant) {
+                    bad(&format!("{path}.tenants[{j}]"), TENANT_LIST_MESSAGE);
+                }
+            }
+        }
+        if self.ingress.max_batch == 0 || self.ingress.max_batch > 10_000 {
+            bad("ingress.max_batch", "must be 1 to 10000");
+        }
+        let rate = &self.ingress.rate_limit;
+        if !rate.per_second.is_finite() || rate.per_second < 0.0 {
+            bad("ingress.rate_limit.per_second", "must be 0 (off) or more");
+        }
+        if rate.per_second > 0.0 && rate.burst == 0 {
+            bad("ingress.rate_limit.burst", "must be at least 1");
         }
         for (alias, tenant) in &self.tenants {
             if let Some(id) = &tenant.rae_tenant_id {
@@ -764,6 +1140,16 @@ impl Config {
     /// under `tenants`. Anything else would silently land in `rae.tenant_id`.
     pub fn tenant_resolves(&self, tenant: &str) -> bool {
         is_rae_tenant_id(tenant) || self.tenants.contains_key(tenant)
+    }
+
+    /// The enabled integrations of one kind.
+    pub fn integrations_of(
+        &self,
+        kind: IntegrationKind,
+    ) -> impl Iterator<Item = &IntegrationConfig> {
+        self.integrations
+            .iter()
+            .filter(move |i| i.enabled && i.kind() == kind)
     }
 
     /// The integration with this id, when it exists and is enabled.
@@ -805,12 +1191,46 @@ fn redact(value: &mut serde_json::Value) {
     }
 }
 
+const TENANT_LIST_MESSAGE: &str =
+    "must be \"*\", a UUID, default-tenant, or an alias listed under tenants";
+
+/// `owner/repo`.
+fn is_repository(name: &str) -> bool {
+    matches!(name.split_once('/'), Some((owner, repo)) if !owner.is_empty() && !repo.is_empty() && !repo.contains('/'))
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl IntegrationConfig {
+    /// The kind, given or inferred from the id.
+    pub fn kind(&self) -> IntegrationKind {
+        self.kind.unwrap_or(match self.id.as_str() {
+            GITHUB_ID => IntegrationKind::Github,
+            SLACK_ID => IntegrationKind::Slack,
+            _ => IntegrationKind::Webhook,
+        })
+    }
+
     /// The settings of a webhook integration.
     ///
     /// # Errors
     /// A [`Problem`] whose path is relative to `config`.
     pub fn webhook(&self) -> Result<WebhookConfig, Problem> {
+        self.settings()
+    }
+
+    /// The integration's settings as the type of its kind.
+    ///
+    /// # Errors
+    /// A [`Problem`] whose path is relative to `config`.
+    pub fn settings<T: serde::de::DeserializeOwned>(&self) -> Result<T, Problem> {
         let value = if self.config.is_null() {
             serde_json::json!({})
         } else {

@@ -55,6 +55,21 @@ enum Command {
     /// Inspect, replay and purge dead letters.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print the SHA-256 of a key, the value of `api_keys[].sha256`. Reads the key from stdin
+    /// when it is not given, so it stays out of the shell history.
+    Hash {
+        /// The key.
+        key: Option<String>,
+    },
+    /// Print a new random key and its SHA-256.
+    Generate,
 }
 
 #[derive(Args)]
@@ -215,6 +230,10 @@ fn load_config(path: &Option<PathBuf>) -> Result<Config, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Keys(command) = cli.command {
+        // Needs no config: a key is hashed before the config that will hold it exists.
+        return keys(command);
+    }
     let config = load_config(&cli.config)?;
     match cli.command {
         Command::Up(args) => run_roles(&config, Roles::ALL, &args, true).await,
@@ -279,6 +298,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Send(args) => send(&config, args).await,
         Command::Dlq(command) => dlq(&config, command).await,
+        Command::Keys(_) => Ok(()),
     }
 }
 
@@ -551,4 +571,37 @@ async fn dlq(config: &Config, command: DlqCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+fn keys(command: KeysCommand) -> Result<(), Failure> {
+    use rae_pipeline::producers::ingress::auth;
+    match command {
+        KeysCommand::Hash { key } => {
+            let key = match key {
+                Some(key) => key,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the key from stdin")
+                        .map_err(Failure::Runtime)?;
+                    line
+                }
+            };
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(Failure::Usage(anyhow::anyhow!(
+                    "no key given: pass it as an argument or on stdin"
+                )));
+            }
+            println!("{}", auth::hash_key(key));
+        }
+        KeysCommand::Generate => {
+            let key = auth::generate_key();
+            println!("key:    {key}");
+            println!("sha256: {}", auth::hash_key(&key));
+            eprintln!("Give the key to the caller and put only the sha256 into api_keys[].sha256.");
+        }
+    }
+    Ok(())
 }

@@ -104,13 +104,35 @@ impl RaeClient {
     /// # Errors
     /// [`RaeError`] for a refused connection, a timeout or a non-2xx answer.
     pub async fn store(&self, event: &Event) -> Result<Stored, RaeError> {
-        let url = self.url(&self.config.store_path);
-        let (tenant_id, key) = self.credentials(&event.tenant);
+        let body = self
+            .post(&self.config.store_path, &event.tenant, &store_body(event))
+            .await?;
+        Ok(match body.get("memory_id").and_then(Value::as_str) {
+            Some("skipped") | Some("None") | Some("") | None => Stored::Duplicate,
+            Some(id) => Stored::Memory(id.to_owned()),
+        })
+    }
+
+    /// Searches the memories of `tenant` (`POST /v2/memories/query`); `query` is RAE's body
+    /// `{query, project, k, layers?, filters?}`. Returns RAE's answer
+    /// `{results: [...], total_count}`.
+    ///
+    /// # Errors
+    /// [`RaeError`] for a refused connection, a timeout or a non-2xx answer.
+    pub async fn query(&self, tenant: &str, query: &Value) -> Result<Value, RaeError> {
+        self.post(&self.config.query_path, tenant, query).await
+    }
+
+    /// POSTs `body` to `path` with `tenant`'s credentials; a 2xx answer's JSON (null when it
+    /// has none).
+    async fn post(&self, path: &str, tenant: &str, body: &Value) -> Result<Value, RaeError> {
+        let url = self.url(path);
+        let (tenant_id, key) = self.credentials(tenant);
         let mut request = self
             .http
             .post(&url)
             .header("X-Tenant-Id", tenant_id)
-            .json(&store_body(event));
+            .json(body);
         if let Some(key) = key {
             request = match self.config.auth {
                 RaeAuth::ApiKey => request.header("X-API-Key", key.expose()),
@@ -123,11 +145,7 @@ impl RaeClient {
             .map_err(|e| self.transport_error(&url, e))?;
         let status = response.status();
         if status.is_success() {
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            return Ok(match body.get("memory_id").and_then(Value::as_str) {
-                Some("skipped") | Some("None") | Some("") | None => Stored::Duplicate,
-                Some(id) => Stored::Memory(id.to_owned()),
-            });
+            return Ok(response.json().await.unwrap_or(Value::Null));
         }
         let retry_after = response
             .headers()
@@ -274,6 +292,7 @@ mod tests {
             TenantConfig {
                 rae_tenant_id: Some("7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f".into()),
                 api_key: Some(Secret::new("acme-key")),
+                ..TenantConfig::default()
             },
         );
         let config = RaeConfig {

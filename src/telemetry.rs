@@ -125,7 +125,7 @@ pub async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener, Str
 /// An ingress request was answered.
 pub struct IntegrationRequest<'a> {
     pub integration: &'a str,
-    /// `success` or the error code answered.
+    /// `success`, `ignored` (authentic input that is not stored) or the error code answered.
     pub status: &'static str,
     pub latency: Duration,
 }
@@ -137,7 +137,7 @@ impl IntegrationRequest<'_> {
             .increment(1);
         metrics::histogram!(names::INTEGRATION_LATENCY, "integration" => integration.clone())
             .record(self.latency.as_secs_f64());
-        if self.status != "success" {
+        if !matches!(self.status, "success" | "ignored") {
             metrics::counter!(names::INTEGRATION_ERRORS, "integration" => integration, "error_type" => self.status)
                 .increment(1);
         }

@@ -19,6 +19,8 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
@@ -26,6 +28,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body was not received within {0} ms")]
     RequestTimeout(u64),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("rate limit exceeded, retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("RAE could not answer: {0}")]
+    Upstream(String),
     #[error("the event store is unavailable, retry later")]
     Unavailable { retry_after_secs: u64 },
     #[error("internal error")]
@@ -38,7 +46,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::Upstream(_) => "rae_unavailable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
@@ -51,7 +63,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -93,7 +109,9 @@ impl IntoResponse for ApiError {
             body["field"] = json!(field);
         }
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let ApiError::Unavailable { retry_after_secs } = self {
+        if let ApiError::Unavailable { retry_after_secs }
+        | ApiError::TooManyRequests { retry_after_secs } = self
+        {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

@@ -1,8 +1,11 @@
 //! The HTTP ingress (DESIGN §6): one axum router for every push integration, health routes,
-//! body-size limits, request timeouts and JSON errors. Each route answers 2xx only after the
-//! JetStream ack of its event.
+//! body-size limits, request timeouts, rate limits and JSON errors. Each route answers 2xx only
+//! after the JetStream ack of its event, and every decision is audited and counted in one place,
+//! [`finish`].
 
+pub mod auth;
 mod error;
+pub mod rate_limit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,10 +24,14 @@ use tokio_util::sync::CancellationToken;
 pub use error::ApiError;
 
 use crate::audit::{self, Auditor};
-use crate::bus::{Bus, Dedupe};
+use crate::bus::{Bus, Dedupe, Publisher};
 use crate::config::Config;
 use crate::event::Limits;
-use crate::producers::webhook;
+use crate::producers::{github, memories, slack, webhook};
+use crate::rae::RaeClient;
+
+/// Integration id of `POST /api/v1/memories`, in audit records, metrics and health.
+pub const API_INTEGRATION: &str = "api";
 
 /// Last activity and error of one integration, for `/api/v1/integrations/health`.
 #[derive(Debug, Clone, Default)]
@@ -36,21 +43,94 @@ struct Activity {
 /// Everything a request handler needs; cloned per request (all fields are shared).
 #[derive(Clone)]
 pub struct IngressState {
-    bus: Bus,
-    dedupe: Dedupe,
-    webhooks: Arc<webhook::Registry>,
-    limits: Limits,
+    pub config: Arc<Config>,
+    pub bus: Bus,
+    pub publisher: Publisher,
+    pub dedupe: Dedupe,
+    pub webhooks: Arc<webhook::Registry>,
+    pub github: Arc<github::Registry>,
+    pub slack: Arc<slack::Registry>,
+    pub keys: Arc<auth::KeyRing>,
+    pub limiter: Arc<rate_limit::RateLimiter>,
+    /// For `/rae query` and `POST /api/v1/memories/query`.
+    pub rae: RaeClient,
+    /// For Slack `response_url` answers.
+    pub outbound: reqwest::Client,
+    pub limits: Limits,
     max_body_bytes: usize,
     request_timeout: Duration,
-    tolerance_secs: u64,
-    retry_after_secs: u64,
+    pub tolerance_secs: u64,
+    pub retry_after_secs: u64,
     auditor: Auditor,
     activity: Arc<Mutex<HashMap<String, Activity>>>,
 }
 
+/// Who made a request, as far as the handler found out: for audit records.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// A successful answer: its HTTP status and body, and what it means for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    /// `accepted`, `duplicate`, `ignored` or `answered`.
+    pub outcome: &'static str,
+    pub event_id: Option<String>,
+    pub reason: Option<String>,
+    /// Sent as `Retry-After` (a 503 batch answer).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Answer {
+    /// `202 {"id", "status": "accepted", "duplicate"}` for a stored event.
+    pub fn accepted(accepted: &webhook::Accepted) -> Answer {
+        Answer {
+            status: StatusCode::ACCEPTED,
+            body: json!({"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate}),
+            outcome: if accepted.duplicate {
+                "duplicate"
+            } else {
+                "accepted"
+            },
+            event_id: Some(accepted.id.clone()),
+            reason: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// `200 {"status": "ignored", "reason"}` for authentic input that is not stored.
+    pub fn ignored(reason: impl Into<String>) -> Answer {
+        let reason = reason.into();
+        Answer {
+            status: StatusCode::OK,
+            body: json!({"status": "ignored", "reason": reason}),
+            outcome: "ignored",
+            event_id: None,
+            reason: Some(reason),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Any other answer (a ping, a challenge, a slash command's reply).
+    pub fn reply(status: StatusCode, body: Value) -> Answer {
+        Answer {
+            status,
+            body,
+            outcome: "answered",
+            event_id: None,
+            reason: None,
+            retry_after_secs: None,
+        }
+    }
+}
+
 impl IngressState {
     /// # Errors
-    /// A message when the dedupe bucket is missing (run `setup`).
+    /// A message when the dedupe bucket is missing (run `setup`) or an integration is unusable.
     pub async fn new(
         config: &Config,
         bus: Bus,
@@ -58,10 +138,24 @@ impl IngressState {
         auditor: Auditor,
     ) -> Result<IngressState, String> {
         let dedupe = bus.dedupe().await.map_err(|e| e.to_string())?;
+        let rae = RaeClient::new(&config.rae, &config.tenants)?;
+        let outbound = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(IngressState {
+            config: Arc::new(config.clone()),
+            publisher: bus.publisher(),
             bus,
             dedupe,
             webhooks: Arc::new(webhooks),
+            github: Arc::new(github::Registry::build(config)),
+            slack: Arc::new(slack::Registry::build(config)),
+            keys: Arc::new(auth::KeyRing::from_config(config)),
+            limiter: Arc::new(rate_limit::RateLimiter::new(&config.ingress.rate_limit)),
+            rae,
+            outbound,
             limits: config.limits.limits(),
             max_body_bytes: config.ingress.max_body_bytes,
             request_timeout: Duration::from_millis(config.ingress.request_timeout_ms),
@@ -72,7 +166,31 @@ impl IngressState {
         })
     }
 
-    fn note(&self, integration: &str, result: &Result<webhook::Accepted, ApiError>) {
+    /// The publishing context producers share.
+    pub fn context(&self) -> webhook::Context<'_> {
+        webhook::Context {
+            publisher: &self.publisher,
+            dedupe: &self.dedupe,
+            limits: &self.limits,
+            tolerance_secs: self.tolerance_secs,
+            retry_after_secs: self.retry_after_secs,
+        }
+    }
+
+    /// Takes one request from `caller`'s rate-limit budget (`key:<id>` or
+    /// `integration:<id>`).
+    ///
+    /// # Errors
+    /// 429 with the seconds until the next request is allowed.
+    pub fn admit(&self, caller: &str) -> Result<(), ApiError> {
+        self.limiter
+            .take(caller, Instant::now())
+            .map_err(|wait| ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            })
+    }
+
+    fn note(&self, integration: &str, result: &Result<Answer, ApiError>) {
         let Ok(mut activity) = self.activity.lock() else {
             return;
         };
@@ -80,11 +198,33 @@ impl IngressState {
         let now = OffsetDateTime::now_utc();
         match result {
             Ok(_) => entry.last_activity = Some(now),
-            Err(ApiError::Unavailable { .. } | ApiError::Internal) => {
-                entry.last_error = Some((now, "event store unavailable".into()))
+            Err(e @ (ApiError::Unavailable { .. } | ApiError::Internal)) => {
+                entry.last_error = Some((now, format!("event store unavailable ({})", e.code())))
+            }
+            Err(ApiError::Upstream(message)) => {
+                entry.last_error = Some((now, format!("RAE: {message}")))
+            }
+            Err(ApiError::TooManyRequests { .. }) => {
+                entry.last_error = Some((now, "rate limit".into()))
             }
             Err(_) => {}
         }
+    }
+
+    /// Ids of the integrations `/api/v1/integrations/health` reports.
+    fn integration_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .webhooks
+            .ids()
+            .chain(self.github.ids())
+            .chain(self.slack.ids())
+            .map(str::to_owned)
+            .collect();
+        if !self.keys.is_empty() {
+            ids.push(API_INTEGRATION.to_owned());
+        }
+        ids.sort();
+        ids
     }
 }
 
@@ -92,6 +232,20 @@ impl IngressState {
 pub fn router(state: IngressState) -> Router {
     Router::new()
         .route("/api/v1/webhooks/{integration}", post(webhook_route))
+        .route("/api/v1/memories", post(memories_route))
+        .route("/api/v1/memories/query", post(memories_query_route))
+        .route(
+            "/api/v1/integrations/{integration}/webhook",
+            post(github_route),
+        )
+        .route(
+            "/api/v1/integrations/{integration}/events",
+            post(slack_events_route),
+        )
+        .route(
+            "/api/v1/integrations/{integration}/commands",
+            post(slack_commands_route),
+        )
         .route("/api/v1/integrations/health", get(integrations_health))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
@@ -137,6 +291,32 @@ async fn read_body(
     }
 }
 
+/// Refuses a body whose declared type is not one of `accepted` (a missing type is allowed).
+///
+/// # Errors
+/// 415 naming the accepted types.
+pub fn require_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if accepted.contains(&essence.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be {}",
+            accepted.join(" or ")
+        )))
+    }
+}
+
 async fn webhook_route(
     State(state): State<IngressState>,
     Path(integration): Path<String>,
@@ -148,46 +328,137 @@ async fn webhook_route(
         return ApiError::NotFound(format!("no enabled webhook integration {integration:?}"))
             .into_response();
     };
+    let mut caller = Caller {
+        tenant: Some(hook.tenant.clone()),
+        key_id: None,
+    };
     let result = async {
         let body = read_body(body, &headers, &state).await?;
-        let ctx = webhook::Context {
-            publisher: &state.bus.publisher(),
-            dedupe: &state.dedupe,
-            limits: &state.limits,
-            tolerance_secs: state.tolerance_secs,
-            retry_after_secs: state.retry_after_secs,
-        };
-        webhook::accept(hook, &headers, &body, &ctx).await
+        webhook::accept(hook, &headers, &body, &state, &mut caller).await
     }
     .await;
-    state.note(&hook.id, &result);
-    finish(&state, &hook.id, &hook.tenant, result, started)
+    finish(&state, &hook.id, &caller, result, started)
+}
+
+async fn memories_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = async {
+        let body = read_body(body, &headers, &state).await?;
+        memories::store(&state, &headers, &body, &mut caller).await
+    }
+    .await;
+    finish(&state, API_INTEGRATION, &caller, result, started)
+}
+
+async fn memories_query_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = async {
+        let body = read_body(body, &headers, &state).await?;
+        memories::query(&state, &headers, &body, &mut caller).await
+    }
+    .await;
+    finish(&state, API_INTEGRATION, &caller, result, started)
+}
+
+async fn github_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(hook) = state.github.get(&integration) else {
+        return ApiError::NotFound(format!("no enabled GitHub integration {integration:?}"))
+            .into_response();
+    };
+    let mut caller = Caller::default();
+    let result = async {
+        let body = read_body(body, &headers, &state).await?;
+        github::accept(hook, &headers, &body, &state, &mut caller).await
+    }
+    .await;
+    finish(&state, &hook.id, &caller, result, started)
+}
+
+async fn slack_events_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(app) = state.slack.get(&integration) else {
+        return ApiError::NotFound(format!("no enabled Slack integration {integration:?}"))
+            .into_response();
+    };
+    let mut caller = Caller::default();
+    let result = async {
+        let body = read_body(body, &headers, &state).await?;
+        slack::accept_event(app, &headers, &body, &state, &mut caller).await
+    }
+    .await;
+    finish(&state, &app.id, &caller, result, started)
+}
+
+async fn slack_commands_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(app) = state.slack.get(&integration) else {
+        return ApiError::NotFound(format!("no enabled Slack integration {integration:?}"))
+            .into_response();
+    };
+    let mut caller = Caller::default();
+    let result = async {
+        let body = read_body(body, &headers, &state).await?;
+        slack::accept_command(app, &headers, &body, &state, &mut caller).await
+    }
+    .await;
+    finish(&state, &app.id, &caller, result, started)
 }
 
 /// Answers, audits and counts one request.
 fn finish(
     state: &IngressState,
     integration: &str,
-    tenant: &str,
-    result: Result<webhook::Accepted, ApiError>,
+    caller: &Caller,
+    result: Result<Answer, ApiError>,
     started: Instant,
 ) -> Response {
+    state.note(integration, &result);
     let (status, outcome, reason, event_id) = match &result {
         Ok(a) => (
-            "success",
-            if a.duplicate { "duplicate" } else { "accepted" },
-            None,
-            Some(a.id.clone()),
+            if a.outcome == "ignored" {
+                "ignored"
+            } else {
+                "success"
+            },
+            a.outcome,
+            a.reason.clone(),
+            a.event_id.clone(),
         ),
-        Err(e) => (e.code(), "rejected", Some(e.code()), None),
+        Err(e) => (e.code(), "rejected", Some(e.code().to_owned()), None),
     };
     state.auditor.record(audit::Record {
         at: OffsetDateTime::now_utc(),
         integration: integration.to_owned(),
         outcome,
         reason,
-        tenant: Some(tenant.to_owned()),
-        key_id: None,
+        tenant: caller.tenant.clone(),
+        key_id: caller.key_id.clone(),
         event_id,
     });
     crate::telemetry::IntegrationRequest {
@@ -197,14 +468,18 @@ fn finish(
     }
     .emit();
     match result {
-        Ok(accepted) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate})),
-        )
-            .into_response(),
+        Ok(answer) => {
+            let mut response = (answer.status, Json(answer.body)).into_response();
+            if let Some(secs) = answer.retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
         Err(err) => {
-            if matches!(err, ApiError::Unauthorized(_)) {
-                tracing::info!(integration, reason = %err, "webhook refused");
+            if matches!(err, ApiError::Unauthorized(_) | ApiError::Forbidden(_)) {
+                tracing::info!(integration, key_id = ?caller.key_id, reason = %err, "request refused");
             }
             err.into_response()
         }
@@ -232,8 +507,8 @@ async fn integrations_health(State(state): State<IngressState>) -> Json<Value> {
     };
     let recent = |t: &OffsetDateTime| OffsetDateTime::now_utc() - *t < time::Duration::minutes(5);
     let mut out = serde_json::Map::new();
-    for id in state.webhooks.ids() {
-        let a = activity.get(id).cloned().unwrap_or_default();
+    for id in state.integration_ids() {
+        let a = activity.get(&id).cloned().unwrap_or_default();
         let recent_error = a
             .last_error
             .as_ref()
@@ -246,7 +521,7 @@ async fn integrations_health(State(state): State<IngressState>) -> Json<Value> {
             ("healthy", None)
         };
         out.insert(
-            id.to_owned(),
+            id,
             json!({"status": status, "last_activity": a.last_activity.as_ref().and_then(fmt), "error": error}),
         );
     }

@@ -11,9 +11,9 @@ use axum::http::HeaderMap;
 use time::OffsetDateTime;
 
 use crate::bus::{Dedupe, Publisher};
-use crate::config::{Config, IntegrationKind, Secret};
+use crate::config::{Config, IntegrationKind, Scope, Secret};
 use crate::event::{Event, Limits};
-use crate::producers::ingress::ApiError;
+use crate::producers::ingress::{auth, Answer, ApiError, Caller, IngressState};
 use crate::subjects;
 
 /// One webhook integration ready to verify requests.
@@ -47,7 +47,7 @@ impl Registry {
     pub fn build(config: &Config, fallback_secret: Option<Secret>) -> Result<Registry, BuildError> {
         let mut webhooks = HashMap::new();
         for integration in config.integrations.iter().filter(|i| i.enabled) {
-            if integration.kind != IntegrationKind::Webhook {
+            if integration.kind() != IntegrationKind::Webhook {
                 continue;
             }
             let settings = integration.webhook().map_err(|p| BuildError::Invalid {
@@ -111,7 +111,9 @@ pub struct Context<'a> {
     pub retry_after_secs: u64,
 }
 
-/// Verifies, normalizes and publishes one webhook request.
+/// Verifies, normalizes and publishes one webhook request. A sender proves itself with one of
+/// the integration's secrets, or with an API key that has the `webhooks:write` scope for the
+/// integration's tenant.
 ///
 /// # Errors
 /// [`ApiError`] with the precise status for the caller.
@@ -119,32 +121,46 @@ pub async fn accept(
     webhook: &Webhook,
     headers: &HeaderMap,
     body: &[u8],
-    ctx: &Context<'_>,
-) -> Result<Accepted, ApiError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let credentials = verify::Credentials {
-        secret: header(verify::SECRET_HEADER),
-        signature: header(verify::SIGNATURE_HEADER),
-        timestamp: header(verify::TIMESTAMP_HEADER),
-    };
+    state: &IngressState,
+    caller: &mut Caller,
+) -> Result<Answer, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let verified = verify::verify(
-        credentials,
-        body,
-        &webhook.secrets,
-        ctx.tolerance_secs,
-        now.unix_timestamp(),
-    )
-    .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let verified = if auth::bearer(headers).is_some() {
+        let key = state.keys.authenticate(headers, now)?;
+        caller.key_id = Some(key.id.clone());
+        key.allow(Scope::WebhooksWrite, &webhook.tenant)?;
+        verify::Verified::by_api_key(body)
+    } else {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let credentials = verify::Credentials {
+            secret: header(verify::SECRET_HEADER),
+            signature: header(verify::SIGNATURE_HEADER),
+            timestamp: header(verify::TIMESTAMP_HEADER),
+        };
+        verify::verify(
+            credentials,
+            body,
+            &webhook.secrets,
+            state.tolerance_secs,
+            now.unix_timestamp(),
+        )
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?
+    };
+    match &caller.key_id {
+        Some(key) => state.admit(&format!("key:{key}"))?,
+        None => state.admit(&format!("integration:{}", webhook.id))?,
+    }
     let parsed = normalize::parse(verified.body())?;
     let keyed = parsed.idempotency_key.is_some();
     let target = normalize::Target {
         integration: &webhook.id,
+        source: "webhook",
         tenant: &webhook.tenant,
         project: &webhook.project,
     };
-    let event = normalize::normalize(parsed, &target, ctx.limits, now)?;
-    publish(&event, keyed, ctx).await
+    let event = normalize::normalize(parsed, &target, &state.limits, now)?;
+    let accepted = publish(&event, keyed, &state.context()).await?;
+    Ok(Answer::accepted(&accepted))
 }
 
 /// Publishes a normalized event, deduplicating keyed events for days through `rae_dedupe`.

@@ -39,6 +39,8 @@ pub struct WebhookBody {
 #[derive(Debug, Clone)]
 pub struct Target<'a> {
     pub integration: &'a str,
+    /// `webhook` or `api`.
+    pub source: &'a str,
     pub tenant: &'a str,
     pub project: &'a str,
 }
@@ -50,27 +52,7 @@ pub struct Target<'a> {
 pub fn parse(body: &[u8]) -> Result<WebhookBody, InvalidField> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: Result<WebhookBody, _> = serde_path_to_error::deserialize(&mut de);
-    let body = parsed.map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.to_string();
-        let field = if let Some(name) = quoted_after(&message, "missing field `") {
-            name
-        } else if let Some(name) = quoted_after(&message, "unknown field `") {
-            name
-        } else if inner.is_syntax() || inner.is_eof() || path == "." {
-            "body".to_owned()
-        } else {
-            path
-        };
-        let message = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("not valid JSON ({message})")
-            }
-            _ => message,
-        };
-        InvalidField { field, message }
-    })?;
+    let body = parsed.map_err(field_error)?;
     de.end().map_err(|e| {
         InvalidField::new(
             "body",
@@ -78,6 +60,43 @@ pub fn parse(body: &[u8]) -> Result<WebhookBody, InvalidField> {
         )
     })?;
     Ok(body)
+}
+
+/// Parses one memory of a batch, naming fields below `prefix` (`memories[3]`).
+///
+/// # Errors
+/// [`InvalidField`] for a wrong type, a missing `content` or an unknown field.
+pub fn parse_value(value: Value, prefix: &str) -> Result<WebhookBody, InvalidField> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut err = field_error(e);
+        err.field = match err.field.as_str() {
+            "body" => prefix.to_owned(),
+            field => format!("{prefix}.{field}"),
+        };
+        err
+    })
+}
+
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> InvalidField {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = inner.to_string();
+    let field = if let Some(name) = quoted_after(&message, "missing field `") {
+        name
+    } else if let Some(name) = quoted_after(&message, "unknown field `") {
+        name
+    } else if inner.is_syntax() || inner.is_eof() || path == "." {
+        "body".to_owned()
+    } else {
+        path
+    };
+    let message = match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("not valid JSON ({message})")
+        }
+        _ => message,
+    };
+    InvalidField { field, message }
 }
 
 fn quoted_after(message: &str, prefix: &str) -> Option<String> {
@@ -102,7 +121,8 @@ pub fn normalize(
                 "must be 1 to 256 characters",
             ))
         }
-        Some(key) => event::derived_id(target.integration, key),
+        // Scoped by tenant too: two tenants' senders may pick the same key.
+        Some(key) => event::derived_id(&format!("{}/{}", target.integration, target.tenant), key),
         None => event::new_id(),
     };
     let mut attributes = body.metadata.unwrap_or_default();
@@ -120,7 +140,7 @@ pub fn normalize(
         id,
         tenant: target.tenant.to_owned(),
         project: body.project.unwrap_or_else(|| target.project.to_owned()),
-        source: "webhook".to_owned(),
+        source: target.source.to_owned(),
         integration: target.integration.to_owned(),
         kind,
         content: body.content,
@@ -148,6 +168,7 @@ mod tests {
 
     const TARGET: Target<'static> = Target {
         integration: "memory",
+        source: "webhook",
         tenant: "default-tenant",
         project: "default",
     };

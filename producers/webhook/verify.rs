@@ -44,6 +44,11 @@ pub struct Verified<'a> {
 }
 
 impl<'a> Verified<'a> {
+    /// A body whose sender authenticated with an API key instead of a webhook secret.
+    pub(crate) fn by_api_key(body: &'a [u8]) -> Verified<'a> {
+        Verified { body }
+    }
+
     pub fn body(&self) -> &'a [u8] {
         self.body
     }

@@ -165,6 +165,8 @@ struct FakeState {
     script: VecDeque<Reply>,
     default: Option<Reply>,
     requests: Vec<Recorded>,
+    /// Delay and body of `POST /v2/memories/query` answers.
+    query: Option<(Duration, Value)>,
 }
 
 /// An HTTP server standing in for RAE: scripted replies, every request recorded.
@@ -193,6 +195,8 @@ impl FakeRae {
         let token = CancellationToken::new();
         let app = axum::Router::new()
             .route("/v2/memories/", axum::routing::post(store))
+            .route("/v2/memories/query", axum::routing::post(query))
+            .route("/hooks/{*rest}", axum::routing::post(hook))
             .route("/health", axum::routing::get(|| async { "ok" }))
             .with_state(self.state.clone());
         let t = token.clone();
@@ -218,6 +222,19 @@ impl FakeRae {
         self.state.lock().unwrap().default = Some(reply);
     }
 
+    /// How `POST /v2/memories/query` answers: after `delay`, 200 with `body`.
+    pub fn set_query_answer(&self, delay: Duration, body: Value) {
+        self.state.lock().unwrap().query = Some((delay, body));
+    }
+
+    /// Requests to `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -226,7 +243,7 @@ impl FakeRae {
     pub fn stored(&self) -> Vec<Recorded> {
         self.requests()
             .into_iter()
-            .filter(|r| r.status == 200)
+            .filter(|r| r.status == 200 && r.path == "/v2/memories/")
             .collect()
     }
 
@@ -275,6 +292,54 @@ impl Drop for FakeRae {
     }
 }
 
+fn record(path: &str, headers: &HeaderMap, body: &str, status: u16) -> Recorded {
+    Recorded {
+        at: Instant::now(),
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+        status,
+    }
+}
+
+/// RAE's search: the configured answer, or no results.
+async fn query(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let (delay, answer) = state
+        .lock()
+        .unwrap()
+        .query
+        .clone()
+        .unwrap_or((Duration::ZERO, json!({"results": [], "total_count": 0})));
+    tokio::time::sleep(delay).await;
+    let recorded = record("/v2/memories/query", &headers, &body, 200);
+    state.lock().unwrap().requests.push(recorded);
+    axum::Json(answer).into_response()
+}
+
+/// Any other receiver (a Slack `response_url`): recorded and answered 200.
+async fn hook(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let recorded = record(uri.path(), &headers, &body, 200);
+    state.lock().unwrap().requests.push(recorded);
+    "ok".into_response()
+}
+
 async fn store(
     State(state): State<Arc<Mutex<FakeState>>>,
     headers: HeaderMap,
@@ -315,21 +380,7 @@ async fn store(
                 .into_response(),
         ),
     };
-    let recorded = Recorded {
-        at: Instant::now(),
-        path: "/v2/memories/".into(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    v.to_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
-        body: serde_json::from_str(&body).unwrap_or(Value::Null),
-        status,
-    };
+    let recorded = record("/v2/memories/", &headers, &body, status);
     state.lock().unwrap().requests.push(recorded);
     response
 }
@@ -469,4 +520,26 @@ pub async fn stream_messages(bus: &rae_pipeline::bus::Bus, stream: &str) -> u64 
         .expect("info")
         .state
         .messages
+}
+
+/// Every message of a stream as JSON, in order.
+pub async fn stream_json(bus: &rae_pipeline::bus::Bus, stream: &str) -> Vec<Value> {
+    let stream = bus.stream(stream).await.expect("stream");
+    let last = stream.get_info().await.expect("info").state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        if let Ok(message) = stream.get_raw_message(seq).await {
+            out.push(serde_json::from_slice(&message.payload).unwrap_or(Value::Null));
+        }
+    }
+    out
+}
+
+/// The events in `RAE_EVENTS` with this id.
+pub async fn events_with_id(bus: &rae_pipeline::bus::Bus, id: &str) -> Vec<Value> {
+    stream_json(bus, rae_pipeline::subjects::EVENTS_STREAM)
+        .await
+        .into_iter()
+        .filter(|e| e["id"] == id)
+        .collect()
 }

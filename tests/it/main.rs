@@ -4,5 +4,7 @@
 mod cli;
 mod delivery;
 mod dlq;
+mod github;
 mod harness;
+mod memories;
 mod webhook;
