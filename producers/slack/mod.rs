@@ -416,7 +416,12 @@ pub async fn accept_command(
     let what = if reflect { "Reflection" } else { "Memory" };
     Ok(match app.publish(event, state).await {
         Ok(accepted) => {
-            let mut answer = ephemeral(&format!("{what} stored (id `{}`).", accepted.id), None);
+            let text = if accepted.duplicate {
+                format!("{what} was already stored (id `{}`).", accepted.id)
+            } else {
+                format!("{what} stored (id `{}`).", accepted.id)
+            };
+            let mut answer = ephemeral(&text, None);
             answer.outcome = if accepted.duplicate {
                 "duplicate"
             } else {

@@ -7,4 +7,5 @@ mod dlq;
 mod github;
 mod harness;
 mod memories;
+mod slack;
 mod webhook;
