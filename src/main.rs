@@ -22,7 +22,8 @@ use rae_pipeline::{local_nats, subjects};
 #[command(
     after_help = "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n\
 Environment: NATS_URL, RAE_BASE_URL, RAE_API_KEY, RAE_TENANT_ID, RAE_WEBHOOK_SECRET,\n\
-RAE_PIPELINE_LISTEN, RAE_PIPELINE_METRICS_LISTEN override the config; RUST_LOG sets log levels."
+GITHUB_WEBHOOK_SECRET, SLACK_SIGNING_SECRET, RAE_PIPELINE_LISTEN, RAE_PIPELINE_METRICS_LISTEN\n\
+override the config; RUST_LOG sets log levels."
 )]
 struct Cli {
     /// Config file (YAML). Default: ./integrations.yaml when present, else embedded defaults.

@@ -310,8 +310,13 @@ pub fn require_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<()
     if accepted.contains(&essence.as_str()) {
         Ok(())
     } else {
+        let hint = if accepted.contains(&"application/json") {
+            " (curl sends form data unless told -H 'Content-Type: application/json')"
+        } else {
+            ""
+        };
         Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type must be {}",
+            "Content-Type must be {}, not {essence}{hint}",
             accepted.join(" or ")
         )))
     }

@@ -129,11 +129,42 @@ async fn up_starts_its_own_nats_server_serves_metrics_and_stops_cleanly() {
     rae.script([Reply::Status(500, json!({"detail": "once"}))]);
     let nats_port = free_port();
     let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    let up = Up::start(command(dir.path(), &nats_url, &rae.url())).await;
+    let mut cmd = command(dir.path(), &nats_url, &rae.url());
+    cmd.env("GITHUB_WEBHOOK_SECRET", "gh-secret-from-env");
+    let up = Up::start(cmd).await;
     assert!(
         dir.path().join("data/jetstream").is_dir(),
         "local nats-server store under ./data"
     );
+
+    // GITHUB_WEBHOOK_SECRET alone enables the GitHub route; an unhandled event is ignored.
+    let star = r#"{"action": "created", "starred_at": "2026-11-25T10:00:00Z"}"#;
+    let signature =
+        rae_pipeline::producers::github::verify::sign("gh-secret-from-env", star.as_bytes());
+    let answer = http()
+        .post(format!("{}/api/v1/integrations/github/webhook", up.base))
+        .header("x-github-event", "star")
+        .header("x-github-delivery", "d-1")
+        .header("x-hub-signature-256", signature)
+        .body(star)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.json::<serde_json::Value>().await.unwrap()["status"],
+        "ignored"
+    );
+    let health: serde_json::Value = serde_json::from_str(
+        &get(&format!("{}/api/v1/integrations/health", up.base))
+            .await
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(health["github"]["status"], "healthy", "{health}");
+    assert!(health["github"]["last_activity"].is_string(), "{health}");
+    assert_eq!(health["memory"]["status"], "healthy", "{health}");
 
     let id = up.post("Team decided to use PostgreSQL").await;
     wait_for("RAE to store it", Duration::from_secs(15), || async {
@@ -198,6 +229,22 @@ async fn up_starts_its_own_nats_server_serves_metrics_and_stops_cleanly() {
     assert_eq!(
         metric(&scrape, r#"rae_pipeline_retries_total{stage="write"}"#),
         Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &scrape,
+            r#"rae_integration_requests_total{integration="github",status="ignored"}"#
+        ),
+        Some(1.0),
+        "ignored deliveries are counted"
+    );
+    assert_eq!(
+        metric(
+            &scrape,
+            r#"rae_integration_errors_total{integration="github",error_type="ignored"}"#
+        ),
+        None,
+        "and are not errors"
     );
     assert_eq!(metric(&scrape, "rae_pipeline_breaker_open"), Some(0.0));
     assert_eq!(
@@ -389,4 +436,62 @@ async fn send_and_dlq_list_replay_from_the_command_line() {
     assert!(String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).contains("no dead letters"));
     up.terminate();
     assert_eq!(up.wait_exit().await, 0);
+}
+
+#[test]
+fn keys_hash_and_generate_need_no_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("integrations.yaml"), "not: [valid").unwrap();
+    let out = run(Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["keys", "hash", "rpk_example"]));
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        printed.trim(),
+        rae_pipeline::producers::ingress::auth::hash_key("rpk_example")
+    );
+    assert_eq!(printed.trim().len(), 64);
+
+    // From stdin, so the key stays out of the shell history.
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["keys", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"rpk_example\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), printed);
+
+    let out = run(Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["keys", "hash", " "]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key given"));
+
+    let out = run(Command::new(BIN).args(["keys", "generate"]));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("key:")
+        .trim();
+    let hash = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .trim();
+    assert!(key.starts_with("rpk_"), "{text}");
+    assert_eq!(hash, rae_pipeline::producers::ingress::auth::hash_key(key));
 }
