@@ -112,7 +112,9 @@ pub async fn start(
         tasks.push(("writer", tokio::spawn(writer.run(token.child_token()))));
     }
     if roles.enricher {
-        let enricher = Enricher::build(config, &bus).await?;
+        let enricher = Enricher::build(config, &bus)
+            .await
+            .map_err(StartError::Build)?;
         tasks.push(("enricher", tokio::spawn(enricher.run(token.child_token()))));
     }
     if roles.ingress {

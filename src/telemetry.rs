@@ -24,6 +24,7 @@ pub mod names {
     pub const CONSUMER_PENDING: &str = "rae_pipeline_consumer_pending";
     pub const END_TO_END_SECONDS: &str = "rae_pipeline_end_to_end_seconds";
     pub const BREAKER_OPEN: &str = "rae_pipeline_breaker_open";
+    pub const LLM_ENRICHMENTS: &str = "rae_pipeline_llm_enrichments_total";
 }
 
 /// Log line format.

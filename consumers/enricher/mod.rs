@@ -3,6 +3,7 @@
 //! only after the enriched event is acked by JetStream; an unreadable event becomes one dead
 //! letter `invalid_event`.
 
+pub mod llm;
 pub mod rules;
 
 use std::sync::Arc;
@@ -27,7 +28,8 @@ pub struct Enricher {
 
 struct Shared {
     publisher: Publisher,
-    config: crate::config::EnrichConfig,
+    rules: rules::Rules,
+    llm: Option<llm::Llm>,
     limits: Limits,
 }
 
@@ -35,8 +37,8 @@ impl Enricher {
     /// Creates (or updates) the durable consumer.
     ///
     /// # Errors
-    /// [`BusError`] when the consumer cannot be created.
-    pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, BusError> {
+    /// A message when the consumer cannot be created or a rule does not compile.
+    pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, String> {
         let consumer = bus
             .durable_consumer(
                 subjects::EVENTS_STREAM,
@@ -45,12 +47,18 @@ impl Enricher {
                 Duration::from_secs(config.enrich.ack_wait_secs),
                 (config.enrich.concurrency * 4) as i64,
             )
-            .await?;
+            .await
+            .map_err(|e: BusError| e.to_string())?;
         Ok(Enricher {
             consumer,
             shared: Arc::new(Shared {
                 publisher: bus.publisher(),
-                config: config.enrich.clone(),
+                rules: rules::Rules::new(&config.enrich)?,
+                llm: if config.enrich.llm.enabled {
+                    Some(llm::Llm::new(&config.enrich.llm)?)
+                } else {
+                    None
+                },
                 limits: config.limits.limits(),
             }),
             concurrency: config.enrich.concurrency,
@@ -84,7 +92,10 @@ impl Shared {
         else {
             return;
         };
-        let enriched = rules::enrich(event, &self.config, &self.limits);
+        let mut enriched = self.rules.enrich(event, &self.limits);
+        if let Some(llm) = &self.llm {
+            llm.refine(&mut enriched, &self.limits).await;
+        }
         let subject = subjects::enriched(&enriched.tenant, &enriched.source, &enriched.kind);
         // The id is stable across redeliveries of this input message, and new for a replayed
         // or backfilled copy of the same event.

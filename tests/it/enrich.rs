@@ -1,0 +1,181 @@
+//! Enrichment as a user sees it in RAE: the default rules' importance and tags with their
+//! reasons, and the optional LLM (a fake Ollama) that may only ever improve an event, never
+//! delay or fail it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// How the fake Ollama answers: after `delay`, `text` as the model's output.
+#[derive(Clone)]
+struct Ollama {
+    answer: Arc<Mutex<(Duration, String)>>,
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
+    url: String,
+}
+
+impl Ollama {
+    async fn start() -> Ollama {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let ollama = Ollama {
+            answer: Arc::new(Mutex::new((Duration::ZERO, String::new()))),
+            calls: Arc::new(Mutex::new(Vec::new())),
+            url,
+        };
+        let app = axum::Router::new()
+            .route("/api/generate", axum::routing::post(answer))
+            .route("/api/chat", axum::routing::post(answer))
+            .with_state(ollama.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ollama
+    }
+
+    fn set(&self, delay: Duration, text: &str) {
+        *self.answer.lock().unwrap() = (delay, text.to_owned());
+    }
+}
+
+async fn answer(
+    State(ollama): State<Ollama>,
+    uri: axum::http::Uri,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::Json<Value> {
+    ollama
+        .calls
+        .lock()
+        .unwrap()
+        .push((uri.path().to_owned(), body));
+    let (delay, text) = ollama.answer.lock().unwrap().clone();
+    tokio::time::sleep(delay).await;
+    if uri.path() == "/api/chat" {
+        axum::Json(
+            json!({"model": "llama3", "message": {"role": "assistant", "content": text}, "done": true}),
+        )
+    } else {
+        axum::Json(json!({"model": "llama3", "response": text, "done": true}))
+    }
+}
+
+/// Sends `content` and returns what RAE stored for it.
+async fn stored_for(pipeline: &Pipeline, rae: &FakeRae, content: &str) -> Value {
+    let id = pipeline.accept(content).await;
+    wait_for("RAE to store it", Duration::from_secs(10), || async {
+        rae.stored_event_ids().contains_key(&id)
+    })
+    .await;
+    rae.stored()
+        .into_iter()
+        .find(|r| r.body["metadata"]["event_id"] == id.as_str())
+        .unwrap()
+        .body
+}
+
+#[tokio::test]
+async fn default_rules_explain_importance_and_tags_in_rae() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+
+    let body = stored_for(
+        &pipeline,
+        &rae,
+        "Outage in eu-west: deploy failed #checkout",
+    )
+    .await;
+    assert_eq!(
+        body["importance"], 1.0,
+        "0.5 + 0.3 incident + 0.25 deploy, clamped"
+    );
+    let tags = body["tags"].as_array().unwrap();
+    for tag in ["incident", "deploy", "checkout", "webhook"] {
+        assert!(tags.contains(&json!(tag)), "{tag} missing from {tags:?}");
+    }
+    let why = &body["metadata"]["enrichment"];
+    assert_eq!(
+        why["rules"],
+        json!([
+            "base.default",
+            "tags.hashtags",
+            "rule.incident",
+            "rule.failed-deploy"
+        ])
+    );
+    assert!(why["reasons"].to_string().contains("clamped to 1"), "{why}");
+
+    let body = stored_for(&pipeline, &rae, "thanks!").await;
+    assert_eq!(body["importance"], 0.2, "0.5 - 0.3 chatter");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_llm_refines_when_it_answers_in_time_and_never_delays_otherwise() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let ollama = Ollama::start().await;
+    let yaml = format!(
+        "enrich:\n  llm: {{ enabled: true, url: \"{}\", model: llama3, timeout_ms: 400 }}\n",
+        ollama.url
+    );
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml)).await;
+
+    // In time: the model's importance and tags win, and the reason says so.
+    ollama.set(
+        Duration::ZERO,
+        r#"{"importance": 0.9, "tags": ["billing", "Customer"]}"#,
+    );
+    let body = stored_for(
+        &pipeline,
+        &rae,
+        "Customer X cannot pay invoices since Monday",
+    )
+    .await;
+    assert_eq!(body["importance"], 0.9);
+    let tags = body["tags"].as_array().unwrap();
+    assert!(
+        tags.contains(&json!("billing")) && tags.contains(&json!("customer")),
+        "{tags:?}"
+    );
+    let reasons = body["metadata"]["enrichment"]["reasons"].to_string();
+    assert!(
+        reasons.contains("llm: importance 0.9 (was 0.5)"),
+        "{reasons}"
+    );
+    let (path, asked) = ollama.calls.lock().unwrap()[0].clone();
+    assert_eq!(path, "/api/generate");
+    assert_eq!(asked["model"], "llama3");
+    assert_eq!(asked["format"], "json");
+    assert!(asked["prompt"]
+        .as_str()
+        .unwrap()
+        .contains("cannot pay invoices"));
+
+    // Too slow: the rules' result, stored without waiting for the model.
+    ollama.set(Duration::from_secs(5), r#"{"importance": 0.1}"#);
+    let body = stored_for(&pipeline, &rae, "Deploy of web failed").await;
+    assert_eq!(body["importance"], 0.75);
+    let reasons = body["metadata"]["enrichment"]["reasons"].to_string();
+    assert!(
+        reasons.contains("llm: skipped: timeout after 400 ms"),
+        "{reasons}"
+    );
+
+    // Nonsense: the rules' result again.
+    ollama.set(Duration::ZERO, "I think this is quite important!");
+    let body = stored_for(&pipeline, &rae, "We decided to move to Rust").await;
+    assert_eq!(body["importance"], 0.7);
+    assert!(body["metadata"]["enrichment"]["reasons"]
+        .to_string()
+        .contains("llm: skipped: answer is not JSON"));
+    assert_eq!(
+        stream_messages(pipeline.bus(), rae_pipeline::subjects::DLQ_STREAM).await,
+        0
+    );
+    pipeline.shutdown().await;
+}
