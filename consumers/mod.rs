@@ -173,6 +173,7 @@ pub async fn dead_letter(
     letter: crate::dead_letter::DeadLetter,
     reason: &'static str,
 ) {
+    let letter = letter.with_history_of(message.headers.as_ref());
     let stage = letter.stage.as_str();
     let msg_id = format!("dlq:{stage}:{}", stream_sequence(message));
     match letter.publish(publisher, &msg_id).await {

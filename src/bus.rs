@@ -352,7 +352,22 @@ impl Publisher {
         event: &Event,
         msg_id: &str,
     ) -> Result<Stored, PublishError> {
-        let mut headers = HeaderMap::new();
+        self.publish_event_with(subject, event, msg_id, HeaderMap::new())
+            .await
+    }
+
+    /// [`Publisher::publish_event`] with more headers (a stage forwarding what its input
+    /// carried).
+    ///
+    /// # Errors
+    /// See [`Publisher::publish_event`].
+    pub async fn publish_event_with(
+        &self,
+        subject: &str,
+        event: &Event,
+        msg_id: &str,
+        mut headers: HeaderMap,
+    ) -> Result<Stored, PublishError> {
         headers.insert(headers::SCHEMA, headers::SCHEMA_V1);
         headers.insert(headers::TENANT, header_value(&event.tenant));
         headers.insert(headers::SOURCE, header_value(&event.source));

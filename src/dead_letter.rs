@@ -56,7 +56,29 @@ pub struct DeadLetter {
     pub subject: String,
     /// The original payload: the event JSON, or a string when it was not JSON.
     pub event: Value,
+    /// Earlier failures of the same event, when it failed again after a replay; oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<PastFailure>,
 }
+
+/// One earlier dead letter of an event that was replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastFailure {
+    pub stage: Stage,
+    pub reason: String,
+    pub error: String,
+    pub attempts: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub failed_at: OffsetDateTime,
+    /// Its sequence in `RAE_DLQ` (deleted by the replay).
+    pub dlq_sequence: u64,
+}
+
+/// Most earlier failures carried along; older ones are dropped.
+const MAX_HISTORY: usize = 10;
+
+/// Longest error text kept in a history entry.
+const MAX_HISTORY_ERROR: usize = 300;
 
 impl DeadLetter {
     /// Builds a dead letter for `payload`, read from `subject`, that failed now.
@@ -80,7 +102,42 @@ impl DeadLetter {
             last_failed_at: now,
             subject: subject.to_owned(),
             event,
+            history: Vec::new(),
         }
+    }
+
+    /// Takes the history a replayed message carries (its [`headers::DLQ_HISTORY`] header).
+    pub fn with_history_of(mut self, message_headers: Option<&HeaderMap>) -> DeadLetter {
+        if let Some(text) = message_headers
+            .and_then(|h| h.get(headers::DLQ_HISTORY))
+            .map(|v| v.as_str())
+        {
+            match serde_json::from_str::<Vec<PastFailure>>(text) {
+                Ok(history) => self.history = history,
+                Err(err) => tracing::warn!(error = %err, "unreadable dead-letter history dropped"),
+            }
+        }
+        self
+    }
+
+    /// The history a replay of this dead letter (stored at `sequence`) carries.
+    pub fn history_for_replay(&self, sequence: u64) -> Vec<PastFailure> {
+        let mut error: String = self.error.chars().take(MAX_HISTORY_ERROR).collect();
+        if self.error.chars().count() > MAX_HISTORY_ERROR {
+            error.push('…');
+        }
+        let mut history = self.history.clone();
+        history.push(PastFailure {
+            stage: self.stage,
+            reason: self.reason.clone(),
+            error,
+            attempts: self.attempts,
+            failed_at: self.last_failed_at,
+            dlq_sequence: sequence,
+        });
+        let excess = history.len().saturating_sub(MAX_HISTORY);
+        history.drain(..excess);
+        history
     }
 
     fn field(&self, name: &str) -> &str {
@@ -237,6 +294,9 @@ pub async fn replay(bus: &Bus, entry: &Entry) -> Result<Stored, PublishError> {
     headers.insert(headers::SCHEMA, headers::SCHEMA_V1);
     headers.insert(headers::TENANT, header_value(letter.tenant()));
     headers.insert(headers::SOURCE, header_value(letter.source()));
+    let history =
+        serde_json::to_string(&letter.history_for_replay(entry.sequence)).unwrap_or_default();
+    headers.insert(headers::DLQ_HISTORY, header_value(&history));
     let payload = match &letter.event {
         Value::String(raw) => Bytes::from(raw.clone().into_bytes()),
         event => Bytes::from(serde_json::to_vec(event).unwrap_or_default()),

@@ -16,3 +16,6 @@ pub const DLQ_STAGE: &str = "Rae-Dlq-Stage";
 pub const DLQ_REASON: &str = "Rae-Dlq-Reason";
 /// Delivery attempts made before dead-lettering.
 pub const DLQ_ATTEMPTS: &str = "Rae-Dlq-Attempts";
+/// On a replayed event: the failures before the replay (JSON list), carried through the stages
+/// so a dead letter of the replay keeps its history.
+pub const DLQ_HISTORY: &str = "Rae-Dlq-History";

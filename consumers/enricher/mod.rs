@@ -100,9 +100,18 @@ impl Shared {
         // The id is stable across redeliveries of this input message, and new for a replayed
         // or backfilled copy of the same event.
         let msg_id = format!("{}:{}", enriched.id, sequence);
+        // A replayed event keeps its failure history into the next stage.
+        let mut carried = async_nats::HeaderMap::new();
+        if let Some(history) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(crate::headers::DLQ_HISTORY))
+        {
+            carried.insert(crate::headers::DLQ_HISTORY, history.clone());
+        }
         match self
             .publisher
-            .publish_event(&subject, &enriched, &msg_id)
+            .publish_event_with(&subject, &enriched, &msg_id, carried)
             .await
         {
             Ok(_) => {

@@ -100,5 +100,16 @@ async fn a_replayed_event_that_fails_again_returns_to_the_dlq() {
         },
     )
     .await;
+    // It comes back with the failure before the replay in its history.
+    let again = dead_letter::list(&bus, &Filter::default(), 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.letter.history.len(), 1, "{:?}", again.letter);
+    let past = &again.letter.history[0];
+    assert_eq!(past.dlq_sequence, entry.sequence);
+    assert_eq!(past.reason, "rae_rejected");
+    assert_eq!(past.attempts, entry.letter.attempts);
+    assert!(past.error.contains("400"), "{past:?}");
     pipeline.shutdown().await;
 }
