@@ -116,6 +116,29 @@ impl ApiKey {
         Ok(())
     }
 
+    /// True when the key may act for `tenant` at all.
+    pub fn allows_tenant(&self, tenant: &str) -> bool {
+        self.tenants
+            .as_ref()
+            .is_none_or(|tenants| tenants.iter().any(|t| t == tenant))
+    }
+
+    /// Checks that the key has `scope`, whatever the tenant.
+    ///
+    /// # Errors
+    /// 403 naming the missing scope.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "API key {} lacks the scope {}",
+                self.id,
+                scope.as_str()
+            )))
+        }
+    }
+
     /// The tenant of a request without `X-Tenant-ID`: the key's only tenant, when it has one.
     pub fn only_tenant(&self) -> Option<&str> {
         match self.tenants.as_deref() {

@@ -3,6 +3,7 @@
 //! after the JetStream ack of its event, and every decision is audited and counted in one place,
 //! [`finish`].
 
+pub mod admin;
 pub mod auth;
 mod error;
 pub mod rate_limit;
@@ -32,6 +33,9 @@ use crate::rae::RaeClient;
 
 /// Integration id of `POST /api/v1/memories`, in audit records, metrics and health.
 pub const API_INTEGRATION: &str = "api";
+
+/// Integration id of the dead-letter routes in audit records and metrics.
+pub const DLQ_INTEGRATION: &str = "dlq";
 
 /// Last activity and error of one integration, for `/api/v1/integrations/health`.
 #[derive(Debug, Clone, Default)]
@@ -247,6 +251,10 @@ pub fn router(state: IngressState) -> Router {
             post(slack_commands_route),
         )
         .route("/api/v1/integrations/health", get(integrations_health))
+        .route("/api/v1/dlq", get(dlq_list_route))
+        .route("/api/v1/dlq/replay", post(dlq_replay_route))
+        .route("/api/v1/dlq/purge", post(dlq_purge_route))
+        .route("/api/v1/dlq/{id}", get(dlq_show_route))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
@@ -433,6 +441,68 @@ async fn slack_commands_route(
     }
     .await;
     finish(&state, &app.id, &caller, result, started)
+}
+
+async fn dlq_list_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<admin::Selection>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = match query {
+        Ok(axum::extract::Query(selection)) => {
+            admin::list(&state, &headers, selection, &mut caller).await
+        }
+        Err(rejection) => Err(ApiError::BadRequest {
+            field: None,
+            message: rejection.body_text(),
+        }),
+    };
+    finish(&state, DLQ_INTEGRATION, &caller, result, started)
+}
+
+async fn dlq_show_route(
+    State(state): State<IngressState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = admin::show(&state, &headers, id, &mut caller).await;
+    finish(&state, DLQ_INTEGRATION, &caller, result, started)
+}
+
+async fn dlq_operation(
+    state: IngressState,
+    headers: HeaderMap,
+    body: Body,
+    operation: admin::Operation,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = async {
+        let body = read_body(body, &headers, &state).await?;
+        admin::operate(&state, &headers, &body, operation, &mut caller).await
+    }
+    .await;
+    finish(&state, DLQ_INTEGRATION, &caller, result, started)
+}
+
+async fn dlq_replay_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dlq_operation(state, headers, body, admin::Operation::Replay).await
+}
+
+async fn dlq_purge_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dlq_operation(state, headers, body, admin::Operation::Purge).await
 }
 
 /// Answers, audits and counts one request.

@@ -113,3 +113,122 @@ async fn a_replayed_event_that_fails_again_returns_to_the_dlq() {
     assert!(past.error.contains("400"), "{past:?}");
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn dlq_admin_keys_list_show_replay_and_purge_over_http() {
+    use rae_pipeline::producers::ingress::auth::hash_key;
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let refusal = json!({"error": {"code": "validation_error"}});
+    rae.script([
+        Reply::Status(422, refusal.clone()),
+        Reply::Status(422, refusal),
+    ]);
+    let yaml = format!(
+        r#"tenants:
+  acme: {{ rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f }}
+api_keys:
+  - {{ id: ops, sha256: "{ops}", scopes: ["dlq:admin"], tenants: ["*"] }}
+  - {{ id: acme-ops, sha256: "{acme}", scopes: ["dlq:admin"], tenants: [acme] }}
+  - {{ id: writer, sha256: "{writer}", scopes: ["memories:write"], tenants: ["*"] }}
+"#,
+        ops = hash_key("rpk_ops_key_0000000000001"),
+        acme = hash_key("rpk_acme_ops_key_00000002"),
+        writer = hash_key("rpk_writer_key_0000000003"),
+    );
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml)).await;
+    let first = pipeline.accept("first refused").await;
+    let second = pipeline.accept("second refused").await;
+    let bus = pipeline.bus().clone();
+    wait_for("two dead letters", Duration::from_secs(10), || async {
+        stream_messages(&bus, DLQ_STREAM).await == 2
+    })
+    .await;
+    let get = |path: &str, key: &str| {
+        let request = pipeline
+            .http
+            .get(format!("{}{path}", pipeline.base))
+            .bearer_auth(key);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    const OPS: &str = "Bearer rpk_ops_key_0000000000001";
+
+    let (status, listed) = get(
+        "/api/v1/dlq?reason=rae_rejected&stage=write",
+        "rpk_ops_key_0000000000001",
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["count"], 2);
+    let seq = listed["dead_letters"][0]["sequence"].as_u64().unwrap();
+    assert_eq!(listed["dead_letters"][0]["event"]["id"], first.as_str());
+    let (status, shown) = get(
+        &format!("/api/v1/dlq/{second}"),
+        "rpk_ops_key_0000000000001",
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["reason"], "rae_rejected");
+    let (status, _) = get("/api/v1/dlq/999999", "rpk_ops_key_0000000000001").await;
+    assert_eq!(status, 404);
+
+    // Scope and tenant: a writer key is refused; a key for another tenant sees nothing.
+    let (status, answer) = get("/api/v1/dlq", "rpk_writer_key_0000000003").await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = get("/api/v1/dlq", "rpk_acme_ops_key_00000002").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["count"], 0);
+    let (status, _) = get(
+        "/api/v1/dlq?tenant=default-tenant",
+        "rpk_acme_ops_key_00000002",
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Replay and purge need a selection; dry runs change nothing.
+    let (status, answer, _) = pipeline
+        .post("/api/v1/dlq/replay", "{}", &[("authorization", OPS)])
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/dlq/purge",
+            r#"{"all": true, "dry_run": true}"#,
+            &[("authorization", OPS)],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["count"], 2);
+    assert_eq!(stream_messages(&bus, DLQ_STREAM).await, 2);
+
+    let body = json!({"id": second}).to_string();
+    let (status, answer, _) = pipeline
+        .post("/api/v1/dlq/purge", &body, &[("authorization", OPS)])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["purged"], 1);
+    let body = json!({"id": seq.to_string()}).to_string();
+    let (status, answer, _) = pipeline
+        .post("/api/v1/dlq/replay", &body, &[("authorization", OPS)])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["replayed"], 1);
+    wait_for(
+        "the replayed memory in RAE",
+        Duration::from_secs(10),
+        || async { rae.stored_event_ids().get(&first) == Some(&1) },
+    )
+    .await;
+    assert_eq!(stream_messages(&bus, DLQ_STREAM).await, 0);
+    assert!(
+        !rae.stored_event_ids().contains_key(&second),
+        "purged, not stored"
+    );
+    pipeline.shutdown().await;
+}
