@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod backfill;
 pub mod bus;
 pub mod config;
 pub mod dead_letter;

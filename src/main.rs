@@ -56,9 +56,34 @@ enum Command {
     /// Inspect, replay and purge dead letters.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Run stored events (RAE_EVENTS) again through enrichment and writing, e.g. for a new RAE
+    /// or new rules. Needs the enricher and writer running (`up`).
+    Backfill(BackfillArgs),
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Args)]
+struct BackfillArgs {
+    /// Events received at or after this RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    since: OffsetDateTime,
+    /// Events received before this RFC 3339 time (default: up to now).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<OffsetDateTime>,
+    /// Only events of this source (webhook, api, github, slack, email, git, mcp).
+    #[arg(long)]
+    source: Option<String>,
+    /// Only events of this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// At most this many events.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// List what would be run again, change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -300,6 +325,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Send(args) => send(&config, args).await,
         Command::Dlq(command) => dlq(&config, command).await,
         Command::Keys(_) => Ok(()),
+        Command::Backfill(args) => backfill(&config, args).await,
     }
 }
 
@@ -604,5 +630,52 @@ fn keys(command: KeysCommand) -> Result<(), Failure> {
             eprintln!("Give the key to the caller and put only the sha256 into api_keys[].sha256.");
         }
     }
+    Ok(())
+}
+
+async fn backfill(config: &Config, args: BackfillArgs) -> Result<(), Failure> {
+    use rae_pipeline::backfill;
+    if let Some(source) = &args.source {
+        if !event::SOURCES.contains(&source.as_str()) {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "--source must be one of {}",
+                event::SOURCES.join(", ")
+            )));
+        }
+    }
+    if args.until.is_some_and(|until| until <= args.since) {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--until must be after --since"
+        )));
+    }
+    let bus = connect(config).await?;
+    let selection = backfill::Selection {
+        since: args.since,
+        until: args.until,
+        source: args.source,
+        tenant: args.tenant,
+        limit: args.limit,
+        dry_run: args.dry_run,
+    };
+    let verb = if args.dry_run {
+        "would run again"
+    } else {
+        "run again"
+    };
+    let report = backfill::run(&bus, &selection, |e| {
+        println!("{verb}: {} {}/{} {}", e.id, e.source, e.kind, e.tenant);
+    })
+    .await
+    .context("backfill")?;
+    println!(
+        "{} event(s) {verb} ({} read in the time range{})",
+        report.matched,
+        report.read,
+        if report.unreadable > 0 {
+            format!(", {} unreadable skipped", report.unreadable)
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }

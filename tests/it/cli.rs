@@ -495,3 +495,55 @@ fn keys_hash_and_generate_need_no_config() {
     assert!(key.starts_with("rpk_"), "{text}");
     assert_eq!(hash, rae_pipeline::producers::ingress::auth::hash_key(key));
 }
+
+#[tokio::test]
+async fn backfill_runs_stored_events_again_through_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let a = pipeline.accept("first for backfill").await;
+    let b = pipeline.accept("second for backfill").await;
+    wait_for("both stored", Duration::from_secs(10), || async {
+        rae.stored().len() == 2
+    })
+    .await;
+    let since = before
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let backfill = |extra: &[&str]| {
+        let mut cmd = command(dir.path(), &nats.url(), &rae.url());
+        cmd.args(["backfill", "--since", &since]).args(extra);
+        run(&mut cmd)
+    };
+
+    let out = backfill(&["--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("2 event(s) would run again"), "{printed}");
+    let out = backfill(&["--source", "git"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 event(s) run again"));
+
+    let out = backfill(&["--source", "webhook"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 event(s) run again"));
+    wait_for("both stored again", Duration::from_secs(10), || async {
+        let ids = rae.stored_event_ids();
+        ids.get(&a) == Some(&2) && ids.get(&b) == Some(&2)
+    })
+    .await;
+
+    let out = backfill(&["--source", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--source must be one of"));
+    pipeline.shutdown().await;
+}
