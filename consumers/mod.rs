@@ -6,6 +6,7 @@
 //! shutdown it stops fetching, hands back (naks) what arrived too late, and waits for the work
 //! in flight.
 
+pub mod advisories;
 pub mod enricher;
 pub mod rae_writer;
 

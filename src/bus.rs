@@ -218,6 +218,7 @@ impl Bus {
         filter: &str,
         ack_wait: Duration,
         max_ack_pending: i64,
+        max_deliveries: u64,
     ) -> Result<consumer::PullConsumer, BusError> {
         let error = |e: &dyn std::fmt::Display| BusError::Consumer {
             stream: stream_name.to_owned(),
@@ -234,7 +235,13 @@ impl Bus {
             filter_subject: filter.to_owned(),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait,
-            max_deliver: -1,
+            // 0 means no limit; past the limit JetStream gives up and emits a MAX_DELIVERIES
+            // advisory, which `consumers::advisories` turns into a dead letter.
+            max_deliver: if max_deliveries == 0 {
+                -1
+            } else {
+                i64::try_from(max_deliveries).unwrap_or(i64::MAX)
+            },
             max_ack_pending,
             deliver_policy: consumer::DeliverPolicy::All,
             ..Default::default()

@@ -378,6 +378,9 @@ pub struct EnrichConfig {
     pub ack_wait_secs: u64,
     /// Events enriched at once.
     pub concurrency: usize,
+    /// Deliveries of one event before JetStream gives up on it (it then becomes a dead letter
+    /// `max_deliveries`); 0 for no limit.
+    pub max_deliveries: u64,
 }
 
 impl Default for EnrichConfig {
@@ -406,6 +409,7 @@ impl Default for EnrichConfig {
             llm: LlmConfig::default(),
             ack_wait_secs: 30,
             concurrency: 64,
+            max_deliveries: 100,
         }
     }
 }
@@ -531,6 +535,10 @@ pub struct WriterConfig {
     pub breaker_probe_ms: u64,
     pub breaker_probe_max_ms: u64,
     pub ack_wait_secs: u64,
+    /// Deliveries of one event before JetStream gives up on it (a dead letter
+    /// `max_deliveries`): a backstop for events that crash or hang the writer. High, because
+    /// while RAE is down the breaker's probes redeliver events too; 0 for no limit.
+    pub max_deliveries: u64,
 }
 
 impl Default for WriterConfig {
@@ -545,6 +553,7 @@ impl Default for WriterConfig {
             breaker_probe_ms: 500,
             breaker_probe_max_ms: 15_000,
             ack_wait_secs: 60,
+            max_deliveries: 10_000,
         }
     }
 }
@@ -1072,6 +1081,13 @@ impl Config {
             if value > max {
                 bad(path, &format!("must be at most {max}"));
             }
+        }
+        if self.writer.max_deliveries != 0 && self.writer.max_deliveries <= self.writer.max_attempts
+        {
+            bad(
+                "writer.max_deliveries",
+                "must be 0 (no limit) or more than writer.max_attempts",
+            );
         }
         if self.writer.breaker_failures == 0 {
             bad("writer.breaker_failures", "must be greater than 0");

@@ -46,6 +46,7 @@ impl Enricher {
                 subjects::EVENTS_ALL,
                 Duration::from_secs(config.enrich.ack_wait_secs),
                 (config.enrich.concurrency * 4) as i64,
+                config.enrich.max_deliveries,
             )
             .await
             .map_err(|e: BusError| e.to_string())?;
@@ -67,6 +68,13 @@ impl Enricher {
 
     /// Runs until `token` is cancelled, then finishes the events in flight.
     pub async fn run(self, token: CancellationToken) {
+        let watcher = tokio::spawn(consumers::advisories::watch_max_deliveries(
+            self.shared.publisher.bus().clone(),
+            subjects::EVENTS_STREAM,
+            subjects::ENRICHER_CONSUMER,
+            Stage::Enrich,
+            token.clone(),
+        ));
         let shared = self.shared;
         let handle = move |message: Message| {
             let shared = shared.clone();
@@ -81,6 +89,7 @@ impl Enricher {
             token,
         )
         .await;
+        let _ = watcher.await;
     }
 }
 

@@ -60,6 +60,7 @@ impl Writer {
                 subjects::ENRICHED_ALL,
                 Duration::from_secs(config.writer.ack_wait_secs),
                 (config.writer.concurrency * 4) as i64,
+                config.writer.max_deliveries,
             )
             .await?;
         let rae = RaeClient::new(&config.rae, &config.tenants).map_err(BuildError::Client)?;
@@ -80,6 +81,13 @@ impl Writer {
 
     /// Runs until `token` is cancelled, then finishes the writes in flight.
     pub async fn run(self, token: CancellationToken) {
+        let watcher = tokio::spawn(consumers::advisories::watch_max_deliveries(
+            self.shared.publisher.bus().clone(),
+            subjects::ENRICHED_STREAM,
+            subjects::WRITER_CONSUMER,
+            Stage::Write,
+            token.clone(),
+        ));
         let shared = self.shared;
         let gate = shared.breaker.clone();
         let concurrency = shared.config.concurrency;
@@ -96,6 +104,7 @@ impl Writer {
             token,
         )
         .await;
+        let _ = watcher.await;
     }
 }
 

@@ -142,3 +142,79 @@ async fn a_poison_event_is_one_dead_letter_and_the_rest_flow() {
     assert_eq!(letters[0].letter.event, json!("{not an event"));
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_event_jetstream_gives_up_on_becomes_a_dead_letter() {
+    use futures::StreamExt;
+    use rae_pipeline::consumers::advisories::watch_max_deliveries;
+    use rae_pipeline::dead_letter::{self, Filter, Stage};
+
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    // Only the ingress runs: a stand-in consumer with max_deliver 2 plays a stage that keeps
+    // failing (or crashing) on the event, so JetStream gives up on it.
+    let roles = rae_pipeline::app::Roles {
+        ingress: true,
+        enricher: false,
+        writer: false,
+    };
+    let mut pipeline = Pipeline::start_roles(&test_config(&nats, &rae, ""), roles).await;
+    let bus = pipeline.bus().clone();
+    let consumer = bus
+        .durable_consumer(
+            rae_pipeline::subjects::EVENTS_STREAM,
+            "flaky-stage",
+            rae_pipeline::subjects::EVENTS_ALL,
+            Duration::from_secs(30),
+            10,
+            2,
+        )
+        .await
+        .unwrap();
+    let token = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(watch_max_deliveries(
+        bus.clone(),
+        rae_pipeline::subjects::EVENTS_STREAM,
+        "flaky-stage",
+        Stage::Enrich,
+        token.clone(),
+    ));
+    let id = pipeline.accept("nobody can handle me").await;
+
+    // Fail every delivery until the dead letter appears (a deadline, not a sleep).
+    let mut messages = consumer.messages().await.unwrap();
+    let mut deliveries = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while stream_messages(&bus, rae_pipeline::subjects::DLQ_STREAM).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "JetStream never gave up"
+        );
+        let next = tokio::time::timeout(Duration::from_millis(200), messages.next()).await;
+        if let Ok(Some(Ok(message))) = next {
+            deliveries += 1;
+            message
+                .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(deliveries, 2);
+    let letter = dead_letter::list(&bus, &Filter::default(), 10)
+        .await
+        .unwrap()
+        .remove(0)
+        .letter;
+    assert_eq!(letter.reason, "max_deliveries");
+    assert_eq!(letter.stage, Stage::Enrich);
+    assert_eq!(letter.attempts, 2);
+    assert_eq!(letter.event_id(), id);
+    assert!(
+        letter.error.contains("gave up after 2 deliveries"),
+        "{}",
+        letter.error
+    );
+    token.cancel();
+    watcher.await.unwrap();
+    pipeline.shutdown().await;
+}
