@@ -105,10 +105,12 @@ pub async fn start(
         tasks.push(("gauges", tokio::spawn(refresh_gauges(b, t))));
     }
 
+    let mut rae_health = None;
     if roles.writer {
         let writer = Writer::build(config, &bus)
             .await
             .map_err(|e| StartError::Build(e.to_string()))?;
+        rae_health = Some(writer.rae_health());
         tasks.push(("writer", tokio::spawn(writer.run(token.child_token()))));
     }
     if roles.enricher {
@@ -132,9 +134,12 @@ pub async fn start(
         let audit_token = CancellationToken::new();
         let (auditor, audit_task) = Auditor::start(bus.publisher(), audit_token.clone());
         running.audit = Some((audit_token, audit_task));
-        let state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
+        let mut state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
             .await
             .map_err(StartError::Build)?;
+        if let Some(health) = rae_health {
+            state = state.with_rae_health(health);
+        }
         let listener = telemetry::bind(&config.ingress.listen, "the ingress")
             .await
             .map_err(StartError::Listen)?;

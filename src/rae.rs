@@ -9,6 +9,65 @@ use serde_json::{json, Map, Value};
 use crate::config::{is_rae_tenant_id, RaeAuth, RaeConfig, Secret, TenantConfig};
 use crate::event::Event;
 
+/// What the writer knows of RAE's health, for `/api/v1/integrations/health` when the writer
+/// runs in the same process as the ingress (`up`). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct RaeHealth(std::sync::Arc<std::sync::Mutex<HealthState>>);
+
+#[derive(Debug, Default)]
+struct HealthState {
+    down: Option<String>,
+    paused_until: Option<time::OffsetDateTime>,
+    last_stored: Option<time::OffsetDateTime>,
+}
+
+impl RaeHealth {
+    fn with<T>(&self, f: impl FnOnce(&mut HealthState) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The breaker opened: writes wait for RAE.
+    pub fn down(&self, reason: &str) {
+        self.with(|s| s.down = Some(reason.to_owned()));
+    }
+
+    /// RAE answered a write.
+    pub fn stored(&self) {
+        self.with(|s| {
+            s.down = None;
+            s.last_stored = Some(time::OffsetDateTime::now_utc());
+        });
+    }
+
+    /// RAE asked to slow down (429) until `until`.
+    pub fn paused(&self, until: time::OffsetDateTime) {
+        self.with(|s| s.paused_until = Some(until));
+    }
+
+    /// `(status, last_activity, error)`: `down` while the breaker is open, `degraded` while a
+    /// 429 pause lasts, `healthy` otherwise.
+    pub fn report(&self) -> (&'static str, Option<time::OffsetDateTime>, Option<String>) {
+        self.with(|s| {
+            let now = time::OffsetDateTime::now_utc();
+            if let Some(reason) = &s.down {
+                (
+                    "down",
+                    s.last_stored,
+                    Some(format!("writes paused, probing RAE: {reason}")),
+                )
+            } else if s.paused_until.is_some_and(|u| u > now) {
+                (
+                    "degraded",
+                    s.last_stored,
+                    Some("rate limited by RAE (429)".into()),
+                )
+            } else {
+                ("healthy", s.last_stored, None)
+            }
+        })
+    }
+}
+
 /// What RAE answered to a store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stored {

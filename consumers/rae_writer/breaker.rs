@@ -34,6 +34,7 @@ pub struct Breaker {
     first_probe: Duration,
     max_probe: Duration,
     probe_timeout: Duration,
+    health: crate::rae::RaeHealth,
 }
 
 enum Admission {
@@ -60,7 +61,13 @@ impl Breaker {
             first_probe: Duration::from_millis(config.breaker_probe_ms),
             max_probe: Duration::from_millis(config.breaker_probe_max_ms),
             probe_timeout,
+            health: crate::rae::RaeHealth::default(),
         }
+    }
+
+    /// What the breaker knows, shared with the health route.
+    pub fn health(&self) -> crate::rae::RaeHealth {
+        self.health.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -75,6 +82,7 @@ impl Breaker {
 
     /// RAE answered (stored, or refused for good): it is up.
     pub fn success(&self) {
+        self.health.stored();
         let mut s = self.lock();
         s.failures_in_a_row = 0;
         s.probing = None;
@@ -99,6 +107,7 @@ impl Breaker {
         let mut s = self.lock();
         s.failures_in_a_row = s.failures_in_a_row.saturating_add(1);
         if let Some(pause) = pause {
+            self.health.paused(time::OffsetDateTime::now_utc() + pause);
             let until = now + pause;
             s.paused_until = Some(s.paused_until.map_or(until, |u| u.max(until)));
         }
@@ -118,6 +127,7 @@ impl Breaker {
         }
         drop(s);
         if opened {
+            self.health.down(reason);
             BreakerChanged {
                 open: true,
                 reason: reason.to_owned(),

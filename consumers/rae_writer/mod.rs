@@ -45,9 +45,43 @@ struct Shared {
     breaker: Arc<Breaker>,
     config: WriterConfig,
     limits: Limits,
+    recent: std::sync::Mutex<RecentlyStored>,
+}
+
+/// Stream sequences this writer stored in RAE lately. An ack can be lost after RAE took the
+/// write (NATS restarting, a dropped connection); when JetStream redelivers such a message to
+/// this writer it is acked again instead of written twice.
+#[derive(Debug, Default)]
+struct RecentlyStored {
+    set: std::collections::HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl RecentlyStored {
+    const CAPACITY: usize = 65_536;
+
+    fn contains(&self, sequence: u64) -> bool {
+        self.set.contains(&sequence)
+    }
+
+    fn insert(&mut self, sequence: u64) {
+        if self.set.insert(sequence) {
+            self.order.push_back(sequence);
+            if self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 impl Writer {
+    /// RAE's health as the writer sees it.
+    pub fn rae_health(&self) -> crate::rae::RaeHealth {
+        self.shared.breaker.health()
+    }
+
     /// Creates (or updates) the durable consumer and the RAE client.
     ///
     /// # Errors
@@ -75,6 +109,7 @@ impl Writer {
                 )),
                 config: config.writer.clone(),
                 limits: config.limits.limits(),
+                recent: std::sync::Mutex::new(RecentlyStored::default()),
             }),
         })
     }
@@ -109,8 +144,24 @@ impl Writer {
 }
 
 impl Shared {
+    fn recently_stored(&self, sequence: u64) -> bool {
+        self.recent
+            .lock()
+            .map(|r| r.contains(sequence))
+            .unwrap_or(false)
+    }
+
     async fn handle(&self, message: Message) {
         let attempt = consumers::attempt(&message);
+        let sequence = consumers::stream_sequence(&message);
+        // Not only when `attempt > 1`: a server restart can forget a delivery count.
+        if self.recently_stored(sequence) {
+            tracing::debug!(sequence, "redelivered after RAE stored it; acking again");
+            if let Err(err) = message.ack().await {
+                tracing::warn!(sequence, error = %err, "repeated ack failed");
+            }
+            return;
+        }
         let Some(event) =
             consumers::read_event(&self.publisher, &message, Stage::Write, &self.limits).await
         else {
@@ -122,6 +173,9 @@ impl Shared {
         match outcome {
             Outcome::Done { duplicate } => {
                 self.breaker.success();
+                if let Ok(mut recent) = self.recent.lock() {
+                    recent.insert(sequence);
+                }
                 let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
                     .try_into()
                     .ok();

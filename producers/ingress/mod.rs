@@ -67,6 +67,8 @@ pub struct IngressState {
     pub retry_after_secs: u64,
     auditor: Auditor,
     activity: Arc<Mutex<HashMap<String, Activity>>>,
+    /// RAE's health from the writer, when it runs in this process.
+    rae_health: Option<crate::rae::RaeHealth>,
 }
 
 /// Who made a request, as far as the handler found out: for audit records.
@@ -167,7 +169,14 @@ impl IngressState {
             retry_after_secs: config.ingress.retry_after_secs,
             auditor,
             activity: Arc::new(Mutex::new(HashMap::new())),
+            rae_health: None,
         })
+    }
+
+    /// Reports RAE's health (from the writer's breaker) in `/api/v1/integrations/health`.
+    pub fn with_rae_health(mut self, health: crate::rae::RaeHealth) -> IngressState {
+        self.rae_health = Some(health);
+        self
     }
 
     /// The publishing context producers share.
@@ -598,6 +607,13 @@ async fn integrations_health(State(state): State<IngressState>) -> Json<Value> {
         out.insert(
             id,
             json!({"status": status, "last_activity": a.last_activity.as_ref().and_then(fmt), "error": error}),
+        );
+    }
+    if let Some(health) = &state.rae_health {
+        let (status, last, error) = health.report();
+        out.insert(
+            "rae".into(),
+            json!({"status": status, "last_activity": last.as_ref().and_then(fmt), "error": error}),
         );
     }
     Json(Value::Object(out))

@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod dlq;
 mod enrich;
+mod faults;
 mod github;
 mod harness;
 mod memories;

@@ -1,0 +1,302 @@
+//! Faults the pipeline must survive, each on a real nats-server: RAE down for a while (the
+//! breaker metric and health say so), the writer killed mid-batch, nats-server restarted
+//! mid-stream, and a thousand dead letters replayed.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use rae_pipeline::app::Roles;
+use rae_pipeline::dead_letter::{self, Filter};
+use rae_pipeline::subjects::DLQ_STREAM;
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rae-pipeline");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary running `role` against `nats` and `rae`; killed on drop.
+struct Role(Child);
+
+impl Role {
+    fn spawn(role: &str, dir: &std::path::Path, nats: &str, rae: &str, metrics_port: u16) -> Role {
+        std::fs::write(
+            dir.join("integrations.yaml"),
+            "writer:\n  concurrency: 8\n  ack_wait_secs: 5\n  backoff_base_ms: 20\n  backoff_max_ms: 200\n  breaker_failures: 3\n  breaker_probe_ms: 100\n  breaker_probe_max_ms: 400\nrae:\n  timeout_ms: 2000\n",
+        )
+        .unwrap();
+        let child = Command::new(BIN)
+            .arg(role)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NATS_URL", nats)
+            .env("RAE_BASE_URL", rae)
+            .env("RAE_API_KEY", RAE_KEY)
+            .env("RAE_WEBHOOK_SECRET", SECRET)
+            .env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env(
+                "RAE_PIPELINE_METRICS_LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            )
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn rae-pipeline");
+        Role(child)
+    }
+
+    fn kill_9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn metric(scrape: &str, name: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn an_outage_shows_in_the_breaker_metric_and_health_and_ends_without_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let mut rae = FakeRae::start().await;
+    let metrics_port = free_port();
+    let _writer = Role::spawn("writer", dir.path(), &nats.url(), &rae.url(), metrics_port);
+    let roles = Roles {
+        ingress: true,
+        enricher: true,
+        writer: false,
+    };
+    let mut pipeline = Pipeline::start_roles(&test_config(&nats, &rae, ""), roles).await;
+    let scrape_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let breaker = || {
+        let url = scrape_url.clone();
+        async move { metric(&get(&url).await?.1, "rae_pipeline_breaker_open") }
+    };
+    wait_for("the writer's metrics", Duration::from_secs(20), || async {
+        breaker().await == Some(0.0)
+    })
+    .await;
+
+    rae.stop().await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(pipeline.accept(&format!("during the outage {i}")).await);
+    }
+    wait_for("the breaker to open", Duration::from_secs(20), || async {
+        breaker().await == Some(1.0)
+    })
+    .await;
+    rae.restart().await;
+    wait_for("the breaker to close", Duration::from_secs(20), || async {
+        breaker().await == Some(0.0)
+    })
+    .await;
+    wait_for("every event in RAE", Duration::from_secs(20), || async {
+        rae.stored_event_ids().len() == 20
+    })
+    .await;
+    for id in &ids {
+        assert_eq!(rae.stored_event_ids().get(id), Some(&1), "event {id}");
+    }
+    assert_eq!(stream_messages(pipeline.bus(), DLQ_STREAM).await, 0);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn rae_health_is_reported_by_up_while_rae_is_down() {
+    let nats = NatsServer::start();
+    let mut rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let health = |base: String| async move {
+        let text = get(&format!("{base}/api/v1/integrations/health")).await?.1;
+        serde_json::from_str::<Value>(&text).ok()
+    };
+    pipeline.accept("before").await;
+    wait_for("a first write", Duration::from_secs(10), || async {
+        !rae.stored().is_empty()
+    })
+    .await;
+    let h = health(pipeline.base.clone()).await.unwrap();
+    assert_eq!(h["rae"]["status"], "healthy", "{h}");
+    assert!(h["rae"]["last_activity"].is_string(), "{h}");
+
+    rae.stop().await;
+    for i in 0..5 {
+        pipeline.accept(&format!("while down {i}")).await;
+    }
+    let base = pipeline.base.clone();
+    wait_for("health to say RAE is down", Duration::from_secs(20), || {
+        let base = base.clone();
+        async move {
+            health(base)
+                .await
+                .is_some_and(|h| h["rae"]["status"] == "down")
+        }
+    })
+    .await;
+    rae.restart().await;
+    wait_for("health to recover", Duration::from_secs(20), || {
+        let base = base.clone();
+        async move {
+            health(base)
+                .await
+                .is_some_and(|h| h["rae"]["status"] == "healthy")
+        }
+    })
+    .await;
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_writer_killed_mid_batch_loses_nothing_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    rae.set_default(Reply::Slow(Duration::from_millis(150)));
+    let roles = Roles {
+        ingress: true,
+        enricher: true,
+        writer: false,
+    };
+    let mut pipeline = Pipeline::start_roles(&test_config(&nats, &rae, ""), roles).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(pipeline.accept(&format!("kill test {i}")).await);
+    }
+    let mut writer = Role::spawn("writer", dir.path(), &nats.url(), &rae.url(), free_port());
+    wait_for("some writes", Duration::from_secs(20), || async {
+        rae.stored().len() >= 8
+    })
+    .await;
+    writer.kill_9();
+    let before_restart = rae.stored().len();
+    assert!(
+        before_restart < 60,
+        "the kill came too late to test anything"
+    );
+
+    let _writer = Role::spawn("writer", dir.path(), &nats.url(), &rae.url(), free_port());
+    wait_for("every event stored", Duration::from_secs(60), || async {
+        let stored = rae.stored_event_ids();
+        ids.iter().all(|id| stored.contains_key(id))
+    })
+    .await;
+    // Only the writes in flight at the kill may be repeated (RAE's own duplicate filter
+    // drops those by content): at most the writer's concurrency.
+    let repeats: usize = rae.stored_event_ids().values().map(|n| n - 1).sum();
+    assert!(repeats <= 8, "{repeats} repeated writes");
+    assert_eq!(stream_messages(pipeline.bus(), DLQ_STREAM).await, 0);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_nats_restart_mid_stream_loses_nothing() {
+    let mut nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(pipeline.accept(&format!("before the restart {i}")).await);
+    }
+    nats.restart();
+    // A sender retries what was answered 503 (never a 2xx for an event JetStream did not take).
+    for i in 0..20 {
+        let body = json!({"content": format!("after the restart {i}")}).to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, answer, _) = pipeline
+                .post_webhook(&body, &[("x-webhook-secret", SECRET)])
+                .await;
+            if status == 202 {
+                ids.push(answer["id"].as_str().unwrap().to_owned());
+                break;
+            }
+            assert_eq!(status, 503, "{answer}");
+            assert!(std::time::Instant::now() < deadline, "NATS never came back");
+            tokio::time::sleep(Duration::from_millis(100)).await; // the sender's retry pause
+        }
+    }
+    wait_for("all 40 in RAE", Duration::from_secs(30), || async {
+        let stored = rae.stored_event_ids();
+        ids.iter().all(|id| stored.contains_key(id))
+    })
+    .await;
+    let enriched = stream_json(pipeline.bus(), rae_pipeline::subjects::ENRICHED_STREAM).await;
+    let events = stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM).await;
+    for id in &ids {
+        let in_events = events.iter().filter(|e| e["id"] == id.as_str()).count();
+        let in_enriched = enriched.iter().filter(|e| e["id"] == id.as_str()).count();
+        assert_eq!(
+            rae.stored_event_ids().get(id),
+            Some(&1),
+            "event {id}: {in_events} in RAE_EVENTS, {in_enriched} in RAE_ENRICHED"
+        );
+    }
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn replaying_a_thousand_dead_letters_stores_each_once() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let refusal = json!({"error": {"code": "validation_error"}});
+    rae.set_default(Reply::Status(422, refusal));
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let mut ids = Vec::new();
+    for chunk in 0..10 {
+        let sends = (0..100).map(|i| {
+            let pipeline = &pipeline;
+            async move { pipeline.accept(&format!("dead letter {chunk}-{i}")).await }
+        });
+        ids.extend(futures::future::join_all(sends).await);
+    }
+    let bus = pipeline.bus().clone();
+    wait_for("1000 dead letters", Duration::from_secs(60), || async {
+        stream_messages(&bus, DLQ_STREAM).await == 1000
+    })
+    .await;
+
+    rae.set_default(Reply::Ok);
+    let entries = dead_letter::list(&bus, &Filter::default(), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1000);
+    for entry in &entries {
+        dead_letter::replay(&bus, entry).await.unwrap();
+    }
+    wait_for("all 1000 stored", Duration::from_secs(60), || async {
+        rae.stored_event_ids().len() == 1000
+    })
+    .await;
+    let stored = rae.stored_event_ids();
+    for id in &ids {
+        assert_eq!(stored.get(id), Some(&1), "event {id}");
+    }
+    assert_eq!(stream_messages(&bus, DLQ_STREAM).await, 0);
+    pipeline.shutdown().await;
+}
