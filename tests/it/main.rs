@@ -6,6 +6,7 @@ mod delivery;
 mod dlq;
 mod github;
 mod harness;
+mod mcp;
 mod memories;
 mod slack;
 mod webhook;
