@@ -3,6 +3,7 @@
 
 pub mod github;
 pub mod ingress;
+pub mod mcp;
 pub mod memories;
 pub mod slack;
 pub mod webhook;

@@ -164,6 +164,12 @@ pub struct RaeConfig {
     /// Store path; the trailing slash matters to RAE.
     pub store_path: String,
     pub query_path: String,
+    /// GraphRAG search (the MCP tool `query_graph`): vector search plus knowledge-graph
+    /// traversal. Current RAE serves it as hybrid search with the graph strategy; deployments
+    /// that still have the dedicated route use `/v2/graph/query` (or `/v1/graph/query`).
+    pub graph_path: String,
+    /// Reflection generation (the MCP tool `generate_reflection`).
+    pub reflection_path: String,
     pub health_path: String,
     pub timeout_ms: u64,
 }
@@ -177,6 +183,8 @@ impl Default for RaeConfig {
             tenant_id: DEFAULT_TENANT.into(),
             store_path: "/v2/memories/".into(),
             query_path: "/v2/memories/query".into(),
+            graph_path: "/v2/search/hybrid".into(),
+            reflection_path: "/v2/reflections/generate".into(),
             health_path: "/health".into(),
             timeout_ms: 10_000,
         }
@@ -1099,6 +1107,8 @@ impl Config {
         for (path, value) in [
             ("rae.store_path", &self.rae.store_path),
             ("rae.query_path", &self.rae.query_path),
+            ("rae.graph_path", &self.rae.graph_path),
+            ("rae.reflection_path", &self.rae.reflection_path),
             ("rae.health_path", &self.rae.health_path),
         ] {
             if !value.starts_with('/') {
@@ -1705,6 +1715,8 @@ mod tests {
 rae:
   base_url: "ftp://x"
   tenant_id: "acme"
+  graph_path: "v2/graph/query"
+  reflection_path: ""
 ingress:
   listen: "nowhere"
 writer:
@@ -1722,6 +1734,8 @@ integrations:
         for expected in [
             "rae.base_url",
             "rae.tenant_id",
+            "rae.graph_path",
+            "rae.reflection_path",
             "ingress.listen",
             "writer.concurrency",
             "integrations[1].config.secrets[0]",

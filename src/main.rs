@@ -23,7 +23,8 @@ use rae_pipeline::{local_nats, subjects};
     after_help = "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n\
 Environment: NATS_URL, RAE_BASE_URL, RAE_API_KEY, RAE_TENANT_ID, RAE_WEBHOOK_SECRET,\n\
 GITHUB_WEBHOOK_SECRET, SLACK_SIGNING_SECRET, RAE_PIPELINE_LISTEN, RAE_PIPELINE_METRICS_LISTEN\n\
-override the config; RUST_LOG sets log levels."
+override the config; RAE_PIPELINE_TENANT and RAE_PROJECT set the tenant and project of `mcp`;\n\
+RUST_LOG sets log levels."
 )]
 struct Cli {
     /// Config file (YAML). Default: ./integrations.yaml when present, else embedded defaults.
@@ -47,6 +48,10 @@ enum Command {
     Enricher(RunArgs),
     /// Run only the RAE writer (RAE_ENRICHED -> RAE).
     Writer(RunArgs),
+    /// Serve MCP on stdin/stdout for an AI assistant (Claude Desktop, Cline, Cursor): tools
+    /// store_memory (into the pipeline), query_memories, query_graph, generate_reflection (from
+    /// RAE). Logs go to stderr.
+    Mcp(McpArgs),
     /// Create or update the streams and key-value buckets, then exit.
     Setup,
     /// Load and validate the config, print it with secrets redacted, then exit.
@@ -106,6 +111,18 @@ struct RunArgs {
     /// Seconds to finish in-flight work after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, default_value_t = 30)]
     grace_secs: u64,
+}
+
+#[derive(Args)]
+struct McpArgs {
+    /// Tenant alias or RAE tenant id of the memories (default: RAE_TENANT_ID when set, else
+    /// ingress.default_tenant).
+    #[arg(long, env = "RAE_PIPELINE_TENANT")]
+    tenant: Option<String>,
+    /// Project used when a tool call names none (default: the tenant's project, else
+    /// ingress.default_project).
+    #[arg(long, env = "RAE_PROJECT")]
+    project: Option<String>,
 }
 
 #[derive(Args)]
@@ -234,7 +251,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // `mcp` may still have a blocking read of stdin in flight, which nothing can cancel; the
+    // work is done, so do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
             eprintln!("error: {e:#}");
@@ -302,6 +323,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Mcp(args) => mcp(&config, args).await,
         Command::Setup => {
             let bus = connect(&config).await?;
             bus.setup().await.context("setup")?;
@@ -386,6 +408,35 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn mcp(config: &Config, args: McpArgs) -> Result<(), Failure> {
+    use rae_pipeline::producers::mcp::McpServer;
+    // RAE_TENANT_ID is the seed's name for the tenant an assistant works in.
+    let tenant = args
+        .tenant
+        .or_else(|| std::env::var("RAE_TENANT_ID").ok())
+        .filter(|t| !t.trim().is_empty());
+    let server = McpServer::build(config, tenant, args.project)
+        .map_err(|e| Failure::Usage(anyhow::Error::new(e).context("mcp")))?;
+    tracing::info!(
+        tenant = server.tenant(),
+        project = server.project(),
+        nats = %config.nats.url,
+        rae = %config.rae.base_url,
+        "mcp server on stdio"
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signalled.cancel();
+    });
+    server
+        .serve(tokio::io::stdin(), tokio::io::stdout(), shutdown)
+        .await
+        .context("mcp")?;
+    Ok(())
 }
 
 async fn send(config: &Config, args: SendArgs) -> Result<(), Failure> {

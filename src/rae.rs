@@ -182,6 +182,29 @@ impl RaeClient {
         self.post(&self.config.query_path, tenant, query).await
     }
 
+    /// GraphRAG search of `tenant`'s memories (`rae.graph_path`): `body` as RAE's graph or
+    /// hybrid search expects it. Returns RAE's answer.
+    ///
+    /// # Errors
+    /// [`RaeError`] for a refused connection, a timeout or a non-2xx answer.
+    pub async fn query_graph(&self, tenant: &str, body: &Value) -> Result<Value, RaeError> {
+        self.post(&self.config.graph_path, tenant, body).await
+    }
+
+    /// Asks RAE to generate reflections from `tenant`'s memories (`rae.reflection_path`).
+    /// Returns RAE's answer.
+    ///
+    /// # Errors
+    /// [`RaeError`] for a refused connection, a timeout or a non-2xx answer.
+    pub async fn generate_reflection(&self, tenant: &str, body: &Value) -> Result<Value, RaeError> {
+        self.post(&self.config.reflection_path, tenant, body).await
+    }
+
+    /// The `X-Tenant-Id` RAE gets for a tenant alias, for the bodies that repeat it.
+    pub fn rae_tenant_id(&self, tenant: &str) -> String {
+        self.credentials(tenant).0
+    }
+
     /// POSTs `body` to `path` with `tenant`'s credentials; a 2xx answer's JSON (null when it
     /// has none).
     async fn post(&self, path: &str, tenant: &str, body: &Value) -> Result<Value, RaeError> {

@@ -167,6 +167,8 @@ struct FakeState {
     requests: Vec<Recorded>,
     /// Delay and body of `POST /v2/memories/query` answers.
     query: Option<(Duration, Value)>,
+    /// Status and body of the answers of other routes, by path.
+    answers: HashMap<String, (u16, Value)>,
 }
 
 /// An HTTP server standing in for RAE: scripted replies, every request recorded.
@@ -197,6 +199,8 @@ impl FakeRae {
             .route("/v2/memories/", axum::routing::post(store))
             .route("/v2/memories/query", axum::routing::post(query))
             .route("/hooks/{*rest}", axum::routing::post(hook))
+            .route("/v2/search/hybrid", axum::routing::post(scripted))
+            .route("/v2/reflections/generate", axum::routing::post(scripted))
             .route("/health", axum::routing::get(|| async { "ok" }))
             .with_state(self.state.clone());
         let t = token.clone();
@@ -225,6 +229,15 @@ impl FakeRae {
     /// How `POST /v2/memories/query` answers: after `delay`, 200 with `body`.
     pub fn set_query_answer(&self, delay: Duration, body: Value) {
         self.state.lock().unwrap().query = Some((delay, body));
+    }
+
+    /// How `POST path` answers (the graph and reflection routes): `status` with `body`.
+    pub fn set_answer(&self, path: &str, status: u16, body: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .answers
+            .insert(path.to_owned(), (status, body));
     }
 
     /// Requests to `path`.
@@ -326,6 +339,26 @@ async fn query(
     let recorded = record("/v2/memories/query", &headers, &body, 200);
     state.lock().unwrap().requests.push(recorded);
     axum::Json(answer).into_response()
+}
+
+/// The graph and reflection routes: recorded and answered as [`FakeRae::set_answer`] says
+/// (200 with an empty object by default).
+async fn scripted(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let (status, answer) = {
+        let s = state.lock().unwrap();
+        s.answers
+            .get(uri.path())
+            .cloned()
+            .unwrap_or((200, json!({})))
+    };
+    let recorded = record(uri.path(), &headers, &body, status);
+    state.lock().unwrap().requests.push(recorded);
+    (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response()
 }
 
 /// Any other receiver (a Slack `response_url`): recorded and answered 200.

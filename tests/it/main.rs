@@ -8,6 +8,7 @@ mod enrich;
 mod faults;
 mod github;
 mod harness;
+mod mcp;
 mod memories;
 mod slack;
 mod webhook;
