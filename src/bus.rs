@@ -86,7 +86,18 @@ impl Bus {
             if let (Some(user), Some(password)) = (&config.user, &config.password) {
                 options = options.user_and_password(user.clone(), password.expose().to_owned());
             }
-            match options.connect(config.url.as_str()).await {
+            // A cluster's URLs are comma separated; the client takes them as a list.
+            let servers: Result<Vec<async_nats::ServerAddr>, _> = config
+                .url
+                .split(',')
+                .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+                .collect();
+            let servers = servers.map_err(|e| BusError::Connect {
+                url: config.url.clone(),
+                secs: 0,
+                message: format!("not a NATS URL list: {e}"),
+            })?;
+            match options.connect(servers).await {
                 Ok(client) => {
                     let js = jetstream::ContextBuilder::new()
                         .timeout(Duration::from_millis(config.publish_timeout_ms))

@@ -424,6 +424,11 @@ pub const RAE_KEY: &str = "rae-test-key";
 
 /// A config for tests: fast retries, the test NATS and fake RAE, an ephemeral ingress port.
 pub fn test_config(nats: &NatsServer, rae: &FakeRae, extra_yaml: &str) -> Config {
+    test_config_for(&nats.url(), rae, extra_yaml)
+}
+
+/// [`test_config`] for NATS at `nats_url` (a cluster's URL list, say).
+pub fn test_config_for(nats_url: &str, rae: &FakeRae, extra_yaml: &str) -> Config {
     let yaml = format!(
         r#"
 nats:
@@ -450,7 +455,7 @@ integrations:
       secrets: ["{OLD_SECRET}", "{SECRET}"]
 {extra_yaml}
 "#,
-        nats = nats.url(),
+        nats = nats_url,
         rae = rae.url()
     );
     Config::load(&Source::Text(yaml), &|_| None).expect("test config is valid")

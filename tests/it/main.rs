@@ -2,6 +2,7 @@
 //! parallel and need no running services.
 
 mod cli;
+mod cluster;
 mod delivery;
 mod dlq;
 mod enrich;
