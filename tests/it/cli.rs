@@ -547,3 +547,53 @@ async fn backfill_runs_stored_events_again_through_the_pipeline() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--source must be one of"));
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn tail_prints_events_as_they_flow() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+
+    let out = run(command(dir.path(), &nats.url(), &rae.url()).args(["tail", "Acme.*"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lowercase letters"));
+
+    let mut child = command(dir.path(), &nats.url(), &rae.url())
+        .args(["tail", "default-tenant.webhook"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // tail shows what flows from the moment it subscribed: send until a line shows up.
+    let mut seen = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while seen.is_none() {
+        assert!(std::time::Instant::now() < deadline, "tail printed nothing");
+        let id = pipeline.accept("watch me flow").await;
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            seen = Some((id, line));
+        }
+    }
+    let (_, line) = seen.unwrap();
+    assert!(
+        line.contains("rae.events.default-tenant.webhook.note"),
+        "{line}"
+    );
+    assert!(line.contains("watch me flow"), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+    pipeline.shutdown().await;
+}
