@@ -98,7 +98,7 @@ pub async fn watch_max_deliveries(
             Ok(_) => {}
             Err(err) => {
                 // The advisory is not repeated: say loudly which event is only in its stream.
-                tracing::error!(error = %err, sequence = advisory.stream_seq, stream = %advisory.stream, "dead letter for an event JetStream gave up on was not stored; it stays in its stream");
+                tracing::error!(event_id = letter.event_id(), error = %err, sequence = advisory.stream_seq, stream = %advisory.stream, "dead letter for an event JetStream gave up on was not stored; it stays in its stream");
             }
         }
     }

@@ -188,11 +188,11 @@ pub async fn dead_letter(
             }
             .emit();
             if let Err(err) = message.ack().await {
-                tracing::warn!(error = %err, "ack after dead-lettering failed");
+                tracing::warn!(event_id = letter.event_id(), error = %err, "ack after dead-lettering failed");
             }
         }
         Err(err) => {
-            tracing::warn!(error = %err, "dead letter not stored, retrying");
+            tracing::warn!(event_id = letter.event_id(), error = %err, "dead letter not stored, retrying");
             let _ = message
                 .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                 .await;

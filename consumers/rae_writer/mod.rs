@@ -143,6 +143,17 @@ impl Writer {
     }
 }
 
+/// The `id` of an event payload, for log lines about a message not otherwise parsed.
+fn event_id_of(payload: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(payload)
+        .map(|i| i.id)
+        .unwrap_or_default()
+}
+
 impl Shared {
     fn recently_stored(&self, sequence: u64) -> bool {
         self.recent
@@ -156,9 +167,14 @@ impl Shared {
         let sequence = consumers::stream_sequence(&message);
         // Not only when `attempt > 1`: a server restart can forget a delivery count.
         if self.recently_stored(sequence) {
-            tracing::debug!(sequence, "redelivered after RAE stored it; acking again");
+            let event_id = event_id_of(&message.payload);
+            tracing::debug!(
+                event_id,
+                sequence,
+                "redelivered after RAE stored it; acking again"
+            );
             if let Err(err) = message.ack().await {
-                tracing::warn!(sequence, error = %err, "repeated ack failed");
+                tracing::warn!(event_id, sequence, error = %err, "repeated ack failed");
             }
             return;
         }

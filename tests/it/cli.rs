@@ -597,3 +597,70 @@ async fn tail_prints_events_as_they_flow() {
     let _ = child.wait();
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn json_logs_name_the_event_on_every_line_about_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    rae.script([Reply::Status(503, json!({"detail": "busy"}))]);
+    let log = dir.path().join("up.log");
+    let mut cmd = command(dir.path(), &nats.url(), &rae.url());
+    cmd.env("RUST_LOG", "info,rae_pipeline=debug")
+        .arg("--log-format")
+        .arg("json");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = cmd
+        .arg("up")
+        .env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "RAE_PIPELINE_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("`up` to be ready", Duration::from_secs(30), || {
+        let url = format!("{base}/readyz");
+        async move { matches!(get(&url).await, Some((200, _))) }
+    })
+    .await;
+    let answer: serde_json::Value = http()
+        .post(format!("{base}/api/v1/webhooks/memory"))
+        .header("X-Webhook-Secret", SECRET)
+        .body(r#"{"content": "log me"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap().to_owned();
+    wait_for(
+        "RAE to store it after a retry",
+        Duration::from_secs(15),
+        || async { rae.stored_event_ids().contains_key(&id) },
+    )
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let about_events = ["event published", "event will be retried", "rae write"];
+    for message in about_events {
+        let found: Vec<_> = lines.iter().filter(|l| l["message"] == message).collect();
+        assert!(!found.is_empty(), "no {message:?} line in:\n{text}");
+        for line in found {
+            assert_eq!(line["event_id"], id.as_str(), "{line}");
+        }
+    }
+}
