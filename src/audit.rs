@@ -73,7 +73,7 @@ impl Auditor {
     /// Queues a record without waiting.
     pub fn record(&self, record: Record) {
         if self.queue.try_send(record).is_err() {
-            metrics::counter!("rae_pipeline_audit_dropped_total").increment(1);
+            metrics::counter!(crate::telemetry::names::AUDIT_DROPPED).increment(1);
             tracing::warn!("audit queue full, record dropped");
         }
     }

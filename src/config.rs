@@ -27,6 +27,7 @@ pub const DEFAULT_TENANT: &str = "default-tenant";
 /// Environment variables that override config fields, with the field each sets.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("NATS_URL", "nats.url"),
+    ("NATS_REPLICAS", "nats.replicas"),
     ("RAE_BASE_URL", "rae.base_url"),
     ("RAE_API_KEY", "rae.api_key"),
     ("RAE_TENANT_ID", "rae.tenant_id"),
@@ -929,6 +930,10 @@ impl Config {
         let set = |name: &str| env(name).filter(|v| !v.is_empty());
         if let Some(v) = set("NATS_URL") {
             self.nats.url = v;
+        }
+        if let Some(v) = set("NATS_REPLICAS") {
+            // A value that is not a number fails validation with the field named.
+            self.nats.replicas = v.trim().parse().unwrap_or(0);
         }
         if let Some(v) = set("RAE_BASE_URL") {
             self.rae.base_url = v;

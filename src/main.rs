@@ -21,7 +21,7 @@ use rae_pipeline::{local_nats, subjects};
 #[command(name = "rae-pipeline", version, about = "Feeds RAE memories from webhooks and other sources through NATS JetStream", long_about = None)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.\n\
-Environment: NATS_URL, RAE_BASE_URL, RAE_API_KEY, RAE_TENANT_ID, RAE_WEBHOOK_SECRET,\n\
+Environment: NATS_URL, NATS_REPLICAS, RAE_BASE_URL, RAE_API_KEY, RAE_TENANT_ID, RAE_WEBHOOK_SECRET,\n\
 GITHUB_WEBHOOK_SECRET, SLACK_SIGNING_SECRET, RAE_PIPELINE_LISTEN, RAE_PIPELINE_METRICS_LISTEN\n\
 override the config; RAE_PIPELINE_TENANT and RAE_PROJECT set the tenant and project of `mcp`;\n\
 RUST_LOG sets log levels."

@@ -25,6 +25,26 @@ pub mod names {
     pub const END_TO_END_SECONDS: &str = "rae_pipeline_end_to_end_seconds";
     pub const BREAKER_OPEN: &str = "rae_pipeline_breaker_open";
     pub const LLM_ENRICHMENTS: &str = "rae_pipeline_llm_enrichments_total";
+    pub const AUDIT_DROPPED: &str = "rae_pipeline_audit_dropped_total";
+
+    /// Every metric the code exports (dashboards and alerts may only use these).
+    pub const ALL: &[&str] = &[
+        INTEGRATION_REQUESTS,
+        INTEGRATION_LATENCY,
+        INTEGRATION_ERRORS,
+        EVENTS_PUBLISHED,
+        EVENTS_ENRICHED,
+        RAE_WRITES,
+        RAE_WRITE_SECONDS,
+        RETRIES,
+        DEAD_LETTERS,
+        DLQ_MESSAGES,
+        CONSUMER_PENDING,
+        END_TO_END_SECONDS,
+        BREAKER_OPEN,
+        LLM_ENRICHMENTS,
+        AUDIT_DROPPED,
+    ];
 }
 
 /// Log line format.

@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod delivery;
+mod deploy;
 mod dlq;
 mod enrich;
 mod faults;
