@@ -664,3 +664,112 @@ async fn json_logs_name_the_event_on_every_line_about_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn metrics_count_every_outcome_of_real_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    rae.script([
+        Reply::Status(500, json!({"detail": "hiccup"})),
+        Reply::Status(422, json!({"error": {"code": "validation_error"}})),
+    ]);
+    let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
+    for i in 0..3 {
+        up.post(&format!("metered {i}")).await;
+    }
+    let refused = |body: &'static str, secret: &'static str| {
+        http()
+            .post(format!("{}/api/v1/webhooks/memory", up.base))
+            .header("X-Webhook-Secret", secret)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        refused(r#"{"content": "x"}"#, "wrong-secret")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        refused(r#"{"contnt": "x"}"#, SECRET)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    let url = up.metrics.clone();
+    let expected: &[(&str, f64)] = &[
+        (
+            r#"rae_integration_requests_total{integration="memory",status="success"}"#,
+            3.0,
+        ),
+        (
+            r#"rae_integration_requests_total{integration="memory",status="unauthorized"}"#,
+            1.0,
+        ),
+        (
+            r#"rae_integration_requests_total{integration="memory",status="bad_request"}"#,
+            1.0,
+        ),
+        (
+            r#"rae_integration_errors_total{integration="memory",error_type="bad_request"}"#,
+            1.0,
+        ),
+        (
+            r#"rae_integration_latency_seconds_count{integration="memory"}"#,
+            5.0,
+        ),
+        (
+            r#"rae_pipeline_events_published_total{source="webhook"}"#,
+            3.0,
+        ),
+        ("rae_pipeline_events_enriched_total", 3.0),
+        (r#"rae_pipeline_rae_writes_total{outcome="stored"}"#, 2.0),
+        (r#"rae_pipeline_rae_writes_total{outcome="retry"}"#, 1.0),
+        (r#"rae_pipeline_rae_writes_total{outcome="rejected"}"#, 1.0),
+        (r#"rae_pipeline_retries_total{stage="write"}"#, 1.0),
+        (
+            r#"rae_pipeline_dead_letters_total{stage="write",reason="rae_rejected"}"#,
+            1.0,
+        ),
+        ("rae_pipeline_end_to_end_seconds_count", 2.0),
+        ("rae_pipeline_rae_write_seconds_count", 4.0),
+        ("rae_pipeline_dlq_messages", 1.0),
+        (r#"rae_pipeline_consumer_pending{consumer="enricher"}"#, 0.0),
+        (r#"rae_pipeline_consumer_pending{consumer="writer"}"#, 0.0),
+        ("rae_pipeline_breaker_open", 0.0),
+    ];
+    // The gauges refresh from JetStream every 5 s.
+    wait_for(
+        "every metric to show the traffic",
+        Duration::from_secs(20),
+        || {
+            let url = url.clone();
+            async move {
+                let scrape = get(&url).await.map(|r| r.1).unwrap_or_default();
+                expected
+                    .iter()
+                    .all(|(line, value)| metric(&scrape, line) == Some(*value))
+            }
+        },
+    )
+    .await;
+    let scrape = get(&up.metrics).await.unwrap().1;
+    // Latency buckets in milliseconds for the ingress, up to minutes end to end.
+    for bucket in [
+        r#"rae_integration_latency_seconds_bucket{integration="memory",le="0.001"}"#,
+        r#"rae_integration_latency_seconds_bucket{integration="memory",le="0.01"}"#,
+        r#"rae_pipeline_end_to_end_seconds_bucket{le="0.05"}"#,
+        r#"rae_pipeline_end_to_end_seconds_bucket{le="600"}"#,
+    ] {
+        assert!(
+            metric(&scrape, bucket).is_some(),
+            "{bucket} missing:\n{scrape}"
+        );
+    }
+    up.terminate();
+    assert_eq!(up.wait_exit().await, 0);
+}
