@@ -339,27 +339,50 @@ pub fn require_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<()
     }
 }
 
+/// The common road of a route: read the body under the limit and timeout, let `handler` decide,
+/// then answer, audit and count in [`finish`].
+async fn respond(
+    state: &IngressState,
+    integration: &str,
+    mut caller: Caller,
+    headers: &HeaderMap,
+    body: Body,
+    handler: impl AsyncFnOnce(&[u8], &mut Caller) -> Result<Answer, ApiError>,
+) -> Response {
+    let started = Instant::now();
+    let result = match read_body(body, headers, state).await {
+        Ok(body) => handler(&body, &mut caller).await,
+        Err(err) => Err(err),
+    };
+    finish(state, integration, &caller, result, started)
+}
+
+fn no_integration(kind: &str, id: &str) -> Response {
+    ApiError::NotFound(format!("no enabled {kind} integration {id:?}")).into_response()
+}
+
 async fn webhook_route(
     State(state): State<IngressState>,
     Path(integration): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
     let Some(hook) = state.webhooks.get(&integration) else {
-        return ApiError::NotFound(format!("no enabled webhook integration {integration:?}"))
-            .into_response();
+        return no_integration("webhook", &integration);
     };
-    let mut caller = Caller {
+    let caller = Caller {
         tenant: Some(hook.tenant.clone()),
         key_id: None,
     };
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        webhook::accept(hook, &headers, &body, &state, &mut caller).await
-    }
-    .await;
-    finish(&state, &hook.id, &caller, result, started)
+    respond(
+        &state,
+        &hook.id,
+        caller,
+        &headers,
+        body,
+        async |body, caller| webhook::accept(hook, &headers, body, &state, caller).await,
+    )
+    .await
 }
 
 async fn memories_route(
@@ -367,14 +390,15 @@ async fn memories_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
-    let mut caller = Caller::default();
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        memories::store(&state, &headers, &body, &mut caller).await
-    }
-    .await;
-    finish(&state, API_INTEGRATION, &caller, result, started)
+    respond(
+        &state,
+        API_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| memories::store(&state, &headers, body, caller).await,
+    )
+    .await
 }
 
 async fn memories_query_route(
@@ -382,14 +406,15 @@ async fn memories_query_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
-    let mut caller = Caller::default();
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        memories::query(&state, &headers, &body, &mut caller).await
-    }
-    .await;
-    finish(&state, API_INTEGRATION, &caller, result, started)
+    respond(
+        &state,
+        API_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| memories::query(&state, &headers, body, caller).await,
+    )
+    .await
 }
 
 async fn github_route(
@@ -398,18 +423,18 @@ async fn github_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
     let Some(hook) = state.github.get(&integration) else {
-        return ApiError::NotFound(format!("no enabled GitHub integration {integration:?}"))
-            .into_response();
+        return no_integration("GitHub", &integration);
     };
-    let mut caller = Caller::default();
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        github::accept(hook, &headers, &body, &state, &mut caller).await
-    }
-    .await;
-    finish(&state, &hook.id, &caller, result, started)
+    respond(
+        &state,
+        &hook.id,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| github::accept(hook, &headers, body, &state, caller).await,
+    )
+    .await
 }
 
 async fn slack_events_route(
@@ -418,18 +443,18 @@ async fn slack_events_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
     let Some(app) = state.slack.get(&integration) else {
-        return ApiError::NotFound(format!("no enabled Slack integration {integration:?}"))
-            .into_response();
+        return no_integration("Slack", &integration);
     };
-    let mut caller = Caller::default();
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        slack::accept_event(app, &headers, &body, &state, &mut caller).await
-    }
-    .await;
-    finish(&state, &app.id, &caller, result, started)
+    respond(
+        &state,
+        &app.id,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| slack::accept_event(app, &headers, body, &state, caller).await,
+    )
+    .await
 }
 
 async fn slack_commands_route(
@@ -438,18 +463,18 @@ async fn slack_commands_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
     let Some(app) = state.slack.get(&integration) else {
-        return ApiError::NotFound(format!("no enabled Slack integration {integration:?}"))
-            .into_response();
+        return no_integration("Slack", &integration);
     };
-    let mut caller = Caller::default();
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        slack::accept_command(app, &headers, &body, &state, &mut caller).await
-    }
-    .await;
-    finish(&state, &app.id, &caller, result, started)
+    respond(
+        &state,
+        &app.id,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| slack::accept_command(app, &headers, body, &state, caller).await,
+    )
+    .await
 }
 
 async fn dlq_list_route(
@@ -488,14 +513,15 @@ async fn dlq_operation(
     body: Body,
     operation: admin::Operation,
 ) -> Response {
-    let started = Instant::now();
-    let mut caller = Caller::default();
-    let result = async {
-        let body = read_body(body, &headers, &state).await?;
-        admin::operate(&state, &headers, &body, operation, &mut caller).await
-    }
-    .await;
-    finish(&state, DLQ_INTEGRATION, &caller, result, started)
+    respond(
+        &state,
+        DLQ_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| admin::operate(&state, &headers, body, operation, caller).await,
+    )
+    .await
 }
 
 async fn dlq_replay_route(

@@ -11,14 +11,6 @@ use crate::harness::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rae-pipeline");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The binary with a clean environment pointing at `nats` and `rae`, run in `dir`.
 fn command(dir: &Path, nats_url: &str, rae_url: &str) -> Command {
     let mut cmd = Command::new(BIN);
@@ -111,15 +103,6 @@ impl Drop for Up {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The value of one metric line (`name{labels} value`) in a scrape.
-fn metric(scrape: &str, line_start: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test]

@@ -13,14 +13,6 @@ use rae_pipeline::config::NatsConfig;
 
 use crate::harness::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Three `nats-server` processes with JetStream, routed to each other.
 struct Cluster {
     dir: tempfile::TempDir,

@@ -15,14 +15,6 @@ use crate::harness::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rae-pipeline");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The binary running `role` against `nats` and `rae`; killed on drop.
 struct Role(Child);
 
@@ -69,14 +61,6 @@ impl Drop for Role {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn metric(scrape: &str, name: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test]

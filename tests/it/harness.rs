@@ -581,3 +581,21 @@ pub async fn events_with_id(bus: &rae_pipeline::bus::Bus, id: &str) -> Vec<Value
         .filter(|e| e["id"] == id)
         .collect()
 }
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The value of one metric line (`name{labels} value`) in a Prometheus scrape.
+pub fn metric(scrape: &str, line_start: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
