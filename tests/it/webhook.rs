@@ -229,7 +229,7 @@ async fn nats_down_is_503_with_retry_after_and_never_2xx() {
     pipeline.accept("after the outage").await;
     wait_for(
         "both accepted memories in RAE",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async { rae.stored().len() >= 2 },
     )
     .await;
