@@ -1816,7 +1816,8 @@ api_keys:
                 IntegrationKind::Webhook,
                 IntegrationKind::Webhook,
                 IntegrationKind::Github,
-                IntegrationKind::Slack
+                IntegrationKind::Slack,
+                IntegrationKind::Git
             ]
         );
         assert!(config.tenants.contains_key("acme"));

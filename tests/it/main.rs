@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod dlq;
+mod git_watch;
 mod github;
 mod harness;
 mod memories;
