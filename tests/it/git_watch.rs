@@ -676,3 +676,137 @@ async fn git_watch_command_runs_the_watcher_alone_and_refuses_paths_that_are_not
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// A repository of `commits` commits over `files` files, made with `git fast-import`.
+fn large_repository(dir: &Path, commits: usize, files: usize) {
+    use std::io::Write;
+    init(dir);
+    let mut stream = Vec::new();
+    let data = |out: &mut Vec<u8>, text: &str| {
+        out.extend_from_slice(format!("data {}\n{text}\n", text.len()).as_bytes());
+    };
+    for n in 1..=commits {
+        stream.extend_from_slice(
+            format!(
+                "commit refs/heads/main\nmark :{n}\ncommitter Alice <alice@example.com> {} +0000\n",
+                1_700_000_000 + n * 60
+            )
+            .as_bytes(),
+        );
+        data(&mut stream, &format!("Change {n}"));
+        if n > 1 {
+            stream.extend_from_slice(format!("from :{}\n", n - 1).as_bytes());
+        }
+        let touched: Vec<usize> = if n == 1 {
+            (0..files).collect()
+        } else {
+            vec![(n * 7) % files, (n * 13) % files]
+        };
+        for f in touched {
+            stream
+                .extend_from_slice(format!("M 100644 inline src/m{}/f{f}.py\n", f % 50).as_bytes());
+            data(&mut stream, &format!("def f{f}():\n    return {n}\n"));
+        }
+    }
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+    git(dir, &["reset", "-q", "--hard", "main"]);
+}
+
+#[tokio::test]
+#[ignore = "measurement (about a minute): cargo test --release --test it measure_git -- --ignored --nocapture"]
+async fn measure_git_watch_on_10000_commits_and_5000_files() {
+    use rae_pipeline::producers::git_watch::{patterns::Globs, scan};
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("big");
+    let started = Instant::now();
+    large_repository(&repo, 10_000, 5_000);
+    eprintln!(
+        "built 10000 commits / 5000 files in {:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let opened = scan::open(&repo).unwrap();
+    let tip = scan::resolve(&opened, "main").unwrap().unwrap();
+    eprintln!("open + resolve main: {:?}", started.elapsed());
+    let started = Instant::now();
+    let observed = scan::observe_worktree(&opened, &Globs::new(&["*.py".into()])).unwrap();
+    eprintln!(
+        "working-tree status of 5000 files: {:?} ({} changed)",
+        started.elapsed(),
+        observed.len()
+    );
+    let started = Instant::now();
+    let steps = scan::plan(
+        &opened,
+        &scan::PlanInput {
+            branch: "main",
+            tip,
+            cursor: None,
+            others: &[],
+            initial_commits: 10,
+            markers: &[],
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "first sight (10 newest commits): {:?} ({} items)",
+        started.elapsed(),
+        steps[0].items.len()
+    );
+
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml = format!(
+        "  - id: git\n    config:\n      working_tree: true\n      watch_patterns: [\"*.py\"]\n      repositories:\n        - {{ path: {} }}\n",
+        repo.display()
+    );
+    let config = test_config(&nats, &rae, &yaml);
+    let roles = rae_pipeline::app::Roles {
+        ingress: false,
+        enricher: false,
+        writer: false,
+        git_watch: true,
+    };
+    let started = Instant::now();
+    let mut pipeline = Pipeline::start_roles(&config, roles).await;
+    // The first sight of the branch: its 10 newest commits (and their .py files).
+    let commits = |events: Vec<Value>| events.iter().filter(|e| e["kind"] == "commit").count();
+    wait_for("the first sight", Duration::from_secs(120), || async {
+        commits(git_events(&pipeline).await) == 10
+    })
+    .await;
+    eprintln!(
+        "start to the 10 newest commits stored (default settings, 2 s poll): {:?}",
+        started.elapsed()
+    );
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let before = git_events(&pipeline).await.len();
+        let sha = commit(
+            &repo,
+            &[("src/m1/f1.py", format!("x = {i}\n").as_bytes())],
+            &format!("New {i}"),
+        );
+        let committed = Instant::now();
+        wait_for("the new commit", Duration::from_secs(30), || async {
+            git_events(&pipeline)
+                .await
+                .iter()
+                .skip(before)
+                .any(|e| sha_of(e) == sha)
+        })
+        .await;
+        latencies.push(committed.elapsed());
+    }
+    eprintln!("new commit to its event (poll interval 2 s): {latencies:?}");
+    pipeline.shutdown().await;
+}
