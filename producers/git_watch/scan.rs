@@ -636,6 +636,19 @@ pub struct WorktreeChange {
     pub content_id: String,
 }
 
+/// The blob id git would give the file (a symlink: its target's name).
+fn content_id(path: &Path) -> Result<String, String> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let oid = if is_link {
+        let target = std::fs::read_link(path).map_err(|e| e.to_string())?;
+        Oid::hash_object(git2::ObjectType::Blob, target.to_string_lossy().as_bytes())
+    } else {
+        Oid::hash_file(git2::ObjectType::Blob, path)
+    };
+    oid.map(|o| o.to_string())
+        .map_err(|e| e.message().to_owned())
+}
+
 /// What reading settled working-tree paths gave.
 #[derive(Debug, Clone, Default)]
 pub struct WorktreeRead {
@@ -660,12 +673,18 @@ pub fn worktree_changes(
     let mut readable = Vec::new();
     for raw in paths {
         let full = workdir.join(path_of(raw));
+        let shown = || String::from_utf8_lossy(raw).into_owned();
+        // Only regular files are read (a FIFO would block the read for good), symlinks as
+        // their target's name, and a missing file is a deletion.
         match std::fs::symlink_metadata(&full) {
             Ok(m) if m.is_file() => match std::fs::File::open(&full) {
                 Ok(_) => readable.push(raw.clone()),
-                Err(e) => skipped.push((String::from_utf8_lossy(raw).into_owned(), e.to_string())),
+                Err(e) => skipped.push((shown(), e.to_string())),
             },
-            _ => readable.push(raw.clone()),
+            Ok(m) if m.file_type().is_symlink() => readable.push(raw.clone()),
+            Ok(_) => skipped.push((shown(), "not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => readable.push(raw.clone()),
+            Err(e) => skipped.push((shown(), e.to_string())),
         }
     }
     if readable.is_empty() {
@@ -702,10 +721,10 @@ pub fn worktree_changes(
                 .find(|r| String::from_utf8_lossy(r) == change.path)
                 .cloned()
                 .unwrap_or_else(|| change.path.clone().into_bytes());
-            match Oid::hash_file(git2::ObjectType::Blob, workdir.join(path_of(&raw))) {
-                Ok(oid) => oid.to_string(),
-                Err(e) => {
-                    skipped.push((change.path.clone(), e.message().to_owned()));
+            match content_id(&workdir.join(path_of(&raw))) {
+                Ok(id) => id,
+                Err(error) => {
+                    skipped.push((change.path.clone(), error));
                     continue;
                 }
             }
@@ -716,4 +735,39 @@ pub fn worktree_changes(
         changes: out,
         skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn working_tree_reads_regular_files_and_skips_what_it_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join("edit.py"), "# TODO: check\nx = 1\n").unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("pipe.py"))
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut paths = vec![b"edit.py".to_vec(), b"gone.py".to_vec()];
+        if fifo {
+            paths.push(b"pipe.py".to_vec());
+        }
+        let read = worktree_changes(&repo, &paths, &["TODO".into()]).unwrap();
+        assert_eq!(read.changes.len(), 1, "{read:?}");
+        let edit = &read.changes[0];
+        assert_eq!(edit.change.path, "edit.py");
+        assert_eq!(edit.change.status, ChangeStatus::Added);
+        assert_eq!(edit.change.insertions, 2);
+        assert_eq!(edit.change.lines.todos_added, ["# TODO: check"]);
+        let blob = Oid::hash_object(git2::ObjectType::Blob, b"# TODO: check\nx = 1\n").unwrap();
+        assert_eq!(edit.content_id, blob.to_string());
+        if fifo {
+            assert_eq!(
+                read.skipped,
+                [("pipe.py".to_owned(), "not a regular file".to_owned())]
+            );
+        }
+    }
 }

@@ -522,6 +522,16 @@ async fn uncommitted_edits_are_debounced_and_broken_repositories_do_not_stop_the
         std::fs::write(good.join("app.py"), format!("x = 1\n# TODO: step {i}\n")).unwrap();
     }
     std::fs::write(good.join("notes.txt"), b"not watched\n").unwrap();
+    // An unreadable watched file is skipped and logged (root reads it anyway: then it is a
+    // normal edit).
+    let locked = good.join("locked.py");
+    std::fs::write(&locked, b"secret = 1\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    let locked_readable = std::fs::File::open(&locked).is_ok();
     wait_for("the settled edit", WAIT, || async {
         git_events(&pipeline)
             .await
@@ -575,6 +585,14 @@ async fn uncommitted_edits_are_debounced_and_broken_repositories_do_not_stop_the
     assert!(events
         .iter()
         .all(|e| e["attributes"]["repository"] != "nobranch"));
+    if !locked_readable {
+        assert!(
+            events
+                .iter()
+                .all(|e| e["attributes"]["path"] != "locked.py"),
+            "an unreadable file is skipped"
+        );
+    }
 
     // Repaired, the corrupt repository catches up without losing the commit.
     git(&corrupt, &["update-ref", "refs/heads/main", "HEAD~1"]);
