@@ -1,6 +1,6 @@
 //! Wires the roles into one process: connects to NATS, creates the streams, starts the chosen
-//! roles (ingress, enricher, writer, git watcher) under one cancellation token, and shuts them down in
-//! order: stop taking work, finish what is in flight, drain the NATS client.
+//! roles (ingress, enricher, writer, git watcher) under one cancellation token, and shuts them
+//! down in order: stop taking work, finish what is in flight, drain the NATS client.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
