@@ -1,6 +1,6 @@
 //! Wires the roles into one process: connects to NATS, creates the streams, starts the chosen
-//! roles (ingress, enricher, writer) under one cancellation token, and shuts them down in
-//! order: stop taking work, finish what is in flight, drain the NATS client.
+//! roles (ingress, enricher, writer, git watcher) under one cancellation token, and shuts them
+//! down in order: stop taking work, finish what is in flight, drain the NATS client.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use crate::audit::Auditor;
 use crate::bus::Bus;
 use crate::config::{Config, Secret, DEFAULT_WEBHOOK_ID};
 use crate::consumers::{enricher::Enricher, rae_writer::Writer};
-use crate::producers::{ingress, webhook};
+use crate::producers::{git_watch, ingress, webhook};
 use crate::telemetry;
 
 /// Which roles this process runs.
@@ -22,6 +22,8 @@ pub struct Roles {
     pub ingress: bool,
     pub enricher: bool,
     pub writer: bool,
+    /// The git watcher, for each enabled git integration (none configured: nothing runs).
+    pub git_watch: bool,
 }
 
 impl Roles {
@@ -29,6 +31,7 @@ impl Roles {
         ingress: true,
         enricher: true,
         writer: true,
+        git_watch: true,
     };
 }
 
@@ -118,6 +121,14 @@ pub async fn start(
             .await
             .map_err(StartError::Build)?;
         tasks.push(("enricher", tokio::spawn(enricher.run(token.child_token()))));
+    }
+    if roles.git_watch {
+        let watchers = git_watch::GitWatcher::build_all(config, &bus)
+            .await
+            .map_err(|e| StartError::Build(e.to_string()))?;
+        for watcher in watchers {
+            tasks.push(("git-watch", tokio::spawn(watcher.run(token.child_token()))));
+        }
     }
     if roles.ingress {
         let needs_fallback = config

@@ -50,6 +50,10 @@ pub const GITHUB_ID: &str = "github";
 /// Id of the Slack integration that `SLACK_SIGNING_SECRET` enables.
 pub const SLACK_ID: &str = "slack";
 
+/// Id of the git integration, the kind of an integration of this id, and the integration of
+/// `git-watch --repo`.
+pub const GIT_ID: &str = "git";
+
 /// A secret string: never printed by `Debug` and serialized redacted, so it cannot leak into
 /// logs or `check-config` output.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -577,6 +581,8 @@ pub enum IntegrationKind {
     Github,
     /// Slack events and slash commands at `/api/v1/integrations/{id}/events` and `/commands`.
     Slack,
+    /// Local git repositories watched by polling (`git-watch`, or `up`).
+    Git,
 }
 
 /// One entry of the integration registry.
@@ -588,8 +594,9 @@ pub struct IntegrationConfig {
     pub name: Option<String>,
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// `webhook`, `github` or `slack`; when absent, `github` and `slack` for integrations of
-    /// those ids and `webhook` otherwise (so the seed's `- id: slack` entry needs no kind).
+    /// `webhook`, `github`, `slack` or `git`; when absent, `github`, `slack` and `git` for
+    /// integrations of those ids and `webhook` otherwise (so the seed's `- id: slack` entry
+    /// needs no kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<IntegrationKind>,
     /// The integration's own settings; each kind checks them at validation.
@@ -696,6 +703,137 @@ impl SlackConfig {
             .collect()
     }
 }
+
+/// Settings of a git integration: local repositories whose commits (and optionally uncommitted
+/// edits) become events (DESIGN §7). A repository's own settings win over these defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitConfig {
+    pub repositories: Vec<GitRepositoryConfig>,
+    /// Tenant of the repositories that name none (default `ingress.default_tenant`).
+    pub tenant: Option<String>,
+    pub project: Option<String>,
+    /// Branches watched in repositories that name none; empty follows the branch HEAD is on.
+    pub branches: Vec<String>,
+    /// Globs (`*.py`, `src/**/*.ts`) of paths that get their own `file_change` events; a glob
+    /// without `/` matches the file name. Empty: commit events only.
+    pub watch_patterns: Vec<String>,
+    /// Also report uncommitted edits of matching paths in the working tree.
+    pub working_tree: bool,
+    /// How often refs (and the working tree) are looked at.
+    pub poll_interval_ms: u64,
+    /// An uncommitted edit must be unchanged this long before it is reported.
+    pub debounce_ms: u64,
+    /// Commits stored when a branch is first seen (its newest ones), instead of its history.
+    pub initial_commits: usize,
+    /// Changed files listed in a commit's content; the rest are counted.
+    pub max_files_listed: usize,
+    /// `file_change` events per commit (or per poll of the working tree); more matching paths
+    /// become one event listing them.
+    pub max_file_events: usize,
+    /// Important-change recognition: which signals are tagged and how.
+    pub important: GitImportantConfig,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        GitConfig {
+            repositories: Vec::new(),
+            tenant: None,
+            project: None,
+            branches: Vec::new(),
+            watch_patterns: Vec::new(),
+            working_tree: false,
+            poll_interval_ms: 2_000,
+            debounce_ms: 1_000,
+            initial_commits: 10,
+            max_files_listed: 20,
+            max_file_events: 10,
+            important: GitImportantConfig::default(),
+        }
+    }
+}
+
+/// One watched repository.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitRepositoryConfig {
+    /// The work tree or bare repository (a path inside a work tree finds its repository).
+    pub path: PathBuf,
+    /// Names the repository in events, ids and cursors (default: the directory name); keep it
+    /// when the directory moves, so nothing is stored twice.
+    pub name: Option<String>,
+    pub tenant: Option<String>,
+    pub project: Option<String>,
+    pub branches: Option<Vec<String>>,
+    pub watch_patterns: Option<Vec<String>>,
+    pub working_tree: Option<bool>,
+}
+
+impl GitRepositoryConfig {
+    /// The configured name, else the last component of the path (without `.git`).
+    pub fn name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let path = match self.path.file_name() {
+            Some(last) if last == ".git" => self.path.parent().unwrap_or(&self.path),
+            _ => &self.path,
+        };
+        let last = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "repository".into());
+        last.strip_suffix(".git").unwrap_or(&last).to_owned()
+    }
+}
+
+/// Which important changes the git watcher tags (security, migration, dependencies, ci, api,
+/// todo, revert, large-deletion) and how.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitImportantConfig {
+    /// Built-in signals not to tag.
+    pub disabled: Vec<String>,
+    /// Lines removed beyond those added that make a `large-deletion`.
+    pub large_deletion_lines: usize,
+    /// Markers that make an added line a `todo`.
+    pub todo_markers: Vec<String>,
+    /// More path rules: paths matching `paths` get `tag`.
+    pub rules: Vec<GitPathRule>,
+}
+
+impl Default for GitImportantConfig {
+    fn default() -> Self {
+        GitImportantConfig {
+            disabled: Vec::new(),
+            large_deletion_lines: 300,
+            todo_markers: ["TODO", "FIXME", "HACK", "XXX"].map(Into::into).to_vec(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// A path rule of the git watcher's important-change recognition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitPathRule {
+    pub tag: String,
+    /// Globs as in `watch_patterns`.
+    pub paths: Vec<String>,
+}
+
+/// The built-in signals of the git watcher, as named in `important.disabled` and in tags.
+pub const GIT_SIGNALS: &[&str] = &[
+    "security",
+    "migration",
+    "dependencies",
+    "ci",
+    "api",
+    "todo",
+    "revert",
+    "large-deletion",
+];
 
 /// RAE credentials, defaults and integration settings for one tenant alias.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1289,6 +1427,12 @@ impl Config {
                         bad(&format!("{path}.config{}", problem.path), &problem.message)
                     }
                 },
+                IntegrationKind::Git => match integration.settings::<GitConfig>() {
+                    Ok(git) => validate_git(self, &git, integration.enabled, &path, &mut bad),
+                    Err(problem) => {
+                        bad(&format!("{path}.config{}", problem.path), &problem.message)
+                    }
+                },
             }
             for p in settings_problems {
                 bad(&p.path, &p.message);
@@ -1494,6 +1638,134 @@ impl RuleConfig {
     }
 }
 
+/// Problems of a git integration's settings, reported under `{path}.config`.
+fn validate_git(
+    config: &Config,
+    git: &GitConfig,
+    enabled: bool,
+    path: &str,
+    bad: &mut dyn FnMut(&str, &str),
+) {
+    let at = |field: &str| format!("{path}.config.{field}");
+    const TENANT_MESSAGE: &str = "must be a UUID, default-tenant, or an alias listed under tenants";
+    if enabled && git.repositories.is_empty() {
+        bad(&at("repositories"), "needs at least one repository");
+    }
+    if git
+        .tenant
+        .as_ref()
+        .is_some_and(|t| !config.tenant_resolves(t))
+    {
+        bad(&at("tenant"), TENANT_MESSAGE);
+    }
+    if !(100..=3_600_000).contains(&git.poll_interval_ms) {
+        bad(&at("poll_interval_ms"), "must be 100 to 3600000");
+    }
+    if git.debounce_ms > 600_000 {
+        bad(&at("debounce_ms"), "must be at most 600000");
+    }
+    if git.initial_commits > 1_000 {
+        bad(&at("initial_commits"), "must be at most 1000");
+    }
+    if git.max_files_listed == 0 || git.max_files_listed > 1_000 {
+        bad(&at("max_files_listed"), "must be 1 to 1000");
+    }
+    if git.max_file_events == 0 || git.max_file_events > 1_000 {
+        bad(&at("max_file_events"), "must be 1 to 1000");
+    }
+    let branches_ok = |branches: &[String], field: &str, bad: &mut dyn FnMut(&str, &str)| {
+        for (j, branch) in branches.iter().enumerate() {
+            let invalid = branch.is_empty()
+                || branch.starts_with('-')
+                || branch.ends_with('/')
+                || branch.contains("..")
+                || branch
+                    .chars()
+                    .any(|c| c.is_whitespace() || "~^:?*[\\".contains(c));
+            if invalid {
+                bad(
+                    &format!("{field}[{j}]"),
+                    "must be a branch name like main or release/1.2",
+                );
+            }
+        }
+    };
+    let patterns_ok = |patterns: &[String], field: &str, bad: &mut dyn FnMut(&str, &str)| {
+        for (j, pattern) in patterns.iter().enumerate() {
+            if pattern.trim().is_empty() {
+                bad(&format!("{field}[{j}]"), "must not be empty");
+            }
+        }
+    };
+    branches_ok(&git.branches, &at("branches"), bad);
+    patterns_ok(&git.watch_patterns, &at("watch_patterns"), bad);
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for (j, repo) in git.repositories.iter().enumerate() {
+        let repo_at = |field: &str| format!("{path}.config.repositories[{j}].{field}");
+        if repo.path.as_os_str().is_empty() {
+            bad(&repo_at("path"), "is required");
+        }
+        let name = repo.name();
+        if name.trim().is_empty() || name.len() > 128 || name.contains('/') {
+            bad(&repo_at("name"), "must be 1 to 128 characters without /");
+        } else if let Some(other) = names.insert(name.clone(), j) {
+            bad(
+                &repo_at("name"),
+                &format!("{name:?} is also the name of repositories[{other}]: set name to tell them apart"),
+            );
+        }
+        if repo
+            .tenant
+            .as_ref()
+            .is_some_and(|t| !config.tenant_resolves(t))
+        {
+            bad(&repo_at("tenant"), TENANT_MESSAGE);
+        }
+        if repo.project.as_ref().is_some_and(|p| p.trim().is_empty()) {
+            bad(&repo_at("project"), "must not be empty");
+        }
+        if let Some(branches) = &repo.branches {
+            branches_ok(branches, &repo_at("branches"), bad);
+        }
+        if let Some(patterns) = &repo.watch_patterns {
+            patterns_ok(patterns, &repo_at("watch_patterns"), bad);
+        }
+    }
+    let important = &git.important;
+    for (j, signal) in important.disabled.iter().enumerate() {
+        if !GIT_SIGNALS.contains(&signal.as_str()) {
+            bad(
+                &format!("{path}.config.important.disabled[{j}]"),
+                &format!("must be one of {}", GIT_SIGNALS.join(", ")),
+            );
+        }
+    }
+    if important.large_deletion_lines == 0 {
+        bad(
+            &at("important.large_deletion_lines"),
+            "must be greater than 0",
+        );
+    }
+    for (j, marker) in important.todo_markers.iter().enumerate() {
+        if marker.trim().is_empty() {
+            bad(
+                &format!("{path}.config.important.todo_markers[{j}]"),
+                "must not be empty",
+            );
+        }
+    }
+    for (j, rule) in important.rules.iter().enumerate() {
+        let rule_at = format!("{path}.config.important.rules[{j}]");
+        if rule.tag.trim().is_empty() || rule.tag.chars().count() > 64 {
+            bad(&format!("{rule_at}.tag"), "must be 1 to 64 characters");
+        }
+        if rule.paths.is_empty() {
+            bad(&format!("{rule_at}.paths"), "must name at least one glob");
+        }
+        patterns_ok(&rule.paths, &format!("{rule_at}.paths"), bad);
+    }
+}
+
 const TENANT_LIST_MESSAGE: &str =
     "must be \"*\", a UUID, default-tenant, or an alias listed under tenants";
 
@@ -1517,6 +1789,7 @@ impl IntegrationConfig {
         self.kind.unwrap_or(match self.id.as_str() {
             GITHUB_ID => IntegrationKind::Github,
             SLACK_ID => IntegrationKind::Slack,
+            GIT_ID => IntegrationKind::Git,
             _ => IntegrationKind::Webhook,
         })
     }
@@ -1850,11 +2123,65 @@ api_keys:
                 IntegrationKind::Webhook,
                 IntegrationKind::Webhook,
                 IntegrationKind::Github,
-                IntegrationKind::Slack
+                IntegrationKind::Slack,
+                IntegrationKind::Git
             ]
         );
         assert!(config.tenants.contains_key("acme"));
         assert_eq!(config.api_keys.len(), 2);
+    }
+
+    #[test]
+    fn git_integrations_are_validated_with_paths() {
+        let text = r#"
+integrations:
+  - id: git
+    kind: git
+    config:
+      tenant: nobody
+      poll_interval_ms: 10
+      branches: ["main", "bad..name"]
+      repositories:
+        - { path: /src/app }
+        - { path: /other/app, branches: [" "] }
+        - { path: "" , name: "a/b"}
+      important:
+        disabled: [security, typos]
+        rules: [{ tag: "", paths: [] }]
+  - id: git-empty
+    kind: git
+"#;
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "integrations[1].config.tenant",
+            "integrations[1].config.poll_interval_ms",
+            "integrations[1].config.branches[1]",
+            "integrations[1].config.repositories[1].name",
+            "integrations[1].config.repositories[1].branches[0]",
+            "integrations[1].config.repositories[2].path",
+            "integrations[1].config.repositories[2].name",
+            "integrations[1].config.important.disabled[1]",
+            "integrations[1].config.important.rules[0].tag",
+            "integrations[1].config.important.rules[0].paths",
+            "integrations[2].config.repositories",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        assert_eq!(paths.len(), 11, "{paths:?}");
+        let ok = "integrations:\n  - { id: git, kind: git, config: { repositories: [{ path: /srv/repo.git }] } }\n";
+        let config = Config::load(&Source::Text(ok.into()), &env_of(&[])).unwrap();
+        let git: GitConfig = config
+            .integrations_of(IntegrationKind::Git)
+            .next()
+            .unwrap()
+            .settings()
+            .unwrap();
+        assert_eq!(git.repositories[0].name(), "repo");
+        assert_eq!(git.poll_interval_ms, 2_000);
     }
 
     #[test]

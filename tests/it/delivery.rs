@@ -157,6 +157,7 @@ async fn an_event_jetstream_gives_up_on_becomes_a_dead_letter() {
         ingress: true,
         enricher: false,
         writer: false,
+        git_watch: false,
     };
     let mut pipeline = Pipeline::start_roles(&test_config(&nats, &rae, ""), roles).await;
     let bus = pipeline.bus().clone();

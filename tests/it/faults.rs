@@ -74,6 +74,7 @@ async fn an_outage_shows_in_the_breaker_metric_and_health_and_ends_without_dead_
         ingress: true,
         enricher: true,
         writer: false,
+        git_watch: false,
     };
     let mut pipeline = Pipeline::start_roles(&test_config(&nats, &rae, ""), roles).await;
     let scrape_url = format!("http://127.0.0.1:{metrics_port}/metrics");
@@ -166,6 +167,7 @@ async fn a_writer_killed_mid_batch_loses_nothing_after_restart() {
         ingress: true,
         enricher: true,
         writer: false,
+        git_watch: false,
     };
     let mut pipeline = Pipeline::start_roles(&test_config(&nats, &rae, ""), roles).await;
     let mut ids = Vec::new();

@@ -8,6 +8,7 @@ mod deploy;
 mod dlq;
 mod enrich;
 mod faults;
+mod git_watch;
 mod github;
 mod harness;
 mod mcp;

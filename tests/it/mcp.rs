@@ -312,6 +312,7 @@ async fn a_stored_memory_reaches_rae_through_the_pipeline() {
             ingress: false,
             enricher: true,
             writer: true,
+            git_watch: false,
         },
     )
     .await;
