@@ -438,6 +438,8 @@ impl Wrk {
 struct Cpu {
     pipeline: f64,
     nats: f64,
+    /// The load generator (wrk runs only).
+    wrk: f64,
 }
 
 struct CpuWatch {
@@ -463,6 +465,7 @@ impl CpuWatch {
                 (cpu_secs(self.pids.0) - self.start.0) / secs
             },
             nats: (cpu_secs(self.pids.1) - self.start.1) / secs,
+            wrk: 0.0,
         }
     }
 }
@@ -484,8 +487,11 @@ async fn wrk(load: &Load<'_>, pids: (u32, u32)) -> Result<Wrk> {
     let script = std::env::temp_dir().join(format!("rae-bench-{}.lua", std::process::id()));
     std::fs::write(&script, LUA)?;
     let threads = load.connections.min(2);
-    let mut command = tokio::process::Command::new("wrk");
+    // Through bash, whose `times` then prints wrk's CPU time: the load generator shares the
+    // two cores with the pipeline, and the report says how much it took.
+    let mut command = tokio::process::Command::new("bash");
     command
+        .args(["-c", "wrk \"$@\"; status=$?; times; exit $status", "wrk"])
         .args(["-t", &threads.to_string()])
         .args(["-c", &load.connections.to_string()])
         .args(["-d", &format!("{}s", load.secs)])
@@ -529,6 +535,22 @@ async fn wrk(load: &Load<'_>, pids: (u32, u32)) -> Result<Wrk> {
         .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
         .collect();
     let get = |k: &str| fields.get(k).copied().unwrap_or(0.0);
+    // `times` prints the shell's and then its children's user and system time: "0m1.234s 0m0.5s".
+    let wrk_secs: f64 = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("m") && l.ends_with('s') && l.split_whitespace().count() == 2)
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|t| {
+                    let (m, s) = t.trim_end_matches('s').split_once('m')?;
+                    Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+                })
+                .sum()
+        })
+        .unwrap_or(0.0);
+    let mut cpu = cpu;
+    cpu.wrk = wrk_secs / watch.at.elapsed().as_secs_f64().max(1e-9);
     Ok(Wrk {
         requests: get("requests") as u64,
         secs: get("duration_us") / 1e6,
@@ -661,13 +683,33 @@ fn event_id(body: &[u8]) -> Option<String> {
     Some(text[start..end].to_owned())
 }
 
+/// One request inside the slow RAE.
+struct Inside<'a> {
+    state: &'a RaeState,
+    /// Requests inside before this one.
+    before: u64,
+}
+
+impl<'a> Inside<'a> {
+    fn enter(state: &'a RaeState) -> Inside<'a> {
+        let before = state.in_flight.fetch_add(1, Ordering::SeqCst);
+        Inside { state, before }
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn rae_store(State(state): State<Arc<RaeState>>, body: Bytes) -> Response {
     let slow = state.slow.read().ok().and_then(|s| s.clone());
     let _permit = match &slow {
         Some(slow) => {
-            let in_flight = state.in_flight.fetch_add(1, Ordering::SeqCst);
-            if in_flight >= slow.limit {
-                state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            // Counted down on drop too: a client that hangs up cancels this handler mid-wait.
+            let inside = Inside::enter(&state);
+            if inside.before >= slow.limit {
                 state.refused.fetch_add(1, Ordering::SeqCst);
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -678,7 +720,7 @@ async fn rae_store(State(state): State<Arc<RaeState>>, body: Bytes) -> Response 
             }
             let permit = slow.workers.clone().acquire_owned().await.ok();
             tokio::time::sleep(slow.delay).await;
-            state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            drop(inside);
             permit
         }
         None => None,
@@ -1555,7 +1597,7 @@ fn render(options: &Options, r: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "| connections | raw async-nats acks/s | webhook 202/s | ratio | 202 p50 | 202 p99 | raw p50 | raw p99 | errors | CPU pipeline / nats (raw: nats) |"
+            "| connections | raw async-nats acks/s | webhook 202/s | ratio | 202 p50 | 202 p99 | raw p50 | raw p99 | errors | CPU pipeline / nats / wrk (raw: nats) |"
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for row in &r.ingress {
@@ -1566,7 +1608,7 @@ fn render(options: &Options, r: &Report) -> String {
                 .sum();
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.0} | **{:.2}** | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.2} / {:.2} ({:.2}) |",
+                "| {} | {:.0} | {:.0} | **{:.2}** | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.2} / {:.2} / {:.2} ({:.2}) |",
                 row.connections,
                 row.raw_rate(),
                 row.pipe_rate(),
@@ -1578,6 +1620,7 @@ fn render(options: &Options, r: &Report) -> String {
                 errors,
                 mean(row.pipe.iter().map(|w| w.cpu.pipeline)),
                 mean(row.pipe.iter().map(|w| w.cpu.nats)),
+                mean(row.pipe.iter().map(|w| w.cpu.wrk)),
                 mean(row.raw.iter().map(|w| w.cpu.nats)),
             );
         }
@@ -1614,7 +1657,7 @@ fn render(options: &Options, r: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "| connections | raw pipelined acks/s (window) | memories/s | ratio | request p50 | request p99 | errors | CPU pipeline / nats (raw: nats) |"
+            "| connections | raw pipelined acks/s (window) | memories/s | ratio | request p50 | request p99 | errors | CPU pipeline / nats / wrk (raw: nats) |"
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
         for row in &r.batch {
@@ -1633,13 +1676,14 @@ fn render(options: &Options, r: &Report) -> String {
                 .sum();
             let _ = writeln!(
                 out,
-                "| {} | {raw:.0} ({}) | {events:.0} | **{ratio:.2}** | {:.1} ms | {:.1} ms | {errors} | {:.2} / {:.2} ({:.2}) |",
+                "| {} | {raw:.0} ({}) | {events:.0} | **{ratio:.2}** | {:.1} ms | {:.1} ms | {errors} | {:.2} / {:.2} / {:.2} ({:.2}) |",
                 row.connections,
                 row.connections * 100,
                 median(row.pipe.iter().map(|w| w.p50_ms)),
                 median(row.pipe.iter().map(|w| w.p99_ms)),
                 mean(row.pipe.iter().map(|w| w.cpu.pipeline)),
                 mean(row.pipe.iter().map(|w| w.cpu.nats)),
+                mean(row.pipe.iter().map(|w| w.cpu.wrk)),
                 mean(row.raw.iter().map(|w| w.cpu.nats)),
             );
             if row.connections == 16 {
