@@ -433,7 +433,7 @@ pub fn test_config_for(nats_url: &str, rae: &FakeRae, extra_yaml: &str) -> Confi
         r#"
 nats:
   url: {nats}
-  publish_timeout_ms: 2000
+  publish_timeout_ms: 5000
   connect_timeout_secs: 5
 rae:
   base_url: {rae}
