@@ -1183,6 +1183,14 @@ impl Config {
             }
         }
         for (path, value) in [
+            ("enrich.concurrency", self.enrich.concurrency),
+            ("writer.concurrency", self.writer.concurrency),
+        ] {
+            if value > 10_000 {
+                bad(path, "must be at most 10000");
+            }
+        }
+        for (path, value) in [
             ("ingress.max_body_bytes", self.ingress.max_body_bytes),
             ("limits.max_content_bytes", self.limits.max_content_bytes),
             ("limits.max_tag_chars", self.limits.max_tag_chars),
@@ -1419,6 +1427,19 @@ impl Config {
                                 "must be 1 to 2900: Slack gives up on an answer after 3 s",
                             );
                         }
+                        for (j, prefix) in slack.response_url_prefixes.iter().enumerate() {
+                            let ok = reqwest::Url::parse(prefix).is_ok_and(|u| {
+                                matches!(u.scheme(), "http" | "https")
+                                    && u.host_str().is_some()
+                                    && prefix.ends_with('/')
+                            });
+                            if !ok {
+                                bad(
+                                    &format!("{path}.config.response_url_prefixes[{j}]"),
+                                    "must be an http(s) URL ending in / (like https://hooks.slack.com/)",
+                                );
+                            }
+                        }
                         if slack.query_results == 0 || slack.query_results > 20 {
                             bad(&format!("{path}.config.query_results"), "must be 1 to 20");
                         }
@@ -1521,8 +1542,14 @@ impl Config {
             bad("ingress.max_batch", "must be 1 to 10000");
         }
         let rate = &self.ingress.rate_limit;
-        if !rate.per_second.is_finite() || rate.per_second < 0.0 {
-            bad("ingress.rate_limit.per_second", "must be 0 (off) or more");
+        if !rate.per_second.is_finite()
+            || rate.per_second < 0.0
+            || (rate.per_second > 0.0 && rate.per_second < 0.001)
+        {
+            bad(
+                "ingress.rate_limit.per_second",
+                "must be 0 (off) or at least 0.001",
+            );
         }
         if rate.per_second > 0.0 && rate.burst == 0 {
             bad("ingress.rate_limit.burst", "must be at least 1");

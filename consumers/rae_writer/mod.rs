@@ -53,20 +53,21 @@ struct Shared {
 /// this writer it is acked again instead of written twice.
 #[derive(Debug, Default)]
 struct RecentlyStored {
-    set: std::collections::HashSet<u64>,
-    order: std::collections::VecDeque<u64>,
+    /// `<stream sequence>:<Nats-Msg-Id>`: a recreated stream reuses sequences, not ids.
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
 }
 
 impl RecentlyStored {
     const CAPACITY: usize = 65_536;
 
-    fn contains(&self, sequence: u64) -> bool {
-        self.set.contains(&sequence)
+    fn contains(&self, key: &str) -> bool {
+        self.set.contains(key)
     }
 
-    fn insert(&mut self, sequence: u64) {
-        if self.set.insert(sequence) {
-            self.order.push_back(sequence);
+    fn insert(&mut self, key: String) {
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
             if self.order.len() > Self::CAPACITY {
                 if let Some(old) = self.order.pop_front() {
                     self.set.remove(&old);
@@ -155,18 +156,22 @@ fn event_id_of(payload: &[u8]) -> String {
 }
 
 impl Shared {
-    fn recently_stored(&self, sequence: u64) -> bool {
-        self.recent
-            .lock()
-            .map(|r| r.contains(sequence))
-            .unwrap_or(false)
+    fn recently_stored(&self, key: &str) -> bool {
+        self.recent.lock().map(|r| r.contains(key)).unwrap_or(false)
     }
 
     async fn handle(&self, message: Message) {
         let attempt = consumers::attempt(&message);
         let sequence = consumers::stream_sequence(&message);
+        let msg_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(crate::headers::MSG_ID))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let stored_key = format!("{sequence}:{msg_id}");
         // Not only when `attempt > 1`: a server restart can forget a delivery count.
-        if self.recently_stored(sequence) {
+        if self.recently_stored(&stored_key) {
             let event_id = event_id_of(&message.payload);
             tracing::debug!(
                 event_id,
@@ -190,7 +195,7 @@ impl Shared {
             Outcome::Done { duplicate } => {
                 self.breaker.success();
                 if let Ok(mut recent) = self.recent.lock() {
-                    recent.insert(sequence);
+                    recent.insert(stored_key);
                 }
                 let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
                     .try_into()

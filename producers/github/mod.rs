@@ -22,6 +22,8 @@ use crate::producers::webhook;
 /// A tenant's claim on repositories and organizations.
 #[derive(Debug, Clone)]
 struct Claim {
+    /// A disabled claim still keeps its repositories from the default tenant.
+    enabled: bool,
     tenant: String,
     project: Option<String>,
     repositories: Vec<String>,
@@ -58,8 +60,9 @@ impl Registry {
             .tenants
             .iter()
             .filter_map(|(alias, tenant)| {
-                let github = tenant.integrations.github.as_ref().filter(|g| g.enabled)?;
+                let github = tenant.integrations.github.as_ref()?;
                 Some(Claim {
+                    enabled: github.enabled,
                     tenant: alias.clone(),
                     project: tenant.project.clone(),
                     repositories: lowercase(&github.repositories),
@@ -123,6 +126,9 @@ impl Github {
                     .find(|c| claimed(&c.organizations, &organization))
             });
         if let Some(claim) = claim {
+            if !claim.enabled {
+                return None;
+            }
             return Some((
                 &claim.tenant,
                 claim.project.as_deref().unwrap_or(&self.project),

@@ -29,12 +29,19 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn from_config(config: &Config) -> KeyRing {
+        // "*" means every *configured* tenant, not any RAE tenant id a caller names.
+        let mut configured: Vec<String> = config.tenants.keys().cloned().collect();
+        for t in [&config.rae.tenant_id, &config.ingress.default_tenant] {
+            if !configured.contains(t) {
+                configured.push(t.clone());
+            }
+        }
         let keys = config
             .api_keys
             .iter()
             .filter_map(|k| {
                 let tenants = if k.tenants.iter().any(|t| t == "*") {
-                    None
+                    Some(configured.clone())
                 } else {
                     Some(k.tenants.clone())
                 };

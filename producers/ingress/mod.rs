@@ -229,8 +229,9 @@ impl IngressState {
             Err(e @ (ApiError::Unavailable { .. } | ApiError::Internal)) => {
                 entry.last_error = Some((now, format!("event store unavailable ({})", e.code())))
             }
-            Err(ApiError::Upstream(message)) => {
-                entry.last_error = Some((now, format!("RAE: {message}")))
+            // Only the class: this route is public, RAE's answers may echo other callers' input.
+            Err(ApiError::Upstream(_)) => {
+                entry.last_error = Some((now, "RAE could not answer".into()))
             }
             Err(ApiError::TooManyRequests { .. }) => {
                 entry.last_error = Some((now, "rate limit".into()))
