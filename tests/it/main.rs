@@ -10,6 +10,7 @@ mod enrich;
 mod faults;
 mod github;
 mod harness;
+mod mail;
 mod mcp;
 mod memories;
 mod slack;
