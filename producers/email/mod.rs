@@ -313,10 +313,9 @@ impl Email {
             }
         };
         let mut pollers = Vec::new();
-        for (i, mailbox) in settings.imap.iter().enumerate() {
+        for mailbox in &settings.imap {
             pollers.push(
-                imap::Poller::build(&integration.id, i, mailbox.clone(), intake.clone(), bus)
-                    .await?,
+                imap::Poller::build(&integration.id, mailbox.clone(), intake.clone(), bus).await?,
             );
         }
         Ok(Email {

@@ -292,3 +292,112 @@ async fn nats_down_answers_451_so_the_sender_retries() {
     .await;
     pipeline.shutdown().await;
 }
+
+fn imap_yaml(dovecot: &Dovecot, extra: &str) -> String {
+    format!(
+        r#"  - id: email
+    config:
+      imap:
+        - host: 127.0.0.1
+          port: {port}
+          tls: false
+          user: {user}
+          password: {password}
+          poll_interval_secs: 1
+{extra}"#,
+        port = dovecot.port,
+        user = Dovecot::USER,
+        password = Dovecot::PASSWORD,
+    )
+}
+
+async fn start_imap(config: &rae_pipeline::config::Config) -> Pipeline {
+    let mut pipeline = Pipeline::start(config).await;
+    let running = pipeline.running.as_mut().expect("running");
+    running.start_mail(config).await.expect("mail starts");
+    pipeline
+}
+
+#[tokio::test]
+async fn imap_poller_restarts_without_missing_or_repeating_mail() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let dovecot = Dovecot::start();
+    dovecot
+        .append("INBOX", &message("imap-1@example.com", "first", "one"))
+        .await;
+    dovecot
+        .append("INBOX", &message("imap-2@example.com", "second", "two"))
+        .await;
+    let config = test_config(&nats, &rae, &imap_yaml(&dovecot, ""));
+
+    let mut pipeline = start_imap(&config).await;
+    wait_for("two mails stored", Duration::from_secs(20), || async {
+        rae.stored().len() == 2
+    })
+    .await;
+    pipeline.shutdown().await;
+
+    // While the poller is down a third mail arrives; a fresh poller takes only that one.
+    dovecot
+        .append("INBOX", &message("imap-3@example.com", "third", "three"))
+        .await;
+    let mut pipeline = start_imap(&config).await;
+    wait_for("the third mail stored", Duration::from_secs(20), || async {
+        rae.stored().len() == 3
+    })
+    .await;
+    // A poll round more: nothing is fetched twice.
+    dovecot
+        .append("INBOX", &message("imap-4@example.com", "fourth", "four"))
+        .await;
+    wait_for(
+        "the fourth mail stored",
+        Duration::from_secs(20),
+        || async { rae.stored().len() == 4 },
+    )
+    .await;
+    let evs = events(&pipeline).await;
+    let mut subjects: Vec<String> = evs
+        .iter()
+        .map(|e| e["attributes"]["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["first", "fourth", "second", "third"]);
+
+    // Handled mail is flagged \Seen.
+    let mut session = dovecot.session().await;
+    session.select("INBOX").await.unwrap();
+    let unseen = session.uid_search("UNSEEN").await.unwrap();
+    assert!(unseen.is_empty(), "{unseen:?}");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn imap_poller_moves_handled_mail() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let dovecot = Dovecot::start();
+    {
+        let mut session = dovecot.session().await;
+        session.create("Stored").await.unwrap();
+    }
+    dovecot
+        .append("INBOX", &message("move-1@example.com", "move me", "body"))
+        .await;
+    let extra = "          after: move\n          move_to: Stored\n";
+    let config = test_config(&nats, &rae, &imap_yaml(&dovecot, extra));
+    let mut pipeline = start_imap(&config).await;
+    wait_for("the mail stored", Duration::from_secs(20), || async {
+        rae.stored().len() == 1
+    })
+    .await;
+    wait_for("the mail moved", Duration::from_secs(10), || async {
+        let mut session = dovecot.session().await;
+        let inbox = session.select("INBOX").await.unwrap().exists;
+        let stored = session.select("Stored").await.unwrap().exists;
+        inbox == 0 && stored == 1
+    })
+    .await;
+    pipeline.shutdown().await;
+}
