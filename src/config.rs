@@ -1903,6 +1903,42 @@ pub struct EmailConfig {
     pub smtp: Option<SmtpConfig>,
     /// Mailboxes polled over IMAP.
     pub imap: Vec<ImapMailbox>,
+    /// Confirmation replies to senders; absent means none are sent.
+    pub receipts: Option<ReceiptsConfig>,
+}
+
+/// How a receipt reaches the outgoing relay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayTls {
+    /// Plaintext, for a relay on the same host or network only.
+    None,
+    /// STARTTLS on port 587 (the default).
+    #[default]
+    Starttls,
+    /// Implicit TLS on port 465.
+    Tls,
+}
+
+/// Short confirmation replies sent through an outgoing SMTP relay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsConfig {
+    /// Host name of the relay.
+    pub relay: String,
+    /// Default 587, or 465 with `tls: tls`, or 25 with `tls: none`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: RelayTls,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Sender of the receipts, e.g. `RAE <memories@example.com>`.
+    pub from: String,
+    /// Only these senders (`alice@example.com` or `@example.com`) ever get a receipt.
+    pub allow: Vec<String>,
 }
 
 /// The SMTP listener of an email integration.
@@ -2070,6 +2106,26 @@ impl EmailConfig {
                         "must be at least 8 characters",
                     );
                 }
+            }
+        }
+        if let Some(receipts) = &self.receipts {
+            if receipts.relay.is_empty() {
+                bad(".receipts.relay".into(), "must not be empty");
+            }
+            if !receipts.from.contains('@') {
+                bad(
+                    ".receipts.from".into(),
+                    "must be an address like RAE <memories@example.com>",
+                );
+            }
+            if receipts.allow.is_empty() {
+                bad(
+                    ".receipts.allow".into(),
+                    "needs at least one address or @domain: receipts never go elsewhere",
+                );
+            }
+            if receipts.user.is_some() != receipts.password.is_some() {
+                bad(".receipts.password".into(), "user and password go together");
             }
         }
         for (i, mailbox) in self.imap.iter().enumerate() {

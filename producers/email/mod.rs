@@ -8,6 +8,7 @@
 
 pub mod imap;
 pub mod parse;
+pub mod receipts;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -89,6 +90,7 @@ pub struct Intake {
     limits: Limits,
     publisher: Publisher,
     dedupe: Dedupe,
+    receipts: Option<receipts::Receipts>,
 }
 
 impl Intake {
@@ -149,6 +151,7 @@ impl Intake {
         let mail = parse::parse(raw).ok_or(StoreError::Unparsable)?;
         let now = OffsetDateTime::now_utc();
         let mut ids = Vec::new();
+        let mut fresh = false;
         let mut done: Vec<&str> = Vec::new();
         for recipient in recipients {
             if done.contains(&recipient.tenant.as_str()) {
@@ -181,7 +184,15 @@ impl Intake {
                 duplicate,
                 "mail stored"
             );
+            fresh |= !duplicate;
             ids.push(event.id);
+        }
+        // A receipt only for mail stored now: a resend gets none.
+        let sender = mail.from.as_deref().or(envelope_from);
+        if let (true, Some(receipts), Some(sender)) = (fresh, &self.receipts, sender) {
+            if let Some(message) = receipts.receipt(&mail, sender, &ids) {
+                receipts.send(message);
+            }
         }
         Ok(ids)
     }
@@ -282,6 +293,15 @@ impl Email {
             limits: config.limits.limits(),
             publisher: bus.publisher(),
             dedupe: bus.dedupe().await?,
+            receipts: settings
+                .receipts
+                .as_ref()
+                .map(receipts::Receipts::build)
+                .transpose()
+                .map_err(|message| BuildError::Settings {
+                    id: integration.id.clone(),
+                    message,
+                })?,
         });
         let smtp = match &settings.smtp {
             None => None,

@@ -33,6 +33,9 @@ pub struct Mail {
     pub importance: Option<f64>,
     /// SHA-256 of the raw message, the dedupe key of mail without `Message-ID`.
     pub digest: String,
+    /// Sent by a machine (`Auto-Submitted`, `Precedence: bulk|list|junk`): never answered, so
+    /// receipts cannot loop.
+    pub automatic: bool,
 }
 
 /// Where an event of a mail goes.
@@ -103,6 +106,15 @@ pub fn parse(raw: &[u8]) -> Option<Mail> {
         date,
         importance,
         digest: hex::encode(Sha256::digest(raw)),
+        automatic: message
+            .header_raw("Auto-Submitted")
+            .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+            || message.header_raw("Precedence").is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "bulk" | "list" | "junk"
+                )
+            }),
     })
 }
 

@@ -401,3 +401,127 @@ async fn imap_poller_moves_handled_mail() {
     .await;
     pipeline.shutdown().await;
 }
+
+/// A minimal outgoing relay that records each message it is given.
+async fn fake_relay() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut io = BufReader::new(stream);
+                io.get_mut().write_all(b"220 relay\r\n").await.ok();
+                let mut data: Option<String> = None;
+                let mut line = String::new();
+                while io.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let answer: Option<&[u8]> = match data.as_mut() {
+                        Some(text) if line == ".\r\n" => {
+                            sink.lock().unwrap().push(std::mem::take(text));
+                            data = None;
+                            Some(b"250 queued\r\n")
+                        }
+                        Some(text) => {
+                            text.push_str(&line);
+                            None
+                        }
+                        None if line.starts_with("DATA") => {
+                            data = Some(String::new());
+                            Some(b"354 go\r\n")
+                        }
+                        None if line.starts_with("QUIT") => Some(b"221 bye\r\n"),
+                        None => Some(b"250 ok\r\n"),
+                    };
+                    if let Some(answer) = answer {
+                        io.get_mut().write_all(answer).await.ok();
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+#[tokio::test]
+async fn receipts_go_only_to_allowed_senders_of_new_mail() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let (relay_port, receipts) = fake_relay().await;
+    let yaml = format!(
+        r#"  - id: email
+    config:
+      smtp:
+        listen: 127.0.0.1:0
+        accept: ["memories@rae.example.com"]
+      receipts:
+        relay: 127.0.0.1
+        port: {relay_port}
+        tls: none
+        from: "RAE <memories@rae.example.com>"
+        allow: ["@example.com"]
+"#
+    );
+    let config = test_config(&nats, &rae, &yaml);
+    let mut pipeline = Pipeline::start(&config).await;
+    let running = pipeline.running.as_mut().expect("running");
+    running.start_mail(&config).await.expect("mail starts");
+    let addr = running.smtp_addr().expect("smtp listens");
+
+    let send = |from: &'static str, raw: String| async move {
+        let mut c = Raw::connect(addr).await;
+        assert_eq!(c.cmd("HELO c").await.0, 250);
+        assert_eq!(c.cmd(&format!("MAIL FROM:<{from}>")).await.0, 250);
+        assert_eq!(c.cmd("RCPT TO:<memories@rae.example.com>").await.0, 250);
+        assert_eq!(c.cmd("DATA").await.0, 354);
+        c.send(&raw).await;
+        assert_eq!(c.cmd(".").await.0, 250);
+    };
+    send(
+        "alice@example.com",
+        message("r-1@example.com", "Plan", "text"),
+    )
+    .await;
+    wait_for("a receipt", Duration::from_secs(10), || async {
+        receipts.lock().unwrap().len() == 1
+    })
+    .await;
+    let receipt = receipts.lock().unwrap()[0].clone();
+    assert!(
+        receipt.contains("Auto-Submitted: auto-replied"),
+        "{receipt}"
+    );
+    assert!(
+        receipt.contains("In-Reply-To: <r-1@example.com>"),
+        "{receipt}"
+    );
+    assert!(receipt.contains("To: alice@example.com"), "{receipt}");
+    assert!(receipt.contains("Subject: Re: Plan"), "{receipt}");
+
+    // No receipt: a resend, a sender outside the list, machine-sent mail.
+    send(
+        "alice@example.com",
+        message("r-1@example.com", "Plan", "text"),
+    )
+    .await;
+    let outsider = message("r-2@evil.example.org", "Hi", "x")
+        .replace("alice@example.com", "mallory@evil.example.org");
+    send("mallory@evil.example.org", outsider).await;
+    let robot = format!(
+        "Auto-Submitted: auto-generated\r\n{}",
+        message("r-3@example.com", "Out of office", "x")
+    );
+    send("alice@example.com", robot).await;
+    // A barrier: the next allowed mail's receipt is the second one.
+    send("alice@example.com", message("r-4@example.com", "Next", "y")).await;
+    wait_for("the second receipt", Duration::from_secs(10), || async {
+        receipts.lock().unwrap().len() >= 2
+    })
+    .await;
+    let all = receipts.lock().unwrap().clone();
+    assert_eq!(all.len(), 2);
+    assert!(all[1].contains("Subject: Re: Next"), "{}", all[1]);
+    pipeline.shutdown().await;
+}
