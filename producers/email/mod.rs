@@ -382,3 +382,46 @@ fn tls_acceptor(
         .map_err(|e| BuildError::Tls(e.to_string()))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Source};
+
+    #[test]
+    fn bad_settings_are_reported_with_their_paths() {
+        let yaml = r#"
+integrations:
+  - id: email
+    config:
+      smtp: { listen: "nope", accept: ["memories+x@example.com"], tls_cert: /no/such.pem }
+      imap:
+        - { host: imap.example.com, user: u, password: p, after: move }
+      receipts: { relay: smtp.example.com, from: nobody, allow: [] }
+"#;
+        let err = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap_err();
+        let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        for path in [
+            "integrations[1].config.smtp.listen",
+            "integrations[1].config.smtp.accept[0]",
+            "integrations[1].config.smtp.tls_key",
+            "integrations[1].config.smtp.tls_cert",
+            "integrations[1].config.imap[0].move_to",
+            "integrations[1].config.receipts.from",
+            "integrations[1].config.receipts.allow",
+        ] {
+            assert!(paths.contains(&path), "{path} missing in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn the_id_email_infers_the_kind() {
+        let yaml = "integrations:\n  - id: email\n    config:\n      smtp: { accept: [\"@example.com\"] }\n";
+        let config = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap();
+        assert_eq!(
+            config
+                .integrations_of(crate::config::IntegrationKind::Email)
+                .count(),
+            1
+        );
+    }
+}
