@@ -21,6 +21,13 @@ if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || echo "promtool could not be installed: alert rules are checked by the parser test only" >&2
 fi
 
+# dovecot-imapd is the real IMAP server the email tests start; swaks an independent SMTP client.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && { [ ! -x /usr/sbin/dovecot ] || ! command -v swaks >/dev/null 2>&1; }; then
+  install_mail() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd swaks >/dev/null 2>&1; }
+  install_mail || { apt-get update -qq >/dev/null 2>&1 && install_mail; } \
+    || echo "dovecot-imapd or swaks could not be installed: the IMAP tests will fail" >&2
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets

@@ -63,6 +63,8 @@ pub struct Running {
     audit: Option<(CancellationToken, JoinHandle<()>)>,
     ingress_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
+    /// Addresses of the SMTP listeners started by [`Running::start_mail`].
+    smtp_addrs: Vec<SocketAddr>,
     bus: Bus,
 }
 
@@ -85,6 +87,7 @@ pub async fn start(
         audit: None,
         ingress_addr: None,
         metrics_addr: None,
+        smtp_addrs: Vec::new(),
         bus: bus.clone(),
     };
 
@@ -185,6 +188,30 @@ impl Running {
     /// Address of `/metrics`, when served.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Starts the mail role: the SMTP listener and IMAP pollers of every enabled email
+    /// integration (DESIGN §7). `up` calls it when one is enabled, `mail` always.
+    ///
+    /// # Errors
+    /// [`StartError::Build`] for a taken address, an unreadable certificate or bad settings.
+    pub async fn start_mail(&mut self, config: &Config) -> Result<(), StartError> {
+        use crate::config::IntegrationKind;
+        use crate::producers::email::Email;
+        for integration in config.integrations_of(IntegrationKind::Email) {
+            let email = Email::build(config, integration, &self.bus)
+                .await
+                .map_err(|e| StartError::Build(e.to_string()))?;
+            self.smtp_addrs.extend(email.smtp_addr());
+            self.tasks
+                .push(("mail", tokio::spawn(email.run(self.token.child_token()))));
+        }
+        Ok(())
+    }
+
+    /// Address of the first SMTP listener, when one runs.
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.smtp_addrs.first().copied()
     }
 
     /// The token that stops everything.

@@ -56,6 +56,9 @@ enum Command {
     /// Run only the git watcher: commits and changes in local repositories become events.
     /// With --repo it watches those repositories; without, the config's git integrations.
     GitWatch(GitWatchArgs),
+    /// Run only the email intake: the SMTP listener and IMAP pollers of the enabled email
+    /// integrations (`up` runs them too). Flags configure the `email` integration without a file.
+    Mail(MailArgs),
     /// Create or update the streams and key-value buckets, then exit.
     Setup,
     /// Load and validate the config, print it with secrets redacted, then exit.
@@ -142,6 +145,19 @@ struct RunArgs {
     /// Seconds to finish in-flight work after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, default_value_t = 30)]
     grace_secs: u64,
+}
+
+#[derive(Args)]
+struct MailArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Address of the SMTP listener of the `email` integration (e.g. 0.0.0.0:2525).
+    #[arg(long)]
+    smtp_listen: Option<String>,
+    /// Recipients to accept (`memories@example.com`, which takes `memories+<tenant>@...` too,
+    /// or `@example.com`); several allowed.
+    #[arg(long, num_args = 1..)]
+    accept: Vec<String>,
 }
 
 #[derive(Args)]
@@ -345,6 +361,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let config = load_config(&cli.config)?;
     match cli.command {
         Command::Up(args) => run_roles(&config, Roles::ALL, &args, true).await,
+        Command::Mail(args) => {
+            let config = mail_config(config, &args)?;
+            run_roles(
+                &config,
+                Roles {
+                    ingress: false,
+                    enricher: false,
+                    writer: false,
+                    git_watch: false,
+                },
+                &args.run,
+                false,
+            )
+            .await
+        }
         Command::Ingress(args) => {
             run_roles(
                 &config,
@@ -528,8 +559,19 @@ async fn run_roles(
         data_dir: args.data_dir.clone(),
         serve_metrics: true,
     };
+    // The `mail` command runs no other role; `up` (the only caller that starts NATS) runs
+    // mail when an email integration is enabled.
+    let mail = !(roles.ingress || roles.enricher || roles.writer || roles.git_watch)
+        || (start_nats
+            && config
+                .integrations_of(rae_pipeline::config::IntegrationKind::Email)
+                .next()
+                .is_some());
     let result = async {
-        let running = app::start(config, roles, &options).await.context("start")?;
+        let mut running = app::start(config, roles, &options).await.context("start")?;
+        if mail {
+            running.start_mail(config).await.context("start mail")?;
+        }
         wait_for_signal().await;
         tracing::info!(
             grace_secs = args.grace_secs,
@@ -545,6 +587,62 @@ async fn run_roles(
         local.stop().await;
     }
     Ok(result?)
+}
+
+/// The config with the `mail` flags applied to the `email` integration (created when absent).
+fn mail_config(mut config: Config, args: &MailArgs) -> Result<Config, Failure> {
+    use rae_pipeline::config::{IntegrationConfig, IntegrationKind, EMAIL_ID};
+    if args.smtp_listen.is_some() || !args.accept.is_empty() {
+        let index = match config.integrations.iter().position(|i| i.id == EMAIL_ID) {
+            Some(i) => i,
+            None => {
+                config.integrations.push(IntegrationConfig {
+                    id: EMAIL_ID.into(),
+                    name: None,
+                    enabled: true,
+                    kind: Some(IntegrationKind::Email),
+                    config: serde_json::json!({}),
+                });
+                config.integrations.len() - 1
+            }
+        };
+        let settings = &mut config.integrations[index].config;
+        if !settings.is_object() {
+            *settings = serde_json::json!({});
+        }
+        let smtp = settings
+            .as_object_mut()
+            .map(|o| o.entry("smtp").or_insert_with(|| serde_json::json!({})));
+        if let Some(smtp) = smtp.and_then(|s| s.as_object_mut()) {
+            if let Some(listen) = &args.smtp_listen {
+                smtp.insert("listen".into(), listen.clone().into());
+            }
+            if !args.accept.is_empty() {
+                smtp.insert("accept".into(), args.accept.clone().into());
+            }
+        }
+    }
+    let problems = config.validate();
+    if !problems.is_empty() {
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  {}: {}", p.path, p.message))
+            .collect();
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "invalid mail settings:\n{}",
+            text.join("\n")
+        )));
+    }
+    if config
+        .integrations_of(rae_pipeline::config::IntegrationKind::Email)
+        .next()
+        .is_none()
+    {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "no email integration: configure one or pass --smtp-listen and --accept"
+        )));
+    }
+    Ok(config)
 }
 
 async fn wait_for_signal() {

@@ -599,3 +599,100 @@ pub fn metric(scrape: &str, line_start: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// A real IMAP server (Debian's dovecot-imapd) with a throwaway config on a free loopback
+/// port: user `rae`, password `testpass`, plaintext. Stopped and removed on drop.
+pub struct Dovecot {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Dovecot {
+    pub const USER: &'static str = "rae";
+    pub const PASSWORD: &'static str = "testpass";
+
+    pub fn start() -> Dovecot {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        for sub in ["run", "state", "log", "mail"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ =
+                std::fs::set_permissions(d.join("mail"), std::fs::Permissions::from_mode(0o1777));
+            let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755));
+        }
+        let port = free_port();
+        let d = d.display();
+        let config = format!(
+            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+log_path = {d}/log/dovecot.log\nssl = no\ndisable_plaintext_auth = no\n\
+auth_mechanisms = plain login\nmail_location = maildir:~/Maildir\nfirst_valid_uid = 1\n\
+passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
+userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home={d}/mail/%u\n}}\n\
+service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n\
+  inet_listener imaps {{\n    port = 0\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("dovecot.conf"), config).expect("config");
+        std::fs::write(
+            dir.path().join("users"),
+            format!("{}:{{PLAIN}}{}\n", Self::USER, Self::PASSWORD),
+        )
+        .expect("users");
+        let child = Command::new("/usr/sbin/dovecot")
+            .arg("-c")
+            .arg(dir.path().join("dovecot.conf"))
+            .arg("-F")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dovecot-imapd is not installed: run .ci/run or apt-get install dovecot-imapd");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "dovecot did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Dovecot {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// A logged-in client session.
+    pub async fn session(&self) -> async_imap::Session<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.expect("greeting");
+        client
+            .login(Self::USER, Self::PASSWORD)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login")
+    }
+
+    /// APPENDs a message to `folder`.
+    pub async fn append(&self, folder: &str, raw: &str) {
+        let mut session = self.session().await;
+        session
+            .append(folder, None, None, raw)
+            .await
+            .expect("append");
+        let _ = session.logout().await;
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -11,6 +11,7 @@ mod faults;
 mod git_watch;
 mod github;
 mod harness;
+mod mail;
 mod mcp;
 mod memories;
 mod slack;
