@@ -868,6 +868,10 @@ pub struct TenantGithub {
     pub enabled: bool,
     pub repositories: Vec<String>,
     pub organizations: Vec<String>,
+    /// This tenant's own webhook secrets. When set, deliveries for its repositories must be
+    /// signed with one of them (not the integration's shared secret), and these secrets sign
+    /// for nobody else: a tenant's admins cannot write into another tenant.
+    pub secrets: Vec<Secret>,
 }
 
 impl Default for TenantGithub {
@@ -876,6 +880,7 @@ impl Default for TenantGithub {
             enabled: true,
             repositories: Vec::new(),
             organizations: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 }
@@ -1481,6 +1486,14 @@ impl Config {
             let Some(github) = tenant.integrations.github.as_ref().filter(|g| g.enabled) else {
                 continue;
             };
+            for (j, secret) in github.secrets.iter().enumerate() {
+                if secret.expose().len() < 8 {
+                    bad(
+                        &format!("tenants.{alias}.integrations.github.secrets[{j}]"),
+                        "must be at least 8 characters",
+                    );
+                }
+            }
             for (field, names) in [
                 ("repositories", &github.repositories),
                 ("organizations", &github.organizations),

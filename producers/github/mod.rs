@@ -25,6 +25,8 @@ struct Claim {
     /// A disabled claim still keeps its repositories from the default tenant.
     enabled: bool,
     tenant: String,
+    /// The tenant's own secrets; empty when it uses the integration's.
+    secrets: Vec<Secret>,
     project: Option<String>,
     repositories: Vec<String>,
     organizations: Vec<String>,
@@ -63,6 +65,7 @@ impl Registry {
                 let github = tenant.integrations.github.as_ref()?;
                 Some(Claim {
                     enabled: github.enabled,
+                    secrets: github.secrets.clone(),
                     tenant: alias.clone(),
                     project: tenant.project.clone(),
                     repositories: lowercase(&github.repositories),
@@ -108,6 +111,52 @@ impl Registry {
 }
 
 impl Github {
+    /// Who signed a delivery: `None` for the integration's shared secret, or the tenant whose
+    /// own secret verified it.
+    ///
+    /// # Errors
+    /// 401 when no secret matches.
+    fn signer(&self, signature: Option<&str>, body: &[u8]) -> Result<Option<&str>, ApiError> {
+        match verify::verify(signature, body, &self.secrets) {
+            Ok(()) => Ok(None),
+            Err(shared) => self
+                .claims
+                .iter()
+                .filter(|c| !c.secrets.is_empty())
+                .find(|c| verify::verify(signature, body, &c.secrets).is_ok())
+                .map(|c| Some(c.tenant.as_str()))
+                .ok_or_else(|| ApiError::Unauthorized(shared.to_string())),
+        }
+    }
+
+    /// The tenant and project of a delivery signed by `signer`, or why it is not stored.
+    fn route_signed(
+        &self,
+        signer: Option<&str>,
+        repository: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<(&str, &str), String> {
+        let shown = repository.unwrap_or("(none)");
+        let Some((tenant, project)) = self.route(repository, organization) else {
+            return Err(format!(
+                "repository {shown} is not configured for any tenant"
+            ));
+        };
+        let own_secrets = self
+            .claims
+            .iter()
+            .any(|c| c.tenant == tenant && !c.secrets.is_empty());
+        match signer {
+            Some(signer) if signer != tenant => Err(format!(
+                "signed with tenant {signer}'s secret, but repository {shown} is not {signer}'s"
+            )),
+            None if own_secrets => Err(format!(
+                "repository {shown} belongs to a tenant whose deliveries must be signed with its own secret"
+            )),
+            _ => Ok((tenant, project)),
+        }
+    }
+
     /// The tenant and project of a delivery: the tenant claiming the repository, else the one
     /// claiming the organization, else the integration's own tenant when its filters allow it.
     fn route(&self, repository: Option<&str>, organization: Option<&str>) -> Option<(&str, &str)> {
@@ -203,8 +252,7 @@ pub async fn accept(
     let signature = headers
         .get(verify::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    verify::verify(signature, body, &hook.secrets)
-        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let signer = hook.signer(signature, body)?;
     state.admit(&format!("integration:{}", hook.id))?;
     let event_name = required_header(headers, verify::EVENT_HEADER, "X-GitHub-Event")?;
     let delivery = required_header(headers, verify::DELIVERY_HEADER, "X-GitHub-Delivery")?;
@@ -226,13 +274,13 @@ pub async fn accept(
         normalize::Outcome::Ignored { reason } => return Ok(Answer::ignored(reason)),
         normalize::Outcome::Memory(memory) => memory,
     };
-    let Some((tenant, project)) =
-        hook.route(memory.repository.as_deref(), memory.organization.as_deref())
-    else {
-        return Ok(Answer::ignored(format!(
-            "repository {} is not configured for any tenant",
-            memory.repository.as_deref().unwrap_or("(none)")
-        )));
+    let (tenant, project) = match hook.route_signed(
+        signer,
+        memory.repository.as_deref(),
+        memory.organization.as_deref(),
+    ) {
+        Ok(routed) => routed,
+        Err(reason) => return Ok(Answer::ignored(reason)),
     };
     caller.tenant = Some(tenant.to_owned());
     let now = OffsetDateTime::now_utc();

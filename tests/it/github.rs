@@ -363,3 +363,72 @@ async fn a_redelivery_after_the_jetstream_window_is_still_a_duplicate() {
     .await;
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_tenants_own_secret_signs_only_for_that_tenant() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml = format!(
+        r#"  - id: github
+    config:
+      secrets: ["{GITHUB_SECRET}"]
+tenants:
+  acme:
+    rae_tenant_id: {ACME}
+    integrations:
+      github:
+        organizations: ["Octocoders"]
+        secrets: ["acme-own-secret"]
+  beta:
+    rae_tenant_id: 11111111-2222-3333-4444-555555555555
+    integrations:
+      github:
+        organizations: ["Codertocat"]
+"#
+    );
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml)).await;
+    let pr = fixture("pull_request.opened.json"); // Octocoders: acme's
+    let push = fixture("push.json"); // owner Codertocat, no organization: beta's
+
+    // acme's repositories need acme's own secret; the shared one does not reach them.
+    let (status, answer) = deliver(
+        &pipeline,
+        "github",
+        "pull_request",
+        "t-1",
+        &pr,
+        GITHUB_SECRET,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "ignored");
+    let (status, answer) = deliver(
+        &pipeline,
+        "github",
+        "pull_request",
+        "t-2",
+        &pr,
+        "acme-own-secret",
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let event = &events_with_id(pipeline.bus(), answer["id"].as_str().unwrap()).await[0];
+    assert_eq!(event["tenant"], "acme");
+
+    // acme's secret does not sign for beta's repository.
+    let (status, answer) =
+        deliver(&pipeline, "github", "push", "t-3", &push, "acme-own-secret").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["reason"],
+        "signed with tenant acme's secret, but repository Codertocat/Hello-World is not acme's"
+    );
+    let (status, answer) = deliver(&pipeline, "github", "push", "t-4", &push, GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    let event = &events_with_id(pipeline.bus(), answer["id"].as_str().unwrap()).await[0];
+    assert_eq!(event["tenant"], "beta");
+
+    let (status, _) = deliver(&pipeline, "github", "push", "t-5", &push, "nobody-secret").await;
+    assert_eq!(status, 401);
+    pipeline.shutdown().await;
+}
