@@ -36,30 +36,42 @@ struct Up {
 }
 
 impl Up {
+    /// Starts `up` on free ports. A port picked free can be taken by another test before `up`
+    /// binds it; then `up` exits at once and is started again on other ports.
     async fn start(mut cmd: Command) -> Up {
-        let (port, metrics_port) = (free_port(), free_port());
         cmd.arg("up")
-            .env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "RAE_PIPELINE_METRICS_LISTEN",
-                format!("127.0.0.1:{metrics_port}"),
-            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let child = cmd.spawn().expect("spawn up");
-        let up = Up {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
-        };
-        let url = format!("{}/readyz", up.base);
-        wait_for("`up` to be ready", Duration::from_secs(30), || {
-            let url = url.clone();
-            async move { matches!(get(&url).await, Some((200, _))) }
-        })
-        .await;
-        up
+        for _ in 0..5 {
+            let (port, metrics_port) = (free_port(), free_port());
+            cmd.env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
+                .env(
+                    "RAE_PIPELINE_METRICS_LISTEN",
+                    format!("127.0.0.1:{metrics_port}"),
+                );
+            let mut up = Up {
+                child: cmd.spawn().expect("spawn up"),
+                base: format!("http://127.0.0.1:{port}"),
+                metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+            };
+            let url = format!("{}/readyz", up.base);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if matches!(get(&url).await, Some((200, _))) {
+                    return up;
+                }
+                if up.child.try_wait().unwrap().is_some() {
+                    break; // exited: a port was taken; try others
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "`up` was not ready within 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        panic!("`up` exited at start five times");
     }
 
     async fn post(&self, content: &str) -> String {
