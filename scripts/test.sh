@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of rae-pipeline, installing what the tests need first:
-# a nats-server binary (the tests start their own servers on free loopback ports).
+# Runs every test of rae-pipeline, installing what the tests need first: a nats-server binary
+# (the tests start their own servers on free loopback ports), git, python3, dovecot-imapd and
+# swaks (the email tests), and promtool when it can (the alert rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] &&
   fi
 fi
 command -v git >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+# python3 drives the SMTP tests' second client (smtplib).
+command -v python3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
 # promtool (Debian's prometheus package) checks the alert rules in deploy/; without it the deploy
 # test still checks every file with a parser.
 if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
