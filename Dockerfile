@@ -1,10 +1,9 @@
 # One image for every role: `docker run rae-pipeline ingress|enricher|writer|up|mcp|...`.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY src src
-COPY producers producers
-COPY consumers consumers
+# The whole workspace (.dockerignore leaves out target/, data/ and .git): every member crate,
+# the files the code embeds (nats.conf) and the declared test and bench targets cargo reads.
+COPY . .
 RUN cargo build --release --locked --bin rae-pipeline
 
 FROM debian:bookworm-slim

@@ -36,10 +36,10 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 
-use rae_pipeline::config::{Config, Source};
-use rae_pipeline::event::Event;
-use rae_pipeline::producers::webhook::normalize;
-use rae_pipeline::{headers, subjects};
+use rae_core::config::{Config, Source};
+use rae_core::event::Event;
+use rae_core::{headers, subjects};
+use rae_ingress::webhook::normalize;
 
 const WEBHOOK_SECRET: &str = "bench-webhook-secret";
 const API_KEY: &str = "rpk_bench_0123456789abcdef";
@@ -237,7 +237,7 @@ impl Pipeline {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let config = dir.path().join("bench.yaml");
-        let key_hash = hex::encode(rae_pipeline::config::key_digest(API_KEY));
+        let key_hash = hex::encode(rae_core::config::key_digest(API_KEY));
         // The rate limit (1000/s per integration by default) would cap every figure here.
         std::fs::write(
             &config,
@@ -768,7 +768,7 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 
 /// What the ingress publishes for a webhook body: the same payloads for the baselines.
 fn sample_payloads(count: usize, source: &str, tenant: &str) -> Result<Vec<Bytes>> {
-    let limits = rae_pipeline::event::Limits::default();
+    let limits = rae_core::event::Limits::default();
     let target = normalize::Target {
         integration: if source == "api" { "api" } else { "memory" },
         source,
@@ -960,7 +960,7 @@ async fn jetstream_for(nats: &Nats) -> Result<jetstream::Context> {
 async fn setup_streams(nats: &Nats) -> Result<()> {
     let yaml = format!("nats:\n  url: {}\n", nats.url());
     let config = Config::load(&Source::Text(yaml), &|_| None).map_err(|e| e.to_string())?;
-    let bus = rae_pipeline::bus::Bus::connect(&config.nats, "rae-bench").await?;
+    let bus = rae_core::bus::Bus::connect(&config.nats, "rae-bench").await?;
     bus.setup().await?;
     Ok(())
 }
@@ -1432,7 +1432,7 @@ fn enriched_payload(i: usize) -> Result<Bytes> {
     event.content = format!("{} #{i}", event.content);
     event.importance = Some(0.6);
     event.tags.push("incident".into());
-    event.enrichment = Some(rae_pipeline::event::Enrichment {
+    event.enrichment = Some(rae_core::event::Enrichment {
         rules: vec!["incident".into()],
         reasons: vec!["keyword incident".into()],
     });

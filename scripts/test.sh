@@ -32,5 +32,5 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && { [ ! -x /usr/sbi
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --all-targets

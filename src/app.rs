@@ -9,12 +9,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::Auditor;
-use crate::bus::Bus;
-use crate::config::{Config, Secret, DEFAULT_WEBHOOK_ID};
-use crate::consumers::{enricher::Enricher, rae_writer::Writer};
-use crate::producers::{git_watch, ingress, webhook};
-use crate::telemetry;
+use rae_consumers::{enricher::Enricher, rae_writer::Writer};
+use rae_core::audit::Auditor;
+use rae_core::bus::Bus;
+use rae_core::config::{Config, Secret, DEFAULT_WEBHOOK_ID};
+use rae_core::telemetry;
+use rae_git_watch as git_watch;
+use rae_ingress::{self as ingress, webhook};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +49,7 @@ pub struct Options {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Bus(#[from] crate::bus::BusError),
+    Bus(#[from] rae_core::bus::BusError),
     #[error("{0}")]
     Listen(String),
     #[error("{0}")]
@@ -196,8 +197,8 @@ impl Running {
     /// # Errors
     /// [`StartError::Build`] for a taken address, an unreadable certificate or bad settings.
     pub async fn start_mail(&mut self, config: &Config) -> Result<(), StartError> {
-        use crate::config::IntegrationKind;
-        use crate::producers::email::Email;
+        use rae_core::config::IntegrationKind;
+        use rae_email::Email;
         for integration in config.integrations_of(IntegrationKind::Email) {
             let email = Email::build(config, integration, &self.bus)
                 .await
@@ -296,10 +297,10 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Keeps the DLQ depth and consumer pending gauges current.
 async fn refresh_gauges(bus: Bus, token: CancellationToken) {
-    use crate::subjects;
-    use crate::telemetry::names;
+    use rae_core::subjects;
+    use rae_core::telemetry::names;
     loop {
-        if let Ok(depth) = crate::dead_letter::depth(&bus).await {
+        if let Ok(depth) = rae_core::dead_letter::depth(&bus).await {
             metrics::gauge!(names::DLQ_MESSAGES).set(depth as f64);
         }
         for (stream, consumer) in [

@@ -11,9 +11,9 @@ use async_nats::jetstream::consumer;
 use futures::StreamExt;
 use time::OffsetDateTime;
 
-use crate::bus::{Bus, BusError, PublishError};
-use crate::event::Event;
-use crate::subjects;
+use rae_core::bus::{Bus, BusError, PublishError};
+use rae_core::event::Event;
+use rae_core::subjects;
 
 /// Which stored events to run again.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub async fn run(
         .messages()
         .await
         .map_err(|e| BusError::JetStream(e.to_string()))?;
-    let run_id = crate::event::new_id();
+    let run_id = rae_core::event::new_id();
     let publisher = bus.publisher();
     loop {
         let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;

@@ -9,13 +9,14 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use time::OffsetDateTime;
 
+use rae_core::bus::Bus;
+use rae_core::config::{Config, Source};
+use rae_core::dead_letter::{self, Filter, Stage};
+use rae_core::event::{self, Event};
+use rae_core::subjects;
+use rae_core::telemetry::{self, LogFormat};
 use rae_pipeline::app::{self, Roles};
-use rae_pipeline::bus::Bus;
-use rae_pipeline::config::{Config, Source};
-use rae_pipeline::dead_letter::{self, Filter, Stage};
-use rae_pipeline::event::{self, Event};
-use rae_pipeline::telemetry::{self, LogFormat};
-use rae_pipeline::{local_nats, subjects};
+use rae_pipeline::local_nats;
 
 #[derive(Parser)]
 #[command(name = "rae-pipeline", version, about = "Feeds RAE memories from webhooks and other sources through NATS JetStream", long_about = None)]
@@ -460,10 +461,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 /// The config `git-watch` runs: with `--repo`, one `git` integration of those repositories (on
 /// the settings of the config's first git integration, if any) instead of the config's.
 fn git_watch_config(mut config: Config, args: &GitWatchArgs) -> Result<Config, Failure> {
-    use rae_pipeline::config::{
+    use rae_core::config::{
         GitConfig, GitRepositoryConfig, IntegrationConfig, IntegrationKind, GIT_ID,
     };
-    use rae_pipeline::producers::git_watch::scan;
+    use rae_git_watch::scan;
     if args.repos.is_empty() {
         if config
             .integrations_of(IntegrationKind::Git)
@@ -564,7 +565,7 @@ async fn run_roles(
     let mail = !(roles.ingress || roles.enricher || roles.writer || roles.git_watch)
         || (start_nats
             && config
-                .integrations_of(rae_pipeline::config::IntegrationKind::Email)
+                .integrations_of(rae_core::config::IntegrationKind::Email)
                 .next()
                 .is_some());
     let result = async {
@@ -591,7 +592,7 @@ async fn run_roles(
 
 /// The config with the `mail` flags applied to the `email` integration (created when absent).
 fn mail_config(mut config: Config, args: &MailArgs) -> Result<Config, Failure> {
-    use rae_pipeline::config::{IntegrationConfig, IntegrationKind, EMAIL_ID};
+    use rae_core::config::{IntegrationConfig, IntegrationKind, EMAIL_ID};
     if args.smtp_listen.is_some() || !args.accept.is_empty() {
         let index = match config.integrations.iter().position(|i| i.id == EMAIL_ID) {
             Some(i) => i,
@@ -634,7 +635,7 @@ fn mail_config(mut config: Config, args: &MailArgs) -> Result<Config, Failure> {
         )));
     }
     if config
-        .integrations_of(rae_pipeline::config::IntegrationKind::Email)
+        .integrations_of(rae_core::config::IntegrationKind::Email)
         .next()
         .is_none()
     {
@@ -661,7 +662,7 @@ async fn wait_for_signal() {
 }
 
 async fn mcp(config: &Config, args: McpArgs) -> Result<(), Failure> {
-    use rae_pipeline::producers::mcp::McpServer;
+    use rae_mcp::McpServer;
     // RAE_TENANT_ID is the seed's name for the tenant an assistant works in.
     let tenant = args
         .tenant
@@ -902,7 +903,7 @@ async fn dlq(config: &Config, command: DlqCommand) -> Result<(), Failure> {
 }
 
 fn keys(command: KeysCommand) -> Result<(), Failure> {
-    use rae_pipeline::producers::ingress::auth;
+    use rae_ingress::auth;
     match command {
         KeysCommand::Hash { key } => {
             let key = match key {

@@ -134,8 +134,7 @@ async fn up_starts_its_own_nats_server_serves_metrics_and_stops_cleanly() {
 
     // GITHUB_WEBHOOK_SECRET alone enables the GitHub route; an unhandled event is ignored.
     let star = r#"{"action": "created", "starred_at": "2026-11-25T10:00:00Z"}"#;
-    let signature =
-        rae_pipeline::producers::github::verify::sign("gh-secret-from-env", star.as_bytes());
+    let signature = rae_ingress::github::verify::sign("gh-secret-from-env", star.as_bytes());
     let answer = http()
         .post(format!("{}/api/v1/integrations/github/webhook", up.base))
         .header("x-github-event", "star")
@@ -442,10 +441,7 @@ fn keys_hash_and_generate_need_no_config() {
         .args(["keys", "hash", "rpk_example"]));
     assert!(out.status.success(), "{out:?}");
     let printed = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        printed.trim(),
-        rae_pipeline::producers::ingress::auth::hash_key("rpk_example")
-    );
+    assert_eq!(printed.trim(), rae_ingress::auth::hash_key("rpk_example"));
     assert_eq!(printed.trim().len(), 64);
 
     // From stdin, so the key stays out of the shell history.
@@ -488,7 +484,7 @@ fn keys_hash_and_generate_need_no_config() {
         .trim_start_matches("sha256:")
         .trim();
     assert!(key.starts_with("rpk_"), "{text}");
-    assert_eq!(hash, rae_pipeline::producers::ingress::auth::hash_key(key));
+    assert_eq!(hash, rae_ingress::auth::hash_key(key));
 }
 
 #[tokio::test]

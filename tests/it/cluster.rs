@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use rae_pipeline::bus::Bus;
-use rae_pipeline::config::NatsConfig;
+use rae_core::bus::Bus;
+use rae_core::config::NatsConfig;
 
 use crate::harness::*;
 
@@ -144,7 +144,7 @@ async fn a_three_node_cluster_keeps_every_event_when_a_node_dies_and_returns() {
     let mut pipeline = Pipeline::start(&config).await;
     let info = pipeline
         .bus()
-        .stream(rae_pipeline::subjects::EVENTS_STREAM)
+        .stream(rae_core::subjects::EVENTS_STREAM)
         .await
         .unwrap()
         .get_info()

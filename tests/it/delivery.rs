@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use rae_pipeline::subjects::DLQ_STREAM;
+use rae_core::subjects::DLQ_STREAM;
 
 use crate::harness::*;
 
@@ -74,7 +74,7 @@ async fn an_outage_of_rae_produces_no_dead_letters_and_loses_nothing() {
             let bus = bus.clone();
             async move {
                 let stream = bus
-                    .stream(rae_pipeline::subjects::ENRICHED_STREAM)
+                    .stream(rae_core::subjects::ENRICHED_STREAM)
                     .await
                     .unwrap();
                 stream.get_info().await.unwrap().state.messages == 30
@@ -128,7 +128,7 @@ async fn a_poison_event_is_one_dead_letter_and_the_rest_flow() {
         async move { stream_messages(&bus, DLQ_STREAM).await == 1 }
     })
     .await;
-    let letters = rae_pipeline::dead_letter::list(pipeline.bus(), &Default::default(), 10)
+    let letters = rae_core::dead_letter::list(pipeline.bus(), &Default::default(), 10)
         .await
         .unwrap();
     assert_eq!(letters.len(), 1);
@@ -146,8 +146,8 @@ async fn a_poison_event_is_one_dead_letter_and_the_rest_flow() {
 #[tokio::test]
 async fn an_event_jetstream_gives_up_on_becomes_a_dead_letter() {
     use futures::StreamExt;
-    use rae_pipeline::consumers::advisories::watch_max_deliveries;
-    use rae_pipeline::dead_letter::{self, Filter, Stage};
+    use rae_consumers::advisories::watch_max_deliveries;
+    use rae_core::dead_letter::{self, Filter, Stage};
 
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;
@@ -163,9 +163,9 @@ async fn an_event_jetstream_gives_up_on_becomes_a_dead_letter() {
     let bus = pipeline.bus().clone();
     let consumer = bus
         .durable_consumer(
-            rae_pipeline::subjects::EVENTS_STREAM,
+            rae_core::subjects::EVENTS_STREAM,
             "flaky-stage",
-            rae_pipeline::subjects::EVENTS_ALL,
+            rae_core::subjects::EVENTS_ALL,
             Duration::from_secs(30),
             10,
             2,
@@ -175,7 +175,7 @@ async fn an_event_jetstream_gives_up_on_becomes_a_dead_letter() {
     let token = tokio_util::sync::CancellationToken::new();
     let watcher = tokio::spawn(watch_max_deliveries(
         bus.clone(),
-        rae_pipeline::subjects::EVENTS_STREAM,
+        rae_core::subjects::EVENTS_STREAM,
         "flaky-stage",
         Stage::Enrich,
         token.clone(),
@@ -186,7 +186,7 @@ async fn an_event_jetstream_gives_up_on_becomes_a_dead_letter() {
     let mut messages = consumer.messages().await.unwrap();
     let mut deliveries = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while stream_messages(&bus, rae_pipeline::subjects::DLQ_STREAM).await == 0 {
+    while stream_messages(&bus, rae_core::subjects::DLQ_STREAM).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "JetStream never gave up"

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use rae_pipeline::config::ENV_OVERRIDES;
-use rae_pipeline::telemetry::names;
+use rae_core::config::ENV_OVERRIDES;
+use rae_core::telemetry::names;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rae-pipeline");
 

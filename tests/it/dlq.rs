@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use rae_pipeline::dead_letter::{self, Filter};
-use rae_pipeline::subjects::DLQ_STREAM;
+use rae_core::dead_letter::{self, Filter};
+use rae_core::subjects::DLQ_STREAM;
 
 use crate::harness::*;
 
@@ -116,7 +116,7 @@ async fn a_replayed_event_that_fails_again_returns_to_the_dlq() {
 
 #[tokio::test]
 async fn dlq_admin_keys_list_show_replay_and_purge_over_http() {
-    use rae_pipeline::producers::ingress::auth::hash_key;
+    use rae_ingress::auth::hash_key;
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;
     let refusal = json!({"error": {"code": "validation_error"}});

@@ -174,7 +174,7 @@ async fn the_llm_refines_when_it_answers_in_time_and_never_delays_otherwise() {
         .to_string()
         .contains("llm: skipped: answer is not JSON"));
     assert_eq!(
-        stream_messages(pipeline.bus(), rae_pipeline::subjects::DLQ_STREAM).await,
+        stream_messages(pipeline.bus(), rae_core::subjects::DLQ_STREAM).await,
         0
     );
     pipeline.shutdown().await;

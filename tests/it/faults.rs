@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use rae_core::dead_letter::{self, Filter};
+use rae_core::subjects::DLQ_STREAM;
 use rae_pipeline::app::Roles;
-use rae_pipeline::dead_letter::{self, Filter};
-use rae_pipeline::subjects::DLQ_STREAM;
 
 use crate::harness::*;
 
@@ -232,8 +232,8 @@ async fn a_nats_restart_mid_stream_loses_nothing() {
         ids.iter().all(|id| stored.contains_key(id))
     })
     .await;
-    let enriched = stream_json(pipeline.bus(), rae_pipeline::subjects::ENRICHED_STREAM).await;
-    let events = stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM).await;
+    let enriched = stream_json(pipeline.bus(), rae_core::subjects::ENRICHED_STREAM).await;
+    let events = stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM).await;
     for id in &ids {
         let in_events = events.iter().filter(|e| e["id"] == id.as_str()).count();
         let in_enriched = enriched.iter().filter(|e| e["id"] == id.as_str()).count();

@@ -63,7 +63,7 @@ fn git_yaml(repos: &str, extra: &str) -> String {
 
 /// The git events in `RAE_EVENTS`, in order.
 async fn git_events(pipeline: &Pipeline) -> Vec<Value> {
-    stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM)
+    stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM)
         .await
         .into_iter()
         .filter(|e| e["source"] == "git")
@@ -657,16 +657,14 @@ async fn git_watch_command_runs_the_watcher_alone_and_refuses_paths_that_are_not
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let options = rae_pipeline::config::NatsConfig {
+    let options = rae_core::config::NatsConfig {
         url: nats.url(),
         ..Default::default()
     };
-    let bus = rae_pipeline::bus::Bus::connect(&options, "test")
-        .await
-        .unwrap();
+    let bus = rae_core::bus::Bus::connect(&options, "test").await.unwrap();
     let events = || async {
-        match bus.stream(rae_pipeline::subjects::EVENTS_STREAM).await {
-            Ok(_) => stream_json(&bus, rae_pipeline::subjects::EVENTS_STREAM).await,
+        match bus.stream(rae_core::subjects::EVENTS_STREAM).await {
+            Ok(_) => stream_json(&bus, rae_core::subjects::EVENTS_STREAM).await,
             Err(_) => Vec::new(),
         }
     };
@@ -678,7 +676,7 @@ async fn git_watch_command_runs_the_watcher_alone_and_refuses_paths_that_are_not
     assert_eq!(sha_of(&got[0]), first);
     assert_eq!(got[1]["kind"], "file_change");
     let enriched = bus
-        .stream(rae_pipeline::subjects::ENRICHED_STREAM)
+        .stream(rae_core::subjects::ENRICHED_STREAM)
         .await
         .unwrap();
     assert_eq!(
@@ -743,7 +741,7 @@ fn large_repository(dir: &Path, commits: usize, files: usize) {
 #[tokio::test]
 #[ignore = "measurement (about a minute): cargo test --release --test it measure_git -- --ignored --nocapture"]
 async fn measure_git_watch_on_10000_commits_and_5000_files() {
-    use rae_pipeline::producers::git_watch::{patterns::Globs, scan};
+    use rae_git_watch::{patterns::Globs, scan};
     use std::time::Instant;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("big");

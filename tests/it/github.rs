@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use rae_pipeline::producers::github::verify::sign;
+use rae_ingress::github::verify::sign;
 
 use crate::harness::*;
 
@@ -173,7 +173,7 @@ async fn every_handled_event_type_becomes_the_right_event() {
     }
 
     // The labels of an issue are tags; the org's tenant gets it; RAE stores it.
-    let issue = &stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM)
+    let issue = &stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM)
         .await
         .into_iter()
         .find(|e| e["kind"] == "issue_opened")

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use rae_core::config::{Config, Source};
 use rae_pipeline::app::{self, Roles, Running};
-use rae_pipeline::config::{Config, Source};
 
 /// An HTTP client for tests (reqwest is built without a default TLS crypto provider).
 pub fn http() -> reqwest::Client {
@@ -495,7 +495,7 @@ impl Pipeline {
         }
     }
 
-    pub fn bus(&self) -> &rae_pipeline::bus::Bus {
+    pub fn bus(&self) -> &rae_core::bus::Bus {
         self.running.as_ref().expect("running").bus()
     }
 
@@ -549,7 +549,7 @@ impl Pipeline {
 }
 
 /// Messages stored in a stream.
-pub async fn stream_messages(bus: &rae_pipeline::bus::Bus, stream: &str) -> u64 {
+pub async fn stream_messages(bus: &rae_core::bus::Bus, stream: &str) -> u64 {
     bus.stream(stream)
         .await
         .expect("stream")
@@ -561,7 +561,7 @@ pub async fn stream_messages(bus: &rae_pipeline::bus::Bus, stream: &str) -> u64 
 }
 
 /// Every message of a stream as JSON, in order.
-pub async fn stream_json(bus: &rae_pipeline::bus::Bus, stream: &str) -> Vec<Value> {
+pub async fn stream_json(bus: &rae_core::bus::Bus, stream: &str) -> Vec<Value> {
     let stream = bus.stream(stream).await.expect("stream");
     let last = stream.get_info().await.expect("info").state.last_sequence;
     let mut out = Vec::new();
@@ -574,8 +574,8 @@ pub async fn stream_json(bus: &rae_pipeline::bus::Bus, stream: &str) -> Vec<Valu
 }
 
 /// The events in `RAE_EVENTS` with this id.
-pub async fn events_with_id(bus: &rae_pipeline::bus::Bus, id: &str) -> Vec<Value> {
-    stream_json(bus, rae_pipeline::subjects::EVENTS_STREAM)
+pub async fn events_with_id(bus: &rae_core::bus::Bus, id: &str) -> Vec<Value> {
+    stream_json(bus, rae_core::subjects::EVENTS_STREAM)
         .await
         .into_iter()
         .filter(|e| e["id"] == id)

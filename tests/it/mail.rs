@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use rae_pipeline::subjects::EVENTS_STREAM;
+use rae_core::subjects::EVENTS_STREAM;
 
 use crate::harness::*;
 
@@ -311,7 +311,7 @@ fn imap_yaml(dovecot: &Dovecot, extra: &str) -> String {
     )
 }
 
-async fn start_imap(config: &rae_pipeline::config::Config) -> Pipeline {
+async fn start_imap(config: &rae_core::config::Config) -> Pipeline {
     let mut pipeline = Pipeline::start(config).await;
     let running = pipeline.running.as_mut().expect("running");
     running.start_mail(config).await.expect("mail starts");

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use rae_pipeline::producers::ingress::auth::hash_key;
-use rae_pipeline::subjects::AUDIT_STREAM;
+use rae_core::subjects::AUDIT_STREAM;
+use rae_ingress::auth::hash_key;
 
 use crate::harness::*;
 

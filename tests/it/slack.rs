@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use rae_pipeline::producers::slack::verify::sign;
+use rae_ingress::slack::verify::sign;
 
 use crate::harness::*;
 
@@ -298,7 +298,7 @@ async fn slash_commands_store_reflect_and_explain() {
     assert_eq!(answer["response_type"], "ephemeral");
     let text = answer["text"].as_str().unwrap();
     assert!(text.starts_with("Memory stored"), "{text}");
-    let events = stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM).await;
+    let events = stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM).await;
     let stored = events.last().unwrap();
     assert_eq!(stored["content"], "Team decided to use PostgreSQL");
     assert_eq!(stored["tenant"], "acme", "T0001 belongs to acme");
@@ -323,7 +323,7 @@ async fn slash_commands_store_reflect_and_explain() {
             .starts_with("Reflection stored"),
         "{answer}"
     );
-    let events = stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM).await;
+    let events = stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM).await;
     let reflection = events.last().unwrap();
     assert_eq!(reflection["layer"], "reflective");
     assert_eq!(reflection["kind"], "reflection");
@@ -346,7 +346,7 @@ async fn slash_commands_store_reflect_and_explain() {
     }
 
     // Outside the workspace's whitelist: a clear answer, nothing stored.
-    let before = stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM)
+    let before = stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM)
         .await
         .len();
     let (status, answer) = command(
@@ -356,7 +356,7 @@ async fn slash_commands_store_reflect_and_explain() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(answer["text"], "RAE is not enabled in this channel.");
-    let after = stream_json(pipeline.bus(), rae_pipeline::subjects::EVENTS_STREAM)
+    let after = stream_json(pipeline.bus(), rae_core::subjects::EVENTS_STREAM)
         .await
         .len();
     assert_eq!(before, after);

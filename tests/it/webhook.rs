@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use rae_pipeline::producers::webhook::verify::sign;
-use rae_pipeline::subjects::EVENTS_STREAM;
+use rae_core::subjects::EVENTS_STREAM;
+use rae_ingress::webhook::verify::sign;
 
 use crate::harness::*;
 

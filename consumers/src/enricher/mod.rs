@@ -1,0 +1,147 @@
+//! The enricher: reads `rae.events.>` from `RAE_EVENTS`, applies the rules of [`rules`] and
+//! publishes the enriched event to `rae.enriched.<tenant>.<source>.<kind>`. It acks the input
+//! only after the enriched event is acked by JetStream; an unreadable event becomes one dead
+//! letter `invalid_event`.
+
+pub mod llm;
+pub mod rules;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message};
+use tokio_util::sync::CancellationToken;
+
+use crate as consumers;
+use rae_core::bus::{Bus, BusError, Publisher};
+use rae_core::config::Config;
+use rae_core::dead_letter::Stage;
+use rae_core::event::Limits;
+use rae_core::subjects;
+use rae_core::telemetry::{names, EventRetried};
+
+/// A ready enricher.
+pub struct Enricher {
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    shared: Arc<Shared>,
+    concurrency: usize,
+}
+
+struct Shared {
+    publisher: Publisher,
+    rules: rules::Rules,
+    llm: Option<llm::Llm>,
+    limits: Limits,
+}
+
+impl Enricher {
+    /// Creates (or updates) the durable consumer.
+    ///
+    /// # Errors
+    /// A message when the consumer cannot be created or a rule does not compile.
+    pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, String> {
+        let consumer = bus
+            .durable_consumer(
+                subjects::EVENTS_STREAM,
+                subjects::ENRICHER_CONSUMER,
+                subjects::EVENTS_ALL,
+                Duration::from_secs(config.enrich.ack_wait_secs),
+                (config.enrich.concurrency * 4) as i64,
+                config.enrich.max_deliveries,
+            )
+            .await
+            .map_err(|e: BusError| e.to_string())?;
+        Ok(Enricher {
+            consumer,
+            shared: Arc::new(Shared {
+                publisher: bus.publisher(),
+                rules: rules::Rules::new(&config.enrich)?,
+                llm: if config.enrich.llm.enabled {
+                    Some(llm::Llm::new(&config.enrich.llm)?)
+                } else {
+                    None
+                },
+                limits: config.limits.limits(),
+            }),
+            concurrency: config.enrich.concurrency,
+        })
+    }
+
+    /// Runs until `token` is cancelled, then finishes the events in flight.
+    pub async fn run(self, token: CancellationToken) {
+        let watcher = tokio::spawn(consumers::advisories::watch_max_deliveries(
+            self.shared.publisher.bus().clone(),
+            subjects::EVENTS_STREAM,
+            subjects::ENRICHER_CONSUMER,
+            Stage::Enrich,
+            token.clone(),
+        ));
+        let shared = self.shared;
+        let handle = move |message: Message| {
+            let shared = shared.clone();
+            async move { shared.handle(message).await }
+        };
+        consumers::pull_loop(
+            "enricher",
+            self.consumer,
+            self.concurrency,
+            Arc::new(consumers::Open),
+            handle,
+            token,
+        )
+        .await;
+        let _ = watcher.await;
+    }
+}
+
+impl Shared {
+    async fn handle(&self, message: Message) {
+        let sequence = consumers::stream_sequence(&message);
+        let Some(event) =
+            consumers::read_event(&self.publisher, &message, Stage::Enrich, &self.limits).await
+        else {
+            return;
+        };
+        let mut enriched = self.rules.enrich(event, &self.limits);
+        if let Some(llm) = &self.llm {
+            llm.refine(&mut enriched, &self.limits).await;
+        }
+        let subject = subjects::enriched(&enriched.tenant, &enriched.source, &enriched.kind);
+        // The id is stable across redeliveries of this input message, and new for a replayed
+        // or backfilled copy of the same event.
+        let msg_id = format!("{}:{}", enriched.id, sequence);
+        // A replayed event keeps its failure history into the next stage.
+        let mut carried = async_nats::HeaderMap::new();
+        if let Some(history) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(rae_core::headers::DLQ_HISTORY))
+        {
+            carried.insert(rae_core::headers::DLQ_HISTORY, history.clone());
+        }
+        match self
+            .publisher
+            .publish_event_with(&subject, &enriched, &msg_id, carried)
+            .await
+        {
+            Ok(_) => {
+                metrics::counter!(names::EVENTS_ENRICHED).increment(1);
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(event_id = %enriched.id, error = %err, "ack failed; the event will be redelivered and deduplicated");
+                }
+            }
+            Err(err) => {
+                let delay = Duration::from_secs(1);
+                EventRetried {
+                    event_id: &enriched.id,
+                    stage: "enrich",
+                    reason: "publish_failed",
+                    delay,
+                }
+                .emit();
+                tracing::warn!(event_id = %enriched.id, error = %err, "enriched event not stored");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! Enrichment rules (pure): base importance per source and kind, `#hashtags` to tags, then the
+//! boost-and-tag rules of the config in order (keywords, regexes, labels and other tags,
+//! reactions), then the tenant's own rules, clamped to 0..=1. Each applied rule is recorded in
+//! the event's `enrichment` so a user can see why an event got its importance and tags.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+use serde_json::Value;
+
+use rae_core::config::{BaseImportance, EnrichConfig, RuleConfig};
+use rae_core::event::{push_tag, Enrichment, Event, Limits};
+
+/// One compiled boost-and-tag rule.
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    sources: Vec<String>,
+    kinds: Vec<String>,
+    /// Lowercased.
+    keywords: Vec<String>,
+    regex: Option<Regex>,
+    /// Lowercased.
+    tags: Vec<String>,
+    min_reactions: Option<u64>,
+    boost: f64,
+    add_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TenantRules {
+    default_importance: Option<f64>,
+    base_importance: Vec<BaseImportance>,
+    rules: Vec<Rule>,
+}
+
+/// The enricher's rules, compiled once.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    default_importance: f64,
+    base_importance: Vec<BaseImportance>,
+    hashtags: bool,
+    rules: Vec<Rule>,
+    tenants: HashMap<String, TenantRules>,
+}
+
+fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, String> {
+    rules
+        .iter()
+        .map(|r| {
+            let regex = match &r.regex {
+                Some(text) => Some(
+                    regex::RegexBuilder::new(text)
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| format!("rule {}: {e}", r.name))?,
+                ),
+                None => None,
+            };
+            Ok(Rule {
+                name: r.name.clone(),
+                sources: r.sources.clone(),
+                kinds: r.kinds.clone(),
+                keywords: r.keywords.iter().map(|k| k.trim().to_lowercase()).collect(),
+                regex,
+                tags: r.tags.iter().map(|t| t.to_lowercase()).collect(),
+                min_reactions: r.min_reactions,
+                boost: r.boost,
+                add_tags: r.add_tags.clone(),
+            })
+        })
+        .collect()
+}
+
+impl Rules {
+    /// # Errors
+    /// A message naming a rule whose regex does not compile (config validation reports it
+    /// first, with its path).
+    pub fn new(config: &EnrichConfig) -> Result<Rules, String> {
+        let mut tenants = HashMap::new();
+        for (alias, tenant) in &config.tenants {
+            tenants.insert(
+                alias.clone(),
+                TenantRules {
+                    default_importance: tenant.default_importance,
+                    base_importance: tenant.base_importance.clone(),
+                    rules: compile(&tenant.rules)?,
+                },
+            );
+        }
+        Ok(Rules {
+            default_importance: config.default_importance,
+            base_importance: config.base_importance.clone(),
+            hashtags: config.hashtags,
+            rules: compile(&config.rules)?,
+            tenants,
+        })
+    }
+
+    /// Fills `importance`, completes `tags` and records why. An importance the sender set is
+    /// kept; rules then only add tags.
+    pub fn enrich(&self, mut event: Event, limits: &Limits) -> Event {
+        let mut why = Enrichment::default();
+        let tenant = self.tenants.get(&event.tenant);
+        let given = event.importance.is_some();
+        let mut importance = match event.importance {
+            Some(given) => {
+                why.rules.push("importance.given".into());
+                why.reasons.push(format!("sender set importance {given}"));
+                given
+            }
+            None => self.base(&event, tenant, &mut why),
+        };
+        push_tag(&mut event.tags, &event.source.clone(), limits);
+        if self.hashtags {
+            let found = hashtags(&event.content);
+            if !found.is_empty() {
+                why.rules.push("tags.hashtags".into());
+                why.reasons
+                    .push(format!("hashtags in content: {}", found.join(", ")));
+                for tag in found {
+                    push_tag(&mut event.tags, &tag, limits);
+                }
+            }
+        }
+        // Rules look at the event as it came (with its hashtags), not at each other's tags, so
+        // an event is never boosted twice for one fact.
+        let content = event.content.to_lowercase();
+        let arrived = event.clone();
+        let tenant_rules = tenant.map(|t| t.rules.as_slice()).unwrap_or_default();
+        for rule in self.rules.iter().chain(tenant_rules) {
+            let Some(matched) = rule.matches(&arrived, &content) else {
+                continue;
+            };
+            let mut effects = Vec::new();
+            if rule.boost != 0.0 && !given {
+                importance += rule.boost;
+                effects.push(format!("{:+}", rule.boost));
+            }
+            let added: Vec<&str> = rule
+                .add_tags
+                .iter()
+                .filter(|t| !event.tags.iter().any(|have| have.eq_ignore_ascii_case(t)))
+                .map(String::as_str)
+                .collect();
+            if !added.is_empty() {
+                effects.push(format!("tags +{}", added.join(", +")));
+            }
+            for tag in &rule.add_tags {
+                push_tag(&mut event.tags, tag, limits);
+            }
+            if effects.is_empty() {
+                continue;
+            }
+            why.rules.push(format!("rule.{}", rule.name));
+            why.reasons
+                .push(format!("{}: {matched}: {}", rule.name, effects.join(", ")));
+        }
+        let importance = (importance * 1000.0).round() / 1000.0;
+        let clamped = if importance.is_finite() {
+            importance.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        if clamped != importance {
+            why.reasons
+                .push(format!("importance {importance:.2} clamped to {clamped}"));
+        }
+        event.importance = Some(clamped);
+        event.enrichment = Some(why);
+        event
+    }
+
+    /// The base importance: the tenant's rules, then the global ones, then the default.
+    fn base(&self, event: &Event, tenant: Option<&TenantRules>, why: &mut Enrichment) -> f64 {
+        let tenant_base = tenant
+            .map(|t| t.base_importance.as_slice())
+            .unwrap_or_default();
+        let find = |rules: &'_ [BaseImportance]| -> Option<BaseImportance> {
+            rules
+                .iter()
+                .filter(|r| r.source == event.source)
+                .find(|r| r.kind.as_deref() == Some(event.kind.as_str()))
+                .or_else(|| {
+                    rules
+                        .iter()
+                        .find(|r| r.source == event.source && r.kind.is_none())
+                })
+                .cloned()
+        };
+        let (rule, scope) = match find(tenant_base) {
+            Some(rule) => (Some(rule), format!("tenant {}: ", event.tenant)),
+            None => (find(&self.base_importance), String::new()),
+        };
+        match rule {
+            Some(rule) => {
+                let name = match &rule.kind {
+                    Some(kind) => format!("base.{}.{}", rule.source, kind),
+                    None => format!("base.{}", rule.source),
+                };
+                why.reasons
+                    .push(format!("{scope}{name} sets importance {}", rule.importance));
+                why.rules.push(name);
+                rule.importance
+            }
+            None => {
+                let default = tenant
+                    .and_then(|t| t.default_importance)
+                    .unwrap_or(self.default_importance);
+                why.rules.push("base.default".into());
+                why.reasons.push(format!(
+                    "no base rule for {}/{}: default {default}",
+                    event.source, event.kind
+                ));
+                default
+            }
+        }
+    }
+}
+
+impl Rule {
+    /// What made the rule match (for the record), or `None`.
+    fn matches(&self, event: &Event, content: &str) -> Option<String> {
+        if !self.sources.is_empty() && !self.sources.contains(&event.source) {
+            return None;
+        }
+        if !self.kinds.is_empty()
+            && !self.kinds.iter().any(|k| match k.strip_suffix('*') {
+                Some(prefix) => event.kind.starts_with(prefix),
+                None => *k == event.kind,
+            })
+        {
+            return None;
+        }
+        let mut because = Vec::new();
+        if !self.keywords.is_empty() {
+            let word = self.keywords.iter().find(|k| contains_word(content, k))?;
+            because.push(format!("keyword \"{word}\""));
+        }
+        if let Some(regex) = &self.regex {
+            let found = regex.find(&event.content)?;
+            because.push(format!("pattern matched \"{}\"", preview(found.as_str())));
+        }
+        if !self.tags.is_empty() {
+            let tag = event
+                .tags
+                .iter()
+                .find(|t| self.tags.contains(&t.to_lowercase()))?;
+            because.push(format!("tag {tag}"));
+        }
+        if let Some(min) = self.min_reactions {
+            let count = event
+                .attributes
+                .get("reactions")
+                .and_then(|r| r.get("total_count"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if count < min {
+                return None;
+            }
+            because.push(format!("{count} reactions"));
+        }
+        if because.is_empty() {
+            because.push(format!("{}/{}", event.source, event.kind));
+        }
+        Some(because.join(", "))
+    }
+}
+
+/// True when `word` (lowercase) occurs in `text` (lowercase) as a whole word or phrase.
+fn contains_word(text: &str, word: &str) -> bool {
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word) {
+        let start = from + at;
+        let end = start + word.len();
+        if boundary(text[..start].chars().next_back()) && boundary(text[end..].chars().next()) {
+            return true;
+        }
+        from = start + word.chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
+fn preview(text: &str) -> String {
+    let mut out: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// `#words` in `text`, lowercased, without the `#`; a `#` inside a word (`C#`, URLs' anchors)
+/// or followed by digits only (`#42`, an issue number) is not a hashtag.
+pub fn hashtags(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        let starts_word = prev.is_none_or(|p| p.is_whitespace() || "([{,;".contains(p));
+        if c == '#' && starts_word {
+            let rest = &text[i + 1..];
+            let end = rest
+                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '-'))
+                .unwrap_or(rest.len());
+            let tag = rest[..end].trim_end_matches('-').to_lowercase();
+            if !tag.is_empty()
+                && !tag.chars().all(|ch| ch.is_ascii_digit())
+                && !found.contains(&tag)
+            {
+                found.push(tag);
+            }
+        }
+        prev = Some(c);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rae_core::event::sample;
+
+    fn rules() -> Rules {
+        Rules::new(&EnrichConfig::default()).unwrap()
+    }
+
+    fn enriched(source: &str, kind: &str, content: &str, tags: &[&str]) -> Event {
+        let mut event = sample();
+        event.source = source.into();
+        event.kind = kind.into();
+        event.content = content.into();
+        event.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+        rules().enrich(event, &Limits::default())
+    }
+
+    #[test]
+    fn words_match_whole_words_only() {
+        assert!(contains_word("the outage is over", "outage"));
+        assert!(contains_word("root cause: dns", "root cause"));
+        assert!(!contains_word("adrenaline", "adr"));
+        assert!(!contains_word("outages2", "outage"));
+        assert!(contains_word("écrit: outage!", "outage"));
+    }
+
+    /// The examples of docs/enrichment.md, so the docs stay true.
+    #[test]
+    fn the_default_rules_rank_what_teams_care_about() {
+        let cases: [(&str, &str, &str, &[&str], f64); 10] = [
+            (
+                "slack",
+                "message",
+                "Outage in eu-west: checkout is down, rolling back",
+                &[],
+                0.7,
+            ),
+            (
+                "webhook",
+                "note",
+                "Deploy of api v2.3 failed: migrations timed out",
+                &[],
+                0.75,
+            ),
+            (
+                "webhook",
+                "note",
+                "Security: leaked credentials rotated for the billing DB",
+                &[],
+                0.75,
+            ),
+            (
+                "slack",
+                "message",
+                "We decided to use PostgreSQL for the event store",
+                &[],
+                0.6,
+            ),
+            (
+                "github",
+                "workflow_run_failed",
+                "Workflow CI failed on main",
+                &[],
+                0.8,
+            ),
+            (
+                "github",
+                "issue_opened",
+                "Login broken for SSO users",
+                &["bug"],
+                0.7,
+            ),
+            ("slack", "message", "thanks!", &[], 0.1),
+            ("github", "push", "Fix typo in README", &[], 0.2),
+            (
+                "github",
+                "pull_request_opened",
+                "Bump lodash",
+                &["dependencies", "chore"],
+                0.5,
+            ),
+            ("webhook", "note", "Lunch menu for Friday", &[], 0.5),
+        ];
+        let mut wrong = Vec::new();
+        for (source, kind, content, tags, expected) in cases {
+            let out = enriched(source, kind, content, tags);
+            let got = out.importance.unwrap();
+            if (got - expected).abs() > 1e-9 {
+                wrong.push(format!(
+                    "{content:?}: {got} (expected {expected}) {:?}",
+                    out.enrichment.unwrap().reasons
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn applied_rules_are_recorded_with_their_reason() {
+        let out = enriched("slack", "message", "Outage: deploy failed #ops", &[]);
+        let why = out.enrichment.unwrap();
+        assert!(why.rules.contains(&"rule.incident".to_owned()), "{why:?}");
+        assert!(
+            why.rules.contains(&"rule.failed-deploy".to_owned()),
+            "{why:?}"
+        );
+        assert!(
+            why.reasons
+                .iter()
+                .any(|r| r == "incident: keyword \"outage\": +0.3, tags +incident"),
+            "{why:?}"
+        );
+        assert!(why.reasons.iter().any(|r| r.contains("clamped")) || out.importance < Some(1.0));
+        assert!(out.tags.contains(&"incident".to_owned()));
+        assert!(out.tags.contains(&"deploy".to_owned()));
+        assert!(out.tags.contains(&"ops".to_owned()));
+    }
+
+    #[test]
+    fn tenant_overrides_come_on_top() {
+        let mut config = EnrichConfig::default();
+        config.tenants.insert(
+            "acme".into(),
+            rae_core::config::TenantEnrichConfig {
+                default_importance: Some(0.2),
+                base_importance: vec![BaseImportance {
+                    source: "slack".into(),
+                    kind: None,
+                    importance: 0.6,
+                }],
+                rules: vec![RuleConfig {
+                    name: "acme-billing".into(),
+                    keywords: vec!["billing".into()],
+                    boost: 0.2,
+                    add_tags: vec!["billing".into()],
+                    ..RuleConfig::default()
+                }],
+            },
+        );
+        let rules = Rules::new(&config).unwrap();
+        let mut event = sample();
+        event.tenant = "acme".into();
+        event.source = "slack".into();
+        event.content = "billing export is slow".into();
+        let out = rules.enrich(event.clone(), &Limits::default());
+        assert_eq!(out.importance, Some(0.8));
+        assert!(out.tags.contains(&"billing".to_owned()));
+        event.source = "webhook".into();
+        event.content = "hello".into();
+        assert_eq!(
+            rules.enrich(event, &Limits::default()).importance,
+            Some(0.2)
+        );
+    }
+
+    #[test]
+    fn reactions_and_kind_prefixes() {
+        let rule = Rule {
+            name: "x".into(),
+            sources: vec![],
+            kinds: vec!["pull_request_*".into()],
+            keywords: vec![],
+            regex: None,
+            tags: vec![],
+            min_reactions: Some(2),
+            boost: 0.1,
+            add_tags: vec![],
+        };
+        let mut event = sample();
+        event.kind = "pull_request_merged".into();
+        assert_eq!(rule.matches(&event, ""), None);
+        event
+            .attributes
+            .insert("reactions".into(), serde_json::json!({"total_count": 3}));
+        assert_eq!(rule.matches(&event, "").as_deref(), Some("3 reactions"));
+        event.kind = "issue_opened".into();
+        assert_eq!(rule.matches(&event, ""), None);
+    }
+
+    #[test]
+    fn hashtags_are_words_that_start_with_hash() {
+        assert_eq!(
+            hashtags("Deploy failed #incident #Prod, see #42 and C# docs (#db-migration)"),
+            ["incident", "prod", "db-migration"]
+        );
+        assert!(hashtags("http://x/y#anchor").is_empty());
+    }
+
+    #[test]
+    fn base_importance_prefers_source_and_kind() {
+        let mut event = sample();
+        event.source = "github".into();
+        event.kind = "workflow_run_failed".into();
+        event.content = "CI run 42 of main".into();
+        let out = rules().enrich(event, &Limits::default());
+        assert_eq!(out.importance, Some(0.8));
+        assert_eq!(
+            out.enrichment.unwrap().rules[0],
+            "base.github.workflow_run_failed"
+        );
+    }
+
+    #[test]
+    fn given_importance_is_kept_and_tags_completed() {
+        let mut event = sample();
+        event.importance = Some(0.9);
+        event.tags = vec!["decision".into()];
+        event.content = "We picked Postgres #database #decision".into();
+        let out = rules().enrich(event, &Limits::default());
+        assert_eq!(out.importance, Some(0.9));
+        assert_eq!(out.tags, ["decision", "webhook", "database"]);
+        let why = out.enrichment.unwrap();
+        assert!(why.rules.contains(&"tags.hashtags".to_owned()));
+    }
+
+    #[test]
+    fn unknown_sources_get_the_default() {
+        let mut event = sample();
+        event.content = "Lunch menu for Friday".into();
+        let out = rules().enrich(event, &Limits::default());
+        assert_eq!(out.importance, Some(0.5));
+        assert_eq!(out.enrichment.unwrap().rules, ["base.default"]);
+    }
+}

@@ -1,0 +1,279 @@
+//! The RAE writer: reads `rae.enriched.>` from `RAE_ENRICHED` and stores each event in RAE
+//! (DESIGN §5). Acks only after RAE accepted the event; retries transient failures with
+//! exponential backoff and full jitter (raised to `Retry-After`, capped); dead-letters other 4xx
+//! answers at once with RAE's body; and stops pulling while RAE is down (see [`breaker`]).
+
+pub mod breaker;
+pub mod classify;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{AckKind, Message};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate as consumers;
+use rae_core::bus::{Bus, BusError, Publisher};
+use rae_core::config::{Config, WriterConfig};
+use rae_core::dead_letter::{DeadLetter, Stage};
+use rae_core::event::Limits;
+use rae_core::rae::RaeClient;
+use rae_core::subjects;
+use rae_core::telemetry::{EventRetried, RaeWrite};
+
+use breaker::Breaker;
+use classify::Outcome;
+
+/// Why the writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("{0}")]
+    Client(String),
+}
+
+/// A ready writer.
+pub struct Writer {
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    rae: RaeClient,
+    publisher: Publisher,
+    breaker: Arc<Breaker>,
+    config: WriterConfig,
+    limits: Limits,
+    recent: std::sync::Mutex<RecentlyStored>,
+}
+
+/// Stream sequences this writer stored in RAE lately. An ack can be lost after RAE took the
+/// write (NATS restarting, a dropped connection); when JetStream redelivers such a message to
+/// this writer it is acked again instead of written twice.
+#[derive(Debug, Default)]
+struct RecentlyStored {
+    /// `<stream sequence>:<Nats-Msg-Id>`: a recreated stream reuses sequences, not ids.
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl RecentlyStored {
+    const CAPACITY: usize = 65_536;
+
+    fn contains(&self, key: &str) -> bool {
+        self.set.contains(key)
+    }
+
+    fn insert(&mut self, key: String) {
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            if self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// RAE's health as the writer sees it.
+    pub fn rae_health(&self) -> rae_core::rae::RaeHealth {
+        self.shared.breaker.health()
+    }
+
+    /// Creates (or updates) the durable consumer and the RAE client.
+    ///
+    /// # Errors
+    /// [`BuildError`] when the consumer or the HTTP client cannot be made.
+    pub async fn build(config: &Config, bus: &Bus) -> Result<Writer, BuildError> {
+        let consumer = bus
+            .durable_consumer(
+                subjects::ENRICHED_STREAM,
+                subjects::WRITER_CONSUMER,
+                subjects::ENRICHED_ALL,
+                Duration::from_secs(config.writer.ack_wait_secs),
+                (config.writer.concurrency * 4) as i64,
+                config.writer.max_deliveries,
+            )
+            .await?;
+        let rae = RaeClient::new(&config.rae, &config.tenants).map_err(BuildError::Client)?;
+        Ok(Writer {
+            consumer,
+            shared: Arc::new(Shared {
+                rae,
+                publisher: bus.publisher(),
+                breaker: Arc::new(Breaker::new(
+                    &config.writer,
+                    Duration::from_millis(config.rae.timeout_ms) + Duration::from_secs(3),
+                )),
+                config: config.writer.clone(),
+                limits: config.limits.limits(),
+                recent: std::sync::Mutex::new(RecentlyStored::default()),
+            }),
+        })
+    }
+
+    /// Runs until `token` is cancelled, then finishes the writes in flight.
+    pub async fn run(self, token: CancellationToken) {
+        let watcher = tokio::spawn(consumers::advisories::watch_max_deliveries(
+            self.shared.publisher.bus().clone(),
+            subjects::ENRICHED_STREAM,
+            subjects::WRITER_CONSUMER,
+            Stage::Write,
+            token.clone(),
+        ));
+        let shared = self.shared;
+        let gate = shared.breaker.clone();
+        let concurrency = shared.config.concurrency;
+        let handle = move |message: Message| {
+            let shared = shared.clone();
+            async move { shared.handle(message).await }
+        };
+        consumers::pull_loop(
+            "rae_writer",
+            self.consumer,
+            concurrency,
+            gate,
+            handle,
+            token,
+        )
+        .await;
+        let _ = watcher.await;
+    }
+}
+
+/// The `id` of an event payload, for log lines about a message not otherwise parsed.
+fn event_id_of(payload: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(payload)
+        .map(|i| i.id)
+        .unwrap_or_default()
+}
+
+impl Shared {
+    fn recently_stored(&self, key: &str) -> bool {
+        self.recent.lock().map(|r| r.contains(key)).unwrap_or(false)
+    }
+
+    async fn handle(&self, message: Message) {
+        let attempt = consumers::attempt(&message);
+        let sequence = consumers::stream_sequence(&message);
+        let msg_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(rae_core::headers::MSG_ID))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let stored_key = format!("{sequence}:{msg_id}");
+        // Not only when `attempt > 1`: a server restart can forget a delivery count.
+        if self.recently_stored(&stored_key) {
+            let event_id = event_id_of(&message.payload);
+            tracing::debug!(
+                event_id,
+                sequence,
+                "redelivered after RAE stored it; acking again"
+            );
+            if let Err(err) = message.ack().await {
+                tracing::warn!(event_id, sequence, error = %err, "repeated ack failed");
+            }
+            return;
+        }
+        let Some(event) =
+            consumers::read_event(&self.publisher, &message, Stage::Write, &self.limits).await
+        else {
+            return;
+        };
+        let started = Instant::now();
+        let result = self.rae.store(&event).await;
+        let outcome = classify::classify(&result, attempt, &self.config, rand::random::<f64>());
+        match outcome {
+            Outcome::Done { duplicate } => {
+                self.breaker.success();
+                if let Ok(mut recent) = self.recent.lock() {
+                    recent.insert(stored_key);
+                }
+                let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
+                    .try_into()
+                    .ok();
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: if duplicate { "duplicate" } else { "stored" },
+                    elapsed: started.elapsed(),
+                    end_to_end,
+                }
+                .emit();
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(event_id = %event.id, error = %err, "ack after store failed; RAE may see the event again");
+                }
+            }
+            Outcome::Reject { reason, error } => {
+                self.breaker.success();
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: "rejected",
+                    elapsed: started.elapsed(),
+                    end_to_end: None,
+                }
+                .emit();
+                let letter = DeadLetter::new(
+                    Stage::Write,
+                    reason,
+                    &error,
+                    attempt,
+                    &message.subject,
+                    &message.payload,
+                );
+                consumers::dead_letter(&self.publisher, &message, letter, reason).await;
+            }
+            Outcome::Retry {
+                reason,
+                delay,
+                pause,
+                error,
+            } => {
+                self.breaker.failure(reason, pause);
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: "retry",
+                    elapsed: started.elapsed(),
+                    end_to_end: None,
+                }
+                .emit();
+                // Only failures while RAE works for other events count towards the limit; during
+                // an outage (breaker open) events wait however long it takes.
+                if attempt >= self.config.max_attempts && !self.breaker.is_open() {
+                    let letter = DeadLetter::new(
+                        Stage::Write,
+                        "retries_exhausted",
+                        &error,
+                        attempt,
+                        &message.subject,
+                        &message.payload,
+                    );
+                    return consumers::dead_letter(
+                        &self.publisher,
+                        &message,
+                        letter,
+                        "retries_exhausted",
+                    )
+                    .await;
+                }
+                EventRetried {
+                    event_id: &event.id,
+                    stage: "write",
+                    reason,
+                    delay,
+                }
+                .emit();
+                tracing::debug!(event_id = %event.id, error = %error, "rae write failed");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The core of rae-pipeline: everything producers and consumers share.
+//!
+//! Producers (the `rae-ingress`, `rae-git-watch`, `rae-email` and `rae-mcp` crates) turn
+//! outside input into one normalized [`event::Event`] and publish it to NATS JetStream through
+//! the [`bus::Publisher`]. Consumers (the `rae-consumers` crate) enrich those events and write
+//! them to RAE with retry, backoff and a dead-letter stream. Both depend on this crate and never
+//! on each other: the workspace's crate graph keeps it so. This crate owns the event type, subject
+//! and header names, JetStream setup and the one publish path, dead letters, audit records, the
+//! RAE client, telemetry and config loading.
+
+pub mod audit;
+pub mod bus;
+pub mod config;
+pub mod dead_letter;
+pub mod event;
+pub mod headers;
+pub mod rae;
+pub mod subjects;
+pub mod telemetry;

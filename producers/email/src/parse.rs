@@ -1,0 +1,497 @@
+//! Pure mail handling: a raw RFC 5322 message becomes the fields of one event.
+//!
+//! mail-parser decodes MIME, transfer encodings and charsets; this module picks what a memory
+//! needs (subject and the readable body without quotes and signatures, sender, threading,
+//! attachment names and sizes, tags) and never looks at the network.
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use rae_core::event::{self, Event, Limits};
+
+/// The parts of a message an event is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mail {
+    pub subject: String,
+    /// The text body with quoted replies and the signature trimmed.
+    pub body: String,
+    /// Sender address (lowercased) and display name.
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    /// `Message-ID` without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// The subject without `Re:`/`Fwd:` prefixes, as mail clients group threads.
+    pub thread: Option<String>,
+    /// Attachment names and sizes in bytes.
+    pub attachments: Vec<(String, usize)>,
+    pub date: Option<OffsetDateTime>,
+    /// From `Importance`/`X-Priority`: high 0.8, low 0.2, else left to the enricher.
+    pub importance: Option<f64>,
+    /// SHA-256 of the raw message, the dedupe key of mail without `Message-ID`.
+    pub digest: String,
+    /// Sent by a machine (`Auto-Submitted`, `Precedence: bulk|list|junk`): never answered, so
+    /// receipts cannot loop.
+    pub automatic: bool,
+}
+
+/// Where an event of a mail goes.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub integration: &'a str,
+    pub tenant: &'a str,
+    pub project: &'a str,
+}
+
+/// Parses a raw message; `None` when it is not a message at all.
+pub fn parse(raw: &[u8]) -> Option<Mail> {
+    let message = MessageParser::default().parse(raw)?;
+    let subject = message.subject().unwrap_or_default().trim().to_owned();
+    let body = message
+        .body_text(0)
+        .map(|b| trim_body(&b))
+        .unwrap_or_default();
+    let sender = message.from().and_then(|a| a.first());
+    let from = sender
+        .and_then(|a| a.address())
+        .map(|a| a.trim().to_ascii_lowercase());
+    let from_name = sender
+        .and_then(|a| a.name())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let ids = |value: &mail_parser::HeaderValue<'_>| -> Vec<String> {
+        match value {
+            mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
+            mail_parser::HeaderValue::TextList(list) => {
+                list.iter().map(|t| t.to_string()).collect()
+            }
+            _ => Vec::new(),
+        }
+    };
+    let attachments = message
+        .attachments()
+        .map(|part| {
+            let name = part.attachment_name().unwrap_or("unnamed").to_owned();
+            (name, part.len())
+        })
+        .collect();
+    let date = message
+        .date()
+        .and_then(|d| OffsetDateTime::from_unix_timestamp(d.to_timestamp()).ok());
+    let importance = priority(
+        message.header_raw("Importance"),
+        message.header_raw("X-Priority"),
+    );
+    Some(Mail {
+        thread: message
+            .thread_name()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+        subject,
+        body,
+        from,
+        from_name,
+        message_id: message
+            .message_id()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        in_reply_to: ids(message.in_reply_to()),
+        references: ids(message.references()),
+        attachments,
+        date,
+        importance,
+        digest: hex::encode(Sha256::digest(raw)),
+        automatic: message
+            .header_raw("Auto-Submitted")
+            .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+            || message.header_raw("Precedence").is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "bulk" | "list" | "junk"
+                )
+            }),
+    })
+}
+
+fn priority(importance: Option<&str>, x_priority: Option<&str>) -> Option<f64> {
+    let importance = importance.map(|v| v.trim().to_ascii_lowercase());
+    let x = x_priority
+        .and_then(|v| v.trim().chars().next())
+        .and_then(|c| c.to_digit(10));
+    match (importance.as_deref(), x) {
+        (Some("high"), _) | (_, Some(1 | 2)) => Some(0.8),
+        (Some("low"), _) | (_, Some(4 | 5)) => Some(0.2),
+        _ => None,
+    }
+}
+
+/// The body up to where quoted replies or the signature start; remaining `>` lines are dropped.
+pub fn trim_body(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_end();
+        // "-- " is the signature delimiter (RFC 3676); many clients lose the trailing space.
+        if t == "--" || t == "-- " || line.starts_with("-- \n") {
+            break;
+        }
+        let lower = t.trim().to_ascii_lowercase();
+        if lower.starts_with("-----original message-----")
+            || lower.starts_with("________________________________")
+            || lower.starts_with("---------- forwarded message") && kept.is_empty()
+        {
+            break;
+        }
+        // "On <date>, <someone> wrote:" followed by quoted lines (possibly wrapped over two).
+        let next_quoted = lines
+            .get(i + 1..)
+            .and_then(|rest| rest.iter().find(|l| !l.trim().is_empty()))
+            .is_some_and(|l| l.trim_start().starts_with('>'));
+        if lower.ends_with("wrote:") && next_quoted {
+            if let Some(prev) = kept.last() {
+                if prev.trim().to_ascii_lowercase().starts_with("on ") && !prev.ends_with('.') {
+                    kept.pop();
+                }
+            }
+            break;
+        }
+        if t.trim_start().starts_with('>') {
+            continue;
+        }
+        kept.push(t);
+    }
+    let text = kept.join("\n");
+    collapse_blank_lines(text.trim())
+}
+
+fn collapse_blank_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blanks = 0;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            blanks += 1;
+            if blanks > 1 {
+                continue;
+            }
+        } else {
+            blanks = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
+/// Tags of a mail: `email`, `[bracketed]` subject words and `#hashtags` of subject and body.
+pub fn tags(subject: &str, body: &str, limits: &Limits) -> Vec<String> {
+    let mut tags = vec!["email".to_owned()];
+    let mut push = |raw: &str| {
+        let tag: String = raw
+            .trim()
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_whitespace() { '-' } else { c })
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+            .take(limits.max_tag_chars)
+            .collect();
+        let tag = tag
+            .trim_matches(|c| matches!(c, '-' | '.' | '/'))
+            .to_owned();
+        if !tag.is_empty() && !tags.contains(&tag) && tags.len() < limits.max_tags {
+            tags.push(tag);
+        }
+    };
+    let mut rest = subject;
+    while let Some(start) = rest.find('[') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find(']') else { break };
+        push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    for text in [subject, body] {
+        for word in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')')) {
+            let Some(tag) = word.strip_prefix('#') else {
+                continue;
+            };
+            let tag = tag.trim_end_matches(|c: char| !c.is_alphanumeric());
+            // `#42` is an issue number, not a tag.
+            if !tag.is_empty() && !tag.chars().all(|c| c.is_ascii_digit()) {
+                push(tag);
+            }
+        }
+    }
+    tags
+}
+
+/// The largest prefix of `text` within `max` bytes, on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The event of a mail for one recipient.
+///
+/// `envelope_from` (SMTP `MAIL FROM`) stands in for a missing `From`; `recipient` is the
+/// address the mail reached. Content longer than the limit is truncated, never refused, and
+/// the attributes say so.
+pub fn to_event(
+    mail: &Mail,
+    target: &Target<'_>,
+    limits: &Limits,
+    envelope_from: Option<&str>,
+    recipient: Option<&str>,
+    now: OffsetDateTime,
+) -> Event {
+    let subject = if mail.subject.is_empty() {
+        "(no subject)"
+    } else {
+        mail.subject.as_str()
+    };
+    let full = if mail.body.is_empty() {
+        subject.to_owned()
+    } else {
+        format!("{subject}\n\n{}", mail.body)
+    };
+    let content = truncate(&full, limits.max_content_bytes).to_owned();
+    let truncated = content.len() < full.len();
+    let key = mail
+        .message_id
+        .as_ref()
+        .map_or_else(|| format!("sha256:{}", mail.digest), |m| format!("<{m}>"));
+    let id = event::derived_id(target.integration, &format!("{}\n{key}", target.tenant));
+    let actor = mail
+        .from
+        .clone()
+        .or_else(|| envelope_from.map(str::to_ascii_lowercase))
+        .filter(|a| !a.is_empty());
+    let mut attributes = Map::new();
+    let mut put = |k: &str, v: Value| {
+        if !v.is_null() {
+            attributes.insert(k.to_owned(), v);
+        }
+    };
+    put("subject", json!(truncate(&mail.subject, 512)));
+    put("message_id", json!(mail.message_id));
+    put("from_name", json!(mail.from_name));
+    put("recipient", json!(recipient));
+    if !mail.in_reply_to.is_empty() {
+        put("in_reply_to", json!(mail.in_reply_to));
+    }
+    if !mail.references.is_empty() {
+        // The newest references matter most; a long thread's list would crowd the attributes.
+        let start = mail.references.len().saturating_sub(10);
+        put("references", json!(mail.references.get(start..)));
+    }
+    put("thread", json!(mail.thread));
+    if !mail.attachments.is_empty() {
+        let list: Vec<Value> = mail
+            .attachments
+            .iter()
+            .take(20)
+            .map(|(name, bytes)| json!({"name": truncate(name, 200), "bytes": bytes}))
+            .collect();
+        put("attachments", Value::Array(list));
+        put("attachment_count", json!(mail.attachments.len()));
+    }
+    if truncated {
+        put("truncated", json!(true));
+        put("content_bytes", json!(full.len()));
+    }
+    Event {
+        id,
+        tenant: target.tenant.to_owned(),
+        project: target.project.to_owned(),
+        source: "email".into(),
+        integration: target.integration.to_owned(),
+        kind: "mail".into(),
+        content,
+        importance: mail.importance,
+        tags: tags(&mail.subject, &mail.body, limits),
+        layer: "episodic".into(),
+        occurred_at: mail.date.unwrap_or(now),
+        received_at: now,
+        actor,
+        url: None,
+        attributes,
+        enrichment: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../../tests/fixtures/email/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn event_of(name: &str) -> Event {
+        let mail = parse(&corpus(name)).expect("parses");
+        let target = Target {
+            integration: "email",
+            tenant: "default-tenant",
+            project: "default",
+        };
+        let event = to_event(
+            &mail,
+            &target,
+            &Limits::default(),
+            None,
+            Some("memories@rae.example.com"),
+            OffsetDateTime::now_utc(),
+        );
+        event.validate(&Limits::default()).expect("valid event");
+        event
+    }
+
+    #[test]
+    fn plain_text_with_hashtags_and_brackets() {
+        let e = event_of("plain.eml");
+        assert!(e
+            .content
+            .starts_with("[Infra] Use PostgreSQL for the event store"));
+        assert!(e.content.contains("We decided to move the event store"));
+        assert_eq!(e.actor.as_deref(), Some("alice@example.com"));
+        assert_eq!(e.tags, ["email", "infra", "decision", "database"]);
+        assert_eq!(e.attributes["message_id"], "plain-1@example.com");
+        assert_eq!(e.attributes["from_name"], "Alice Example");
+        assert_eq!(e.occurred_at.unix_timestamp(), 1_796_029_800);
+        assert_eq!(e.source, "email");
+        assert_eq!(e.kind, "mail");
+        assert_eq!(e.importance, Some(0.8));
+    }
+
+    #[test]
+    fn multipart_alternative_prefers_text() {
+        let e = event_of("multipart-alternative.eml");
+        assert!(
+            e.content.contains("The deploy of v2.3 failed"),
+            "{}",
+            e.content
+        );
+        assert!(!e.content.contains("<p>"));
+    }
+
+    #[test]
+    fn html_only_becomes_text() {
+        let e = event_of("html-only.eml");
+        assert!(
+            e.content.contains("Quarterly review moved to Friday"),
+            "{}",
+            e.content
+        );
+        assert!(!e.content.contains("<b>"), "{}", e.content);
+        assert!(!e.content.contains("<html"), "{}", e.content);
+    }
+
+    #[test]
+    fn quoted_printable_latin1() {
+        let e = event_of("quoted-printable-latin1.eml");
+        assert!(e.content.contains("Café"), "{}", e.content);
+        assert!(e.content.contains("Größe"), "{}", e.content);
+    }
+
+    #[test]
+    fn base64_and_encoded_subject() {
+        let e = event_of("base64-utf8.eml");
+        assert!(e.content.starts_with("Über die Änderung"), "{}", e.content);
+        assert!(e.content.contains("Zusammenfassung"), "{}", e.content);
+    }
+
+    #[test]
+    fn non_utf8_charsets() {
+        let e = event_of("iso-2022-jp.eml");
+        assert!(e.content.contains("会議"), "{}", e.content);
+        let e = event_of("windows-1251.eml");
+        assert!(e.content.contains("Привет"), "{}", e.content);
+    }
+
+    #[test]
+    fn attachments_are_named_not_stored() {
+        let e = event_of("attachment.eml");
+        assert_eq!(e.attributes["attachment_count"], 1);
+        assert_eq!(e.attributes["attachments"][0]["name"], "report.pdf");
+        assert!(e.attributes["attachments"][0]["bytes"].as_u64().unwrap() > 0);
+        assert!(!e.content.contains("JVBERi0"), "{}", e.content);
+    }
+
+    #[test]
+    fn replies_lose_quotes_and_signature_and_keep_threading() {
+        let e = event_of("reply.eml");
+        assert!(
+            e.content.contains("Agreed, let's ship it Monday."),
+            "{}",
+            e.content
+        );
+        assert!(!e.content.contains("wrote:"), "{}", e.content);
+        assert!(!e.content.contains("Original proposal"), "{}", e.content);
+        assert!(!e.content.contains("Bob, Platform team"), "{}", e.content);
+        assert_eq!(e.attributes["in_reply_to"][0], "plain-1@example.com");
+        assert_eq!(e.attributes["thread"], "Shipping plan");
+    }
+
+    #[test]
+    fn long_bodies_are_truncated_and_said_so() {
+        let body = "word ".repeat(20_000);
+        let raw = format!("From: a@b.c\r\nSubject: long\r\nMessage-ID: <l@b.c>\r\n\r\n{body}\r\n");
+        let mail = parse(raw.as_bytes()).unwrap();
+        let limits = Limits::default();
+        let target = Target {
+            integration: "email",
+            tenant: "t",
+            project: "p",
+        };
+        let e = to_event(
+            &mail,
+            &target,
+            &limits,
+            None,
+            None,
+            OffsetDateTime::now_utc(),
+        );
+        assert!(e.content.len() <= limits.max_content_bytes);
+        assert_eq!(e.attributes["truncated"], true);
+    }
+
+    #[test]
+    fn id_follows_message_id_and_tenant() {
+        let raw = b"From: a@b.c\r\nSubject: x\r\nMessage-ID: <same@b.c>\r\n\r\nbody\r\n";
+        let mail = parse(raw).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let t = |tenant| Target {
+            integration: "email",
+            tenant,
+            project: "p",
+        };
+        let l = Limits::default();
+        let a = to_event(&mail, &t("x"), &l, None, None, now);
+        let b = to_event(&mail, &t("x"), &l, None, None, now);
+        let c = to_event(&mail, &t("y"), &l, None, None, now);
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn tags_skip_issue_numbers() {
+        let l = Limits::default();
+        assert_eq!(
+            tags("[Ops][Q3 plan] fix #42", "see #Outage, #db_migration.", &l),
+            ["email", "ops", "q3-plan", "outage", "db_migration"]
+        );
+    }
+}

@@ -1,0 +1,311 @@
+//! GitHub webhooks: `POST /api/v1/integrations/{id}/webhook` (`github` by default).
+//!
+//! Verifies `X-Hub-Signature-256` over the raw body, turns the deliveries a team wants to
+//! remember into one event each ([`normalize`]), routes each to the tenant that claims its
+//! repository or organization, and remembers `X-GitHub-Delivery` in `rae_dedupe`, so a
+//! redelivery days later is answered as a duplicate.
+
+pub mod normalize;
+pub mod verify;
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::webhook;
+use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
+use rae_core::config::{Config, GithubConfig, IntegrationKind, Secret};
+use rae_core::event::{self, Event, InvalidField};
+
+/// A tenant's claim on repositories and organizations.
+#[derive(Debug, Clone)]
+struct Claim {
+    /// A disabled claim still keeps its repositories from the default tenant.
+    enabled: bool,
+    tenant: String,
+    /// The tenant's own secrets; empty when it uses the integration's.
+    secrets: Vec<Secret>,
+    project: Option<String>,
+    repositories: Vec<String>,
+    organizations: Vec<String>,
+}
+
+/// One GitHub integration ready to take deliveries.
+#[derive(Debug, Clone)]
+pub struct Github {
+    pub id: String,
+    secrets: Vec<Secret>,
+    tenant: String,
+    project: String,
+    /// Lowercased filters for `tenant`; both empty accept every unclaimed repository.
+    repositories: Vec<String>,
+    organizations: Vec<String>,
+    claims: Vec<Claim>,
+}
+
+/// The enabled GitHub integrations, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    hooks: HashMap<String, Github>,
+}
+
+fn lowercase(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| n.to_ascii_lowercase()).collect()
+}
+
+impl Registry {
+    /// The registry of a validated config.
+    pub fn build(config: &Config) -> Registry {
+        let claims: Vec<Claim> = config
+            .tenants
+            .iter()
+            .filter_map(|(alias, tenant)| {
+                let github = tenant.integrations.github.as_ref()?;
+                Some(Claim {
+                    enabled: github.enabled,
+                    secrets: github.secrets.clone(),
+                    tenant: alias.clone(),
+                    project: tenant.project.clone(),
+                    repositories: lowercase(&github.repositories),
+                    organizations: lowercase(&github.organizations),
+                })
+            })
+            .collect();
+        let hooks = config
+            .integrations_of(IntegrationKind::Github)
+            .filter_map(|integration| {
+                let settings: GithubConfig = integration.settings().ok()?;
+                let tenant = settings
+                    .tenant
+                    .unwrap_or_else(|| config.ingress.default_tenant.clone());
+                let project = settings
+                    .project
+                    .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
+                    .unwrap_or_else(|| config.ingress.default_project.clone());
+                Some((
+                    integration.id.clone(),
+                    Github {
+                        id: integration.id.clone(),
+                        secrets: settings.secrets,
+                        tenant,
+                        project,
+                        repositories: lowercase(&settings.repositories),
+                        organizations: lowercase(&settings.organizations),
+                        claims: claims.clone(),
+                    },
+                ))
+            })
+            .collect();
+        Registry { hooks }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Github> {
+        self.hooks.get(id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.hooks.keys().map(String::as_str)
+    }
+}
+
+impl Github {
+    /// Who signed a delivery: `None` for the integration's shared secret, or the tenant whose
+    /// own secret verified it.
+    ///
+    /// # Errors
+    /// 401 when no secret matches.
+    fn signer(&self, signature: Option<&str>, body: &[u8]) -> Result<Option<&str>, ApiError> {
+        match verify::verify(signature, body, &self.secrets) {
+            Ok(()) => Ok(None),
+            Err(shared) => self
+                .claims
+                .iter()
+                .filter(|c| !c.secrets.is_empty())
+                .find(|c| verify::verify(signature, body, &c.secrets).is_ok())
+                .map(|c| Some(c.tenant.as_str()))
+                .ok_or_else(|| ApiError::Unauthorized(shared.to_string())),
+        }
+    }
+
+    /// The tenant and project of a delivery signed by `signer`, or why it is not stored.
+    fn route_signed(
+        &self,
+        signer: Option<&str>,
+        repository: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<(&str, &str), String> {
+        let shown = repository.unwrap_or("(none)");
+        let Some((tenant, project)) = self.route(repository, organization) else {
+            return Err(format!(
+                "repository {shown} is not configured for any tenant"
+            ));
+        };
+        let own_secrets = self
+            .claims
+            .iter()
+            .any(|c| c.tenant == tenant && !c.secrets.is_empty());
+        match signer {
+            Some(signer) if signer != tenant => Err(format!(
+                "signed with tenant {signer}'s secret, but repository {shown} is not {signer}'s"
+            )),
+            None if own_secrets => Err(format!(
+                "repository {shown} belongs to a tenant whose deliveries must be signed with its own secret"
+            )),
+            _ => Ok((tenant, project)),
+        }
+    }
+
+    /// The tenant and project of a delivery: the tenant claiming the repository, else the one
+    /// claiming the organization, else the integration's own tenant when its filters allow it.
+    fn route(&self, repository: Option<&str>, organization: Option<&str>) -> Option<(&str, &str)> {
+        let repository = repository.map(str::to_ascii_lowercase);
+        let organization = organization.map(str::to_ascii_lowercase);
+        let claimed = |names: &[String], name: &Option<String>| {
+            name.as_ref().is_some_and(|n| names.contains(n))
+        };
+        let claim = self
+            .claims
+            .iter()
+            .find(|c| claimed(&c.repositories, &repository))
+            .or_else(|| {
+                self.claims
+                    .iter()
+                    .find(|c| claimed(&c.organizations, &organization))
+            });
+        if let Some(claim) = claim {
+            if !claim.enabled {
+                return None;
+            }
+            return Some((
+                &claim.tenant,
+                claim.project.as_deref().unwrap_or(&self.project),
+            ));
+        }
+        let open = self.repositories.is_empty() && self.organizations.is_empty();
+        (open
+            || claimed(&self.repositories, &repository)
+            || claimed(&self.organizations, &organization))
+        .then_some((&self.tenant, &self.project))
+    }
+}
+
+/// The JSON payload of a delivery: the body, or its `payload` field when the webhook was set
+/// up with content type `application/x-www-form-urlencoded`.
+fn payload(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    require_content_type(
+        headers,
+        &["application/json", "application/x-www-form-urlencoded"],
+    )?;
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let json: std::borrow::Cow<'_, [u8]> = if form {
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| InvalidField::new("body", format!("not a valid form body ({e})")))?;
+        let payload = fields
+            .into_iter()
+            .find(|(name, _)| name == "payload")
+            .ok_or_else(|| InvalidField::new("payload", "missing form field"))?;
+        payload.1.into_bytes().into()
+    } else {
+        body.into()
+    };
+    let value: Value = serde_json::from_slice(&json)
+        .map_err(|e| InvalidField::new("body", format!("not valid JSON ({e})")))?;
+    if !value.is_object() {
+        return Err(InvalidField::new("body", "must be a JSON object").into());
+    }
+    Ok(value)
+}
+
+/// A required GitHub header of 1 to 128 visible characters.
+fn required_header<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    shown: &str,
+) -> Result<&'h str, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .ok_or_else(|| ApiError::BadRequest {
+            field: Some(shown.into()),
+            message: format!("{shown} header is required"),
+        })
+}
+
+/// Verifies, interprets and publishes one delivery.
+///
+/// # Errors
+/// [`ApiError`] with the precise status for GitHub's delivery log.
+pub async fn accept(
+    hook: &Github,
+    headers: &HeaderMap,
+    body: &[u8],
+    state: &IngressState,
+    caller: &mut Caller,
+) -> Result<Answer, ApiError> {
+    let signature = headers
+        .get(verify::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let signer = hook.signer(signature, body)?;
+    state.admit(&format!("integration:{}", hook.id))?;
+    let event_name = required_header(headers, verify::EVENT_HEADER, "X-GitHub-Event")?;
+    let delivery = required_header(headers, verify::DELIVERY_HEADER, "X-GitHub-Delivery")?;
+    let payload = payload(headers, body)?;
+    let outcome = normalize::interpret(
+        &normalize::Delivery {
+            event: event_name,
+            payload: &payload,
+        },
+        &state.limits,
+    )?;
+    let memory = match outcome {
+        normalize::Outcome::Ping { zen } => {
+            return Ok(Answer::reply(
+                StatusCode::OK,
+                json!({"status": "pong", "zen": zen}),
+            ))
+        }
+        normalize::Outcome::Ignored { reason } => return Ok(Answer::ignored(reason)),
+        normalize::Outcome::Memory(memory) => memory,
+    };
+    let (tenant, project) = match hook.route_signed(
+        signer,
+        memory.repository.as_deref(),
+        memory.organization.as_deref(),
+    ) {
+        Ok(routed) => routed,
+        Err(reason) => return Ok(Answer::ignored(reason)),
+    };
+    caller.tenant = Some(tenant.to_owned());
+    let now = OffsetDateTime::now_utc();
+    let mut attributes = memory.attributes;
+    attributes.insert("github_event".into(), json!(event_name));
+    attributes.insert("delivery".into(), json!(delivery));
+    let event = Event {
+        id: event::derived_id(&hook.id, delivery),
+        tenant: tenant.to_owned(),
+        project: project.to_owned(),
+        source: "github".into(),
+        integration: hook.id.clone(),
+        kind: memory.kind,
+        content: memory.content,
+        importance: None,
+        tags: memory.tags,
+        layer: "episodic".into(),
+        occurred_at: memory.occurred_at.unwrap_or(now),
+        received_at: now,
+        actor: memory.actor,
+        url: memory.url,
+        attributes,
+        enrichment: None,
+    };
+    event.validate(&state.limits)?;
+    let accepted = webhook::publish(&event, true, &state.context()).await?;
+    Ok(Answer::accepted(&accepted))
+}

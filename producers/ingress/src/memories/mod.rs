@@ -1,0 +1,263 @@
+//! The seed's API integration: `POST /api/v1/memories` stores one memory or a batch
+//! (`{"memories": [...]}`), and `POST /api/v1/memories/query` searches RAE. Both take
+//! `Authorization: Bearer <api key>` and `X-Tenant-ID`.
+
+use axum::http::{HeaderMap, StatusCode};
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::webhook::{self, normalize};
+use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
+use rae_core::config::Scope;
+use rae_core::event::{Event, InvalidField};
+
+/// Header naming the tenant of a request.
+pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// Authenticates the key, resolves the tenant and checks `scope` for it.
+fn authorize(
+    state: &IngressState,
+    headers: &HeaderMap,
+    scope: Scope,
+    caller: &mut Caller,
+) -> Result<String, ApiError> {
+    let key = state
+        .keys
+        .authenticate(headers, OffsetDateTime::now_utc())?;
+    caller.key_id = Some(key.id.clone());
+    let tenant = match headers.get(TENANT_HEADER) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| ApiError::BadRequest {
+                field: Some("X-Tenant-ID".into()),
+                message: "X-Tenant-ID must be a tenant id of 1 to 128 characters".into(),
+            })?
+            .to_owned(),
+        None => key
+            .only_tenant()
+            .ok_or_else(|| ApiError::BadRequest {
+                field: Some("X-Tenant-ID".into()),
+                message: "X-Tenant-ID is required: this key may use more than one tenant".into(),
+            })?
+            .to_owned(),
+    };
+    caller.tenant = Some(tenant.clone());
+    key.allow(scope, &tenant)?;
+    if !state.config.tenant_resolves(&tenant) {
+        return Err(ApiError::Forbidden(format!(
+            "tenant {tenant} is not configured (add it under tenants)"
+        )));
+    }
+    state.admit(&format!("key:{}", key.id))?;
+    Ok(tenant)
+}
+
+/// `POST /api/v1/memories`.
+///
+/// # Errors
+/// [`ApiError`] for the whole request; a batch answers each item on its own.
+pub async fn store(
+    state: &IngressState,
+    headers: &HeaderMap,
+    body: &[u8],
+    caller: &mut Caller,
+) -> Result<Answer, ApiError> {
+    let tenant = authorize(state, headers, Scope::MemoriesWrite, caller)?;
+    require_content_type(headers, &["application/json"])?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        field: Some("body".into()),
+        message: format!("body: not valid JSON ({e})"),
+    })?;
+    let project = state
+        .config
+        .tenants
+        .get(&tenant)
+        .and_then(|t| t.project.clone())
+        .unwrap_or_else(|| state.config.ingress.default_project.clone());
+    let target = normalize::Target {
+        integration: API_INTEGRATION,
+        source: "api",
+        tenant: &tenant,
+        project: &project,
+    };
+    let now = OffsetDateTime::now_utc();
+    let build = |value: Value, prefix: &str| -> Result<(Event, bool), InvalidField> {
+        let parsed = normalize::parse_value(value, prefix)?;
+        let keyed = parsed.idempotency_key.is_some();
+        let event =
+            normalize::normalize(parsed, &target, &state.limits, now).map_err(|mut e| {
+                if !prefix.is_empty() {
+                    e.field = format!("{prefix}.{}", e.field);
+                }
+                e
+            })?;
+        Ok((event, keyed))
+    };
+    let Some(items) = batch_items(&value)? else {
+        let (event, keyed) = build(value, "").map_err(|mut e| {
+            e.field = e.field.trim_start_matches('.').to_owned();
+            ApiError::from(e)
+        })?;
+        let accepted = webhook::publish(&event, keyed, &state.context()).await?;
+        return Ok(Answer::accepted(&accepted));
+    };
+    if items.len() > state.config.ingress.max_batch {
+        return Err(ApiError::BadRequest {
+            field: Some("memories".into()),
+            message: format!(
+                "memories: at most {} per request, got {}",
+                state.config.ingress.max_batch,
+                items.len()
+            ),
+        });
+    }
+    let built: Vec<Result<(Event, bool), InvalidField>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| build(item.clone(), &format!("memories[{i}]")))
+        .collect();
+    let ctx = state.context();
+    let published = join_all(built.iter().map(|item| async {
+        match item {
+            Ok((event, keyed)) => Some(webhook::publish(event, *keyed, &ctx).await),
+            Err(_) => None,
+        }
+    }))
+    .await;
+    Ok(batch_answer(&built, published))
+}
+
+/// The items of `{"memories": [...]}`, or `None` for a single memory.
+fn batch_items(value: &Value) -> Result<Option<&Vec<Value>>, ApiError> {
+    match value.get("memories") {
+        None => Ok(None),
+        Some(Value::Array(items)) if !items.is_empty() => Ok(Some(items)),
+        Some(_) => Err(ApiError::BadRequest {
+            field: Some("memories".into()),
+            message: "memories: must be a non-empty array of memory objects".into(),
+        }),
+    }
+}
+
+/// One result per item; 202 when all were stored, 207 when some were, otherwise 503 when
+/// JetStream took none (retry the batch) or 400 when every item was invalid.
+fn batch_answer(
+    built: &[Result<(Event, bool), InvalidField>],
+    published: Vec<Option<Result<webhook::Accepted, ApiError>>>,
+) -> Answer {
+    let mut results = Vec::with_capacity(built.len());
+    let (mut accepted, mut unavailable) = (0usize, None);
+    for (index, (item, outcome)) in built.iter().zip(published).enumerate() {
+        results.push(match (item, outcome) {
+            (Err(e), _) => {
+                json!({"index": index, "status": "rejected", "error": "bad_request", "field": e.field, "message": e.to_string()})
+            }
+            (Ok(_), Some(Ok(a))) => {
+                accepted += 1;
+                json!({"index": index, "status": "accepted", "id": a.id, "duplicate": a.duplicate})
+            }
+            (Ok(_), Some(Err(e))) => {
+                let answer = json!({"index": index, "status": "rejected", "error": e.code(), "message": e.to_string()});
+                unavailable = Some(e);
+                answer
+            }
+            (Ok(_), None) => json!({"index": index, "status": "rejected", "error": "internal"}),
+        });
+    }
+    let total = results.len();
+    let body = json!({"accepted": accepted, "rejected": total - accepted, "results": results});
+    if accepted == 0 {
+        if let Some(ApiError::Unavailable { retry_after_secs }) = unavailable {
+            // The whole batch can be retried: answer like a single memory would.
+            let mut answer = Answer::reply(StatusCode::SERVICE_UNAVAILABLE, body);
+            answer.outcome = "rejected";
+            answer.reason = Some("unavailable".into());
+            answer.retry_after_secs = Some(retry_after_secs);
+            return answer;
+        }
+    }
+    let status = match accepted {
+        n if n == total => StatusCode::ACCEPTED,
+        0 => StatusCode::BAD_REQUEST,
+        _ => StatusCode::MULTI_STATUS,
+    };
+    let mut answer = Answer::reply(status, body);
+    answer.outcome = if accepted > 0 { "accepted" } else { "rejected" };
+    if accepted < total {
+        answer.reason = Some(format!("{} of {total} items rejected", total - accepted));
+    }
+    answer
+}
+
+/// `POST /api/v1/memories/query` body, RAE's query fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    query: String,
+    #[serde(default)]
+    k: Option<u32>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    layers: Option<Vec<String>>,
+    #[serde(default)]
+    filters: Option<Value>,
+}
+
+/// `POST /api/v1/memories/query`: RAE's search for the key's tenant.
+///
+/// # Errors
+/// 400 for a bad query, 502 when RAE cannot answer.
+pub async fn query(
+    state: &IngressState,
+    headers: &HeaderMap,
+    body: &[u8],
+    caller: &mut Caller,
+) -> Result<Answer, ApiError> {
+    let tenant = authorize(state, headers, Scope::MemoriesRead, caller)?;
+    require_content_type(headers, &["application/json"])?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let q: QueryBody = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::BadRequest {
+            message: format!("{field}: {}", e.inner()),
+            field: Some(field),
+        }
+    })?;
+    let chars = q.query.trim().chars().count();
+    if chars == 0 || chars > 1024 {
+        return Err(InvalidField::new("query", "must be 1 to 1024 characters").into());
+    }
+    let k = q.k.unwrap_or(10);
+    if !(1..=100).contains(&k) {
+        return Err(InvalidField::new("k", "must be 1 to 100").into());
+    }
+    let project = q
+        .project
+        .or_else(|| {
+            state
+                .config
+                .tenants
+                .get(&tenant)
+                .and_then(|t| t.project.clone())
+        })
+        .unwrap_or_else(|| state.config.ingress.default_project.clone());
+    let mut request = json!({"query": q.query, "project": project, "k": k});
+    if let Some(layers) = q.layers {
+        request["layers"] = json!(layers);
+    }
+    if let Some(filters) = q.filters {
+        request["filters"] = filters;
+    }
+    let answer = state
+        .rae
+        .query(&tenant, &request)
+        .await
+        .map_err(|e| ApiError::Upstream(e.to_string()))?;
+    Ok(Answer::reply(StatusCode::OK, answer))
+}

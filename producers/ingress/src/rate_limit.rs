@@ -1,0 +1,98 @@
+//! Per-caller token buckets: each API key and each integration gets `per_second` requests on
+//! average and bursts of `burst`. Callers are counted after they authenticated, so a flood of
+//! unauthenticated requests cannot use up a real sender's budget.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rae_core::config::RateLimitConfig;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// The buckets, by caller. Callers come from config (key and integration ids), so the map
+/// stays small.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(config: &RateLimitConfig) -> RateLimiter {
+        RateLimiter {
+            per_second: config.per_second,
+            burst: f64::from(config.burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token of `caller`'s bucket at `now`.
+    ///
+    /// # Errors
+    /// How long until the next token, when the bucket is empty.
+    pub fn take(&self, caller: &str, now: Instant) -> Result<(), Duration> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let bucket = buckets.entry(caller.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / self.per_second;
+            Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(3600)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refills_at_the_rate() {
+        let limiter = RateLimiter::new(&RateLimitConfig {
+            per_second: 2.0,
+            burst: 3,
+        });
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.take("key:a", start).unwrap();
+        }
+        let wait = limiter.take("key:a", start).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500));
+        limiter.take("key:b", start).unwrap();
+        limiter
+            .take("key:a", start + Duration::from_millis(500))
+            .unwrap();
+        assert!(limiter
+            .take("key:a", start + Duration::from_millis(500))
+            .is_err());
+    }
+
+    #[test]
+    fn zero_rate_is_off() {
+        let limiter = RateLimiter::new(&RateLimitConfig {
+            per_second: 0.0,
+            burst: 0,
+        });
+        for _ in 0..10_000 {
+            limiter.take("x", Instant::now()).unwrap();
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Generic signed webhooks: `POST /api/v1/webhooks/{integration}` (and the seed's
+//! `/api/v1/webhooks/memory`). Verifies the raw body against the integration's active secrets,
+//! normalizes it into one event and answers 202 only after JetStream stored it.
+
+pub mod normalize;
+pub mod verify;
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use time::OffsetDateTime;
+
+use crate::{auth, Answer, ApiError, Caller, IngressState};
+use rae_core::bus::{Dedupe, Publisher};
+use rae_core::config::{Config, IntegrationKind, Scope, Secret};
+use rae_core::event::{Event, Limits};
+use rae_core::subjects;
+
+/// One webhook integration ready to verify requests.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: String,
+    pub secrets: Vec<Secret>,
+    pub tenant: String,
+    pub project: String,
+}
+
+/// The enabled webhook integrations, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    webhooks: HashMap<String, Webhook>,
+}
+
+/// Why the webhook registry could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("integration {id}: {message}")]
+    Invalid { id: String, message: String },
+}
+
+impl Registry {
+    /// Builds the registry from config; `fallback_secret` serves the default `memory`
+    /// integration when no secret is configured for it.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming an integration whose settings are unusable.
+    pub fn build(config: &Config, fallback_secret: Option<Secret>) -> Result<Registry, BuildError> {
+        let mut webhooks = HashMap::new();
+        for integration in config.integrations.iter().filter(|i| i.enabled) {
+            if integration.kind() != IntegrationKind::Webhook {
+                continue;
+            }
+            let settings = integration.webhook().map_err(|p| BuildError::Invalid {
+                id: integration.id.clone(),
+                message: p.to_string(),
+            })?;
+            let mut secrets = settings.secrets;
+            if secrets.is_empty() {
+                secrets.extend(
+                    fallback_secret
+                        .clone()
+                        .filter(|_| integration.id == rae_core::config::DEFAULT_WEBHOOK_ID),
+                );
+            }
+            if secrets.is_empty() {
+                return Err(BuildError::Invalid {
+                    id: integration.id.clone(),
+                    message: "no secret configured".into(),
+                });
+            }
+            webhooks.insert(
+                integration.id.clone(),
+                Webhook {
+                    id: integration.id.clone(),
+                    secrets,
+                    tenant: settings
+                        .tenant
+                        .unwrap_or_else(|| config.ingress.default_tenant.clone()),
+                    project: settings
+                        .project
+                        .unwrap_or_else(|| config.ingress.default_project.clone()),
+                },
+            );
+        }
+        Ok(Registry { webhooks })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Webhook> {
+        self.webhooks.get(id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.webhooks.keys().map(String::as_str)
+    }
+}
+
+/// What the ingress answers for an accepted event.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub id: String,
+    pub duplicate: bool,
+    pub tenant: String,
+}
+
+/// Settings the handler needs beyond the integration.
+pub struct Context<'a> {
+    pub publisher: &'a Publisher,
+    pub dedupe: &'a Dedupe,
+    pub limits: &'a Limits,
+    pub tolerance_secs: u64,
+    pub retry_after_secs: u64,
+}
+
+/// Verifies, normalizes and publishes one webhook request. A sender proves itself with one of
+/// the integration's secrets, or with an API key that has the `webhooks:write` scope for the
+/// integration's tenant.
+///
+/// # Errors
+/// [`ApiError`] with the precise status for the caller.
+pub async fn accept(
+    webhook: &Webhook,
+    headers: &HeaderMap,
+    body: &[u8],
+    state: &IngressState,
+    caller: &mut Caller,
+) -> Result<Answer, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let verified = if auth::bearer(headers).is_some() {
+        let key = state.keys.authenticate(headers, now)?;
+        caller.key_id = Some(key.id.clone());
+        key.allow(Scope::WebhooksWrite, &webhook.tenant)?;
+        verify::Verified::by_api_key(body)
+    } else {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let credentials = verify::Credentials {
+            secret: header(verify::SECRET_HEADER),
+            signature: header(verify::SIGNATURE_HEADER),
+            timestamp: header(verify::TIMESTAMP_HEADER),
+        };
+        verify::verify(
+            credentials,
+            body,
+            &webhook.secrets,
+            state.tolerance_secs,
+            now.unix_timestamp(),
+        )
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?
+    };
+    match &caller.key_id {
+        Some(key) => state.admit(&format!("key:{key}"))?,
+        None => state.admit(&format!("integration:{}", webhook.id))?,
+    }
+    let parsed = normalize::parse(verified.body())?;
+    let keyed = parsed.idempotency_key.is_some();
+    let target = normalize::Target {
+        integration: &webhook.id,
+        source: "webhook",
+        tenant: &webhook.tenant,
+        project: &webhook.project,
+    };
+    let event = normalize::normalize(parsed, &target, &state.limits, now)?;
+    let accepted = publish(&event, keyed, &state.context()).await?;
+    Ok(Answer::accepted(&accepted))
+}
+
+/// Publishes a normalized event, deduplicating keyed events for days through `rae_dedupe`.
+///
+/// # Errors
+/// [`ApiError::Unavailable`] when JetStream cannot take it.
+pub async fn publish(event: &Event, keyed: bool, ctx: &Context<'_>) -> Result<Accepted, ApiError> {
+    let unavailable =
+        |e: rae_core::bus::PublishError| ApiError::from_publish(&e, ctx.retry_after_secs);
+    if keyed && ctx.dedupe.seen(&event.id).await.map_err(unavailable)? {
+        return Ok(Accepted {
+            id: event.id.clone(),
+            duplicate: true,
+            tenant: event.tenant.clone(),
+        });
+    }
+    let subject = subjects::event(&event.tenant, &event.source, &event.kind);
+    let stored = ctx
+        .publisher
+        .publish_event(&subject, event, &event.id)
+        .await
+        .map_err(unavailable)?;
+    rae_core::telemetry::EventPublished {
+        event_id: &event.id,
+        source: &event.source,
+        subject: &subject,
+        duplicate: stored.duplicate,
+    }
+    .emit();
+    if keyed {
+        // The event is stored; failing to remember the key can only cause a later duplicate.
+        if let Err(err) = ctx.dedupe.remember(&event.id).await {
+            tracing::warn!(event_id = %event.id, error = %err, "idempotency key not remembered");
+        }
+    }
+    Ok(Accepted {
+        id: event.id.clone(),
+        duplicate: stored.duplicate,
+        tenant: event.tenant.clone(),
+    })
+}

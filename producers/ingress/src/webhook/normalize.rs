@@ -1,0 +1,251 @@
+//! Turns a verified generic webhook body into one event (pure, no I/O).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use rae_core::event::{self, Event, InvalidField, Limits};
+
+/// The generic webhook body of DESIGN §6. Unknown fields are refused so a typo
+/// (`"importnace"`) is an answer, not a silently ignored value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    pub content: String,
+    /// The sender's own name for itself (`my_app`), kept as the memory's source in RAE.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub importance: Option<f64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub layer: Option<String>,
+    /// What happened (`note` by default); becomes the subject's last token.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub occurred_at: Option<OffsetDateTime>,
+    /// A sender's id for this event; a repeat with the same key is answered as a duplicate.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// Where a webhook event goes: its integration's settings.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub integration: &'a str,
+    /// `webhook` or `api`.
+    pub source: &'a str,
+    pub tenant: &'a str,
+    pub project: &'a str,
+}
+
+/// Parses the body, naming the offending field.
+///
+/// # Errors
+/// [`InvalidField`] for bad JSON, a wrong type, a missing `content` or an unknown field.
+pub fn parse(body: &[u8]) -> Result<WebhookBody, InvalidField> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed: Result<WebhookBody, _> = serde_path_to_error::deserialize(&mut de);
+    let body = parsed.map_err(field_error)?;
+    de.end().map_err(|e| {
+        InvalidField::new(
+            "body",
+            format!("body: trailing characters after the JSON object ({e})"),
+        )
+    })?;
+    Ok(body)
+}
+
+/// Parses one memory of a batch, naming fields below `prefix` (`memories[3]`).
+///
+/// # Errors
+/// [`InvalidField`] for a wrong type, a missing `content` or an unknown field.
+pub fn parse_value(value: Value, prefix: &str) -> Result<WebhookBody, InvalidField> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut err = field_error(e);
+        err.field = match err.field.as_str() {
+            "body" => prefix.to_owned(),
+            field => format!("{prefix}.{field}"),
+        };
+        err
+    })
+}
+
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> InvalidField {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = inner.to_string();
+    let field = if let Some(name) = quoted_after(&message, "missing field `") {
+        name
+    } else if let Some(name) = quoted_after(&message, "unknown field `") {
+        name
+    } else if inner.is_syntax() || inner.is_eof() || path == "." {
+        "body".to_owned()
+    } else {
+        path
+    };
+    let message = match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("not valid JSON ({message})")
+        }
+        _ => message,
+    };
+    InvalidField { field, message }
+}
+
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = &message[message.find(prefix)? + prefix.len()..];
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// Builds the event for `body` received at `now`.
+///
+/// # Errors
+/// [`InvalidField`] when a field breaks a limit of the event schema.
+pub fn normalize(
+    body: WebhookBody,
+    target: &Target<'_>,
+    limits: &Limits,
+    now: OffsetDateTime,
+) -> Result<Event, InvalidField> {
+    let id = match &body.idempotency_key {
+        Some(key) if key.is_empty() || key.len() > 256 => {
+            return Err(InvalidField::new(
+                "idempotency_key",
+                "must be 1 to 256 characters",
+            ))
+        }
+        // Scoped by tenant too: two tenants' senders may pick the same key.
+        Some(key) => event::derived_id(&format!("{}/{}", target.integration, target.tenant), key),
+        None => event::new_id(),
+    };
+    let mut attributes = body.metadata.unwrap_or_default();
+    if let Some(origin) = body.source {
+        if origin.is_empty() || origin.len() > 128 {
+            return Err(InvalidField::new("source", "must be 1 to 128 characters"));
+        }
+        attributes.insert("origin".into(), Value::String(origin));
+    }
+    let kind = body.kind.unwrap_or_else(|| "note".to_owned());
+    if kind.is_empty() || kind.len() > 64 {
+        return Err(InvalidField::new("kind", "must be 1 to 64 characters"));
+    }
+    let mut event = Event {
+        id,
+        tenant: target.tenant.to_owned(),
+        project: body.project.unwrap_or_else(|| target.project.to_owned()),
+        source: target.source.to_owned(),
+        integration: target.integration.to_owned(),
+        kind,
+        content: body.content,
+        importance: body.importance,
+        tags: Vec::new(),
+        layer: body.layer.unwrap_or_else(|| "episodic".to_owned()),
+        occurred_at: body.occurred_at.unwrap_or(now),
+        received_at: now,
+        actor: None,
+        url: None,
+        attributes,
+        enrichment: None,
+    };
+    event::validate_tags(&body.tags, limits)?;
+    for tag in &body.tags {
+        event::push_tag(&mut event.tags, tag, limits);
+    }
+    event.validate(limits)?;
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: Target<'static> = Target {
+        integration: "memory",
+        source: "webhook",
+        tenant: "default-tenant",
+        project: "default",
+    };
+
+    fn field_of(body: &str) -> String {
+        match parse(body.as_bytes()) {
+            Err(e) => e.field,
+            Ok(b) => {
+                normalize(b, &TARGET, &Limits::default(), OffsetDateTime::now_utc())
+                    .unwrap_err()
+                    .field
+            }
+        }
+    }
+
+    #[test]
+    fn the_seed_example_becomes_an_event() {
+        let body = br#"{"content": "Team decided to use PostgreSQL", "source": "my_app", "importance": 0.8, "tags": ["decision"]}"#;
+        let event = normalize(
+            parse(body).unwrap(),
+            &TARGET,
+            &Limits::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(event.content, "Team decided to use PostgreSQL");
+        assert_eq!(event.source, "webhook");
+        assert_eq!(event.kind, "note");
+        assert_eq!(event.importance, Some(0.8));
+        assert_eq!(event.tags, ["decision"]);
+        assert_eq!(event.attributes["origin"], "my_app");
+    }
+
+    #[test]
+    fn messages_name_the_field_once() {
+        let err = parse(br#"{"content": "x", "importnace": 1}"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with("importnace: unknown field"),
+            "{err}"
+        );
+        let err = parse(b"{").unwrap_err();
+        assert!(err.to_string().starts_with("body: not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        assert_eq!(field_of("{"), "body");
+        assert_eq!(field_of("[]"), "body");
+        assert_eq!(field_of(r#"{"source": "x"}"#), "content");
+        assert_eq!(field_of(r#"{"content": ""}"#), "content");
+        assert_eq!(field_of(r#"{"content": 5}"#), "content");
+        assert_eq!(
+            field_of(r#"{"content": "x", "importance": "high"}"#),
+            "importance"
+        );
+        assert_eq!(
+            field_of(r#"{"content": "x", "importance": 2}"#),
+            "importance"
+        );
+        assert_eq!(
+            field_of(r#"{"content": "x", "importnace": 0.5}"#),
+            "importnace"
+        );
+        assert_eq!(
+            field_of(r#"{"content": "x", "tags": ["ok", 3]}"#),
+            "tags[1]"
+        );
+        assert_eq!(field_of(r#"{"content": "x", "layer": "deep"}"#), "layer");
+        assert_eq!(field_of(r#"{"content": "x"} trailing"#), "body");
+    }
+
+    #[test]
+    fn idempotency_keys_give_stable_ids() {
+        let body = || parse(br#"{"content": "x", "idempotency_key": "order-1"}"#).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let a = normalize(body(), &TARGET, &Limits::default(), now).unwrap();
+        let b = normalize(body(), &TARGET, &Limits::default(), now).unwrap();
+        assert_eq!(a.id, b.id);
+    }
+}

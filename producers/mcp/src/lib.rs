@@ -1,0 +1,534 @@
+//! MCP: an MCP server on stdio (DESIGN §7) through which AI assistants (Claude Desktop, Cline,
+//! Cursor, ...) store and recall memories.
+//!
+//! `store_memory` is a producer like any other: the call becomes one `mcp` event, published
+//! through the core publisher and acknowledged by JetStream before the tool answers, so the
+//! memory is enriched, retried and dead-lettered by the pipeline's own consumers (run by `up`
+//! elsewhere). `query_memories`, `query_graph` and `generate_reflection` are answered from RAE's
+//! HTTP API. Failures the assistant can act on (bad arguments, NATS or RAE unreachable, RAE
+//! refusing) are tool errors with a message, never protocol errors.
+//!
+//! The protocol itself (handshake, revision negotiation, `ping`, notifications, JSON-RPC
+//! errors) is the official Rust SDK's (`rmcp`); [`stdio`] frames it and answers input that is
+//! not JSON; [`tools`] holds the schemas and what each call becomes, without I/O. Nothing but
+//! protocol is written to stdout: logs go to stderr.
+
+pub mod stdio;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use rae_core::bus::{Bus, BusError, PublishError};
+use rae_core::config::{Config, NatsConfig};
+use rae_core::event::{Event, InvalidField, Limits};
+use rae_core::rae::{RaeClient, RaeError};
+use rae_core::subjects;
+
+/// Integration id and label of the MCP server.
+pub const INTEGRATION: &str = "mcp";
+
+/// Longest wait for NATS when a store needs a connection: an assistant waits for the answer.
+const CONNECT_BUDGET_SECS: u64 = 5;
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("tenant {0:?} is not configured: use a RAE tenant id (a UUID or default-tenant) or an alias listed under tenants")]
+    Tenant(String),
+    #[error("project must be 1 to 256 characters")]
+    Project,
+    #[error("{0}")]
+    Rae(String),
+}
+
+/// Why the server stopped other than by its client leaving or a signal.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("MCP handshake failed: {0}")]
+    Handshake(String),
+    #[error("cannot write to stdout: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+/// Why a memory was not stored.
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    #[error("{0}")]
+    Connect(#[from] BusError),
+    #[error("{0} (is the pipeline's nats-server running? NATS_URL names it)")]
+    Publish(#[from] PublishError),
+    #[error("NATS did not answer within {0} s (is nats-server running at {1}?)")]
+    Timeout(u64, String),
+}
+
+/// The MCP server: cheap to clone, one per process.
+#[derive(Clone)]
+pub struct McpServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tenant: String,
+    project: String,
+    limits: Limits,
+    /// Largest JSON-RPC message accepted.
+    max_message_bytes: usize,
+    rae: RaeClient,
+    nats: NatsLink,
+    tools: Vec<Tool>,
+}
+
+/// The NATS connection, made on first need and kept (the client reconnects by itself).
+struct NatsLink {
+    config: NatsConfig,
+    bus: OnceCell<Bus>,
+}
+
+impl NatsLink {
+    /// The connected bus with its streams in place, connecting first when needed.
+    async fn bus(&self) -> Result<&Bus, BusError> {
+        self.bus
+            .get_or_try_init(|| async {
+                let bus = Bus::connect(&self.config, "rae-pipeline-mcp").await?;
+                // Idempotent, and lets a memory wait in JetStream even before `up` has run.
+                bus.setup().await?;
+                tracing::info!(url = %self.config.url, "mcp connected to nats");
+                Ok(bus)
+            })
+            .await
+    }
+}
+
+impl McpServer {
+    /// Builds the server for `tenant` (default: `ingress.default_tenant`) and `project` (default:
+    /// the tenant's project, then `ingress.default_project`). Connects to nothing yet.
+    ///
+    /// # Errors
+    /// [`BuildError`] for a tenant that does not resolve, a bad project or an unusable RAE
+    /// client.
+    pub fn build(
+        config: &Config,
+        tenant: Option<String>,
+        project: Option<String>,
+    ) -> Result<McpServer, BuildError> {
+        let tenant = tenant
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| config.ingress.default_tenant.clone());
+        if tenant.len() > 128 || !config.tenant_resolves(&tenant) {
+            return Err(BuildError::Tenant(tenant));
+        }
+        let project = project
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
+            .unwrap_or_else(|| config.ingress.default_project.clone());
+        if project.chars().count() > 256 {
+            return Err(BuildError::Project);
+        }
+        let rae = RaeClient::new(&config.rae, &config.tenants).map_err(BuildError::Rae)?;
+        let mut nats = config.nats.clone();
+        nats.connect_timeout_secs = nats.connect_timeout_secs.min(CONNECT_BUDGET_SECS);
+        let limits = config.limits.limits();
+        let tools = tools::specs(&limits, &project)
+            .into_iter()
+            .map(|spec| {
+                Tool::new(spec.name, spec.description, spec.input_schema)
+                    .with_title(spec.title)
+                    .with_annotations(
+                        ToolAnnotations::with_title(spec.title)
+                            .read_only(spec.read_only)
+                            .destructive(false)
+                            .idempotent(spec.read_only)
+                            .open_world(false),
+                    )
+            })
+            .collect();
+        Ok(McpServer {
+            inner: Arc::new(Inner {
+                tenant,
+                project,
+                limits,
+                // A whole memory, JSON-escaped, fits; never less than the HTTP body limit.
+                max_message_bytes: config
+                    .ingress
+                    .max_body_bytes
+                    .max(config.limits.max_content_bytes.saturating_mul(6) + 64 * 1024),
+                rae,
+                nats: NatsLink {
+                    config: nats,
+                    bus: OnceCell::new(),
+                },
+                tools,
+            }),
+        })
+    }
+
+    /// The tenant memories are stored for and searched in.
+    pub fn tenant(&self) -> &str {
+        &self.inner.tenant
+    }
+
+    /// The project used when a call names none.
+    pub fn project(&self) -> &str {
+        &self.inner.project
+    }
+
+    /// Serves one MCP session on `input`/`output` (stdin/stdout) until the client closes its
+    /// input or `shutdown` is cancelled. NATS is connected on the first store, so the searches
+    /// work, and the server starts, while NATS is down.
+    ///
+    /// # Errors
+    /// [`ServeError`] when the handshake fails or the output cannot be written.
+    pub async fn serve<R, W>(
+        self,
+        input: R,
+        output: W,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServeError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let framed = stdio::frame(input, output, self.inner.max_message_bytes);
+        let session = self
+            .serve_with_ct(
+                (framed.server_input, framed.server_output),
+                shutdown.child_token(),
+            )
+            .await;
+        let outcome = match session {
+            Ok(running) => {
+                let quit = tokio::select! {
+                    quit = running.waiting() => quit.ok(),
+                    () = shutdown.cancelled() => None,
+                };
+                tracing::debug!(?quit, "mcp session ended");
+                Ok(())
+            }
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_))
+            | Err(rmcp::service::ServerInitializeError::Cancelled) => Ok(()),
+            Err(err) => Err(ServeError::Handshake(err.to_string())),
+        };
+        framed.reader.abort();
+        // The SDK's output is closed now; the writer finishes what it has.
+        match tokio::time::timeout(Duration::from_secs(5), framed.writer).await {
+            Ok(Ok(Err(err))) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(ServeError::Output(err));
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn store_memory(&self, arguments: Map<String, Value>, client: Option<String>) -> Answer {
+        let args = match tools::parse(arguments) {
+            Ok(args) => args,
+            Err(e) => return Answer::invalid(e),
+        };
+        let origin = tools::Origin {
+            tenant: &self.inner.tenant,
+            project: &self.inner.project,
+            client: client.as_deref(),
+        };
+        let event = match tools::store_event(
+            args,
+            &origin,
+            &self.inner.limits,
+            OffsetDateTime::now_utc(),
+        ) {
+            Ok(event) => event,
+            Err(e) => return Answer::invalid(e),
+        };
+        match self.publish(&event).await {
+            Ok((subject, duplicate)) => Answer::ok(json!({
+                "id": event.id,
+                "status": "accepted",
+                "duplicate": duplicate,
+                "tenant": event.tenant,
+                "project": event.project,
+                "layer": event.layer,
+                "subject": subject,
+                "message": "stored in the pipeline: it is enriched and written to RAE within moments",
+            })),
+            Err(err) => Answer::error("unavailable", format!("memory not stored: {err}")),
+        }
+    }
+
+    /// Publishes `event` and awaits the JetStream ack, within bounded time.
+    async fn publish(&self, event: &Event) -> Result<(String, bool), StoreError> {
+        let nats = &self.inner.nats;
+        let budget = Duration::from_secs(nats.config.connect_timeout_secs + 5)
+            + Duration::from_millis(nats.config.publish_timeout_ms);
+        let url = nats.config.url.clone();
+        let subject = subjects::event(&event.tenant, &event.source, &event.kind);
+        let publishing = async {
+            let bus = nats.bus().await?;
+            let stored = bus
+                .publisher()
+                .publish_event(&subject, event, &event.id)
+                .await?;
+            Ok::<_, StoreError>(stored)
+        };
+        let stored = tokio::time::timeout(budget, publishing)
+            .await
+            .map_err(|_| StoreError::Timeout(budget.as_secs(), url))??;
+        rae_core::telemetry::EventPublished {
+            event_id: &event.id,
+            source: &event.source,
+            subject: &subject,
+            duplicate: stored.duplicate,
+        }
+        .emit();
+        Ok((subject, stored.duplicate))
+    }
+
+    async fn query_memories(&self, arguments: Map<String, Value>) -> Answer {
+        let body = match tools::parse(arguments)
+            .and_then(|args| tools::query_body(args, &self.inner.project))
+        {
+            Ok(body) => body,
+            Err(e) => return Answer::invalid(e),
+        };
+        let answer = self.inner.rae.query(&self.inner.tenant, &body).await;
+        Answer::from_rae("search", answer)
+    }
+
+    async fn query_graph(&self, arguments: Map<String, Value>) -> Answer {
+        let tenant_id = self.inner.rae.rae_tenant_id(&self.inner.tenant);
+        let body = match tools::parse(arguments)
+            .and_then(|args| tools::graph_body(args, &self.inner.project, &tenant_id))
+        {
+            Ok(body) => body,
+            Err(e) => return Answer::invalid(e),
+        };
+        let answer = self.inner.rae.query_graph(&self.inner.tenant, &body).await;
+        Answer::from_rae("graph search", answer)
+    }
+
+    async fn generate_reflection(&self, arguments: Map<String, Value>) -> Answer {
+        let tenant_id = self.inner.rae.rae_tenant_id(&self.inner.tenant);
+        let body = match tools::parse(arguments)
+            .and_then(|args| tools::reflection_body(args, &self.inner.project, &tenant_id))
+        {
+            Ok(body) => body,
+            Err(e) => return Answer::invalid(e),
+        };
+        let answer = self
+            .inner
+            .rae
+            .generate_reflection(&self.inner.tenant, &body)
+            .await;
+        Answer::from_rae("reflection", answer)
+    }
+}
+
+/// A tool's outcome and its label for `rae_integration_requests_total`.
+struct Answer {
+    result: CallToolResult,
+    /// `success` or an error code: `bad_request`, `unavailable`, `upstream`.
+    status: &'static str,
+}
+
+impl Answer {
+    fn ok(value: Value) -> Answer {
+        // RAE may answer 2xx without a JSON object; a tool's structured result must be one.
+        let value = match value {
+            Value::Object(_) => value,
+            Value::Null => json!({}),
+            other => json!({ "result": other }),
+        };
+        Answer {
+            result: CallToolResult::structured(value),
+            status: "success",
+        }
+    }
+
+    fn error(status: &'static str, message: String) -> Answer {
+        Answer {
+            result: CallToolResult::error(vec![ContentBlock::text(message)]),
+            status,
+        }
+    }
+
+    fn invalid(e: InvalidField) -> Answer {
+        Answer::error(
+            "bad_request",
+            format!("invalid arguments: {e} (the tool's input schema lists what is accepted)"),
+        )
+    }
+
+    /// RAE's answer, or a tool error saying why there is none.
+    fn from_rae(what: &str, answer: Result<Value, RaeError>) -> Answer {
+        match answer {
+            Ok(value) => Answer::ok(value),
+            Err(err) => Answer::error("upstream", rae_failure(what, &err)),
+        }
+    }
+}
+
+/// What an assistant (and its user) should read when RAE cannot answer.
+fn rae_failure(what: &str, err: &RaeError) -> String {
+    match err {
+        RaeError::Connect { .. } | RaeError::Timeout { .. } => {
+            format!("{what} failed: RAE is unavailable: {err} (is RAE running? RAE_BASE_URL names it)")
+        }
+        RaeError::Status { status, body, .. } if *status == 401 || *status == 403 => format!(
+            "{what} failed: RAE refused the credentials ({status}): {body} (check RAE_API_KEY and the tenant)"
+        ),
+        RaeError::Status { status, body, .. } if *status == 404 || *status == 405 => format!(
+            "{what} failed: RAE has no such route ({status}): {body} (this RAE may serve it at another path: see rae.*_path in the configuration)"
+        ),
+        RaeError::Status { status, body, .. } if *status >= 500 || *status == 429 || *status == 408 => {
+            format!("{what} failed: RAE could not answer now ({status}): {body}; try again later")
+        }
+        RaeError::Status { status, body, .. } => {
+            format!("{what} failed: RAE refused the request ({status}): {body}")
+        }
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("rae-pipeline", env!("CARGO_PKG_VERSION"))
+                    .with_title("RAE memory (rae-pipeline)"),
+            )
+            .with_instructions(format!(
+                "Long-term memory in RAE for tenant {} (project {} unless a call names another). \
+                 Search with query_memories (or query_graph for how things relate) before \
+                 answering from memory; store decisions, facts and lessons worth keeping with \
+                 store_memory; generate_reflection asks RAE for insights across a project's memories.",
+                self.inner.tenant, self.inner.project
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.inner.tools.clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
+        let arguments = request.arguments.unwrap_or_default();
+        let tool = request.name.as_ref();
+        let answer = match tool {
+            tools::STORE_MEMORY => {
+                let client = context.client_info().map(|info| info.name);
+                self.store_memory(arguments, client).await
+            }
+            tools::QUERY_MEMORIES => self.query_memories(arguments).await,
+            tools::QUERY_GRAPH => self.query_graph(arguments).await,
+            tools::GENERATE_REFLECTION => self.generate_reflection(arguments).await,
+            other => {
+                // Not a tool of this server: a protocol error, as MCP defines it.
+                return Err(ErrorData::invalid_params(
+                    format!(
+                        "unknown tool {other:?}: the tools are {}",
+                        tools::NAMES.join(", ")
+                    ),
+                    None,
+                ));
+            }
+        };
+        let elapsed = started.elapsed();
+        tracing::info!(
+            tool,
+            status = answer.status,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "mcp tool call"
+        );
+        rae_core::telemetry::IntegrationRequest {
+            integration: INTEGRATION,
+            status: answer.status,
+            latency: elapsed,
+        }
+        .emit();
+        Ok(answer.result.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rae_core::config::Source;
+
+    fn config(yaml: &str) -> Config {
+        Config::load(&Source::Text(yaml.into()), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn tenant_and_project_come_from_flags_then_config() {
+        let server = McpServer::build(&config(""), None, None).unwrap();
+        assert_eq!(
+            (server.tenant(), server.project()),
+            ("default-tenant", "default")
+        );
+        let yaml = "tenants:\n  acme:\n    rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f\n    project: backend\n";
+        let server = McpServer::build(&config(yaml), Some("acme".into()), None).unwrap();
+        assert_eq!((server.tenant(), server.project()), ("acme", "backend"));
+        let server =
+            McpServer::build(&config(yaml), Some("acme".into()), Some("web".into())).unwrap();
+        assert_eq!(server.project(), "web");
+        let err = McpServer::build(&config(yaml), Some("nobody".into()), None)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("nobody"), "{err}");
+        assert!(McpServer::build(&config(""), None, Some("p".repeat(257))).is_err());
+    }
+
+    #[test]
+    fn rae_failures_say_what_to_do() {
+        let down = RaeError::Connect {
+            url: "http://127.0.0.1:1/v2/memories/query".into(),
+            message: "connection refused".into(),
+        };
+        let text = rae_failure("search", &down);
+        assert!(
+            text.contains("RAE is unavailable") && text.contains("RAE_BASE_URL"),
+            "{text}"
+        );
+        let refused = RaeError::Status {
+            status: 422,
+            body: "{\"error\":{\"code\":\"validation\"}}".into(),
+            retry_after: None,
+        };
+        let text = rae_failure("search", &refused);
+        assert!(
+            text.contains("refused the request (422)") && text.contains("validation"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn non_object_rae_answers_become_objects() {
+        let answer = Answer::ok(json!([1, 2]));
+        assert_eq!(
+            answer.result.structured_content,
+            Some(json!({"result": [1, 2]}))
+        );
+        assert_eq!(answer.result.is_error, Some(false));
+    }
+}
