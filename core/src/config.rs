@@ -1349,10 +1349,10 @@ impl Config {
                     "must be between 0 and 1",
                 );
             }
-            if !crate::event::SOURCES.contains(&rule.source.as_str()) {
+            if rule.source.parse::<crate::event::Source>().is_err() {
                 bad(
                     &format!("enrich.base_importance[{i}].source"),
-                    &format!("must be one of {}", crate::event::SOURCES.join(", ")),
+                    &format!("must be one of {}", crate::event::Source::names()),
                 );
             }
         }
@@ -1679,10 +1679,10 @@ impl RuleConfig {
             problems.push(Problem::new("", "does nothing: set boost or add_tags"));
         }
         for (j, source) in self.sources.iter().enumerate() {
-            if !crate::event::SOURCES.contains(&source.as_str()) {
+            if source.parse::<crate::event::Source>().is_err() {
                 problems.push(Problem::new(
                     format!(".sources[{j}]"),
-                    format!("must be one of {}", crate::event::SOURCES.join(", ")),
+                    format!("must be one of {}", crate::event::Source::names()),
                 ));
             }
         }
