@@ -5,14 +5,12 @@
 //! republishes each matching event to its own subject with message id
 //! `<event id>:backfill:<run id>`: the enricher takes it like a new event.
 
-use std::time::Duration;
-
 use async_nats::jetstream::consumer;
-use futures::StreamExt;
 use time::OffsetDateTime;
 
 use rae_core::bus::{Bus, BusError, PublishError};
 use rae_core::event::Event;
+use rae_core::reader::StreamReader;
 use rae_core::subjects;
 
 /// Which stored events to run again.
@@ -61,37 +59,20 @@ pub async fn run(
     selection: &Selection,
     mut on_event: impl FnMut(&Event),
 ) -> Result<Report, BackfillError> {
-    let stream = bus.stream(subjects::EVENTS_STREAM).await?;
-    let info = stream
-        .get_info()
-        .await
-        .map_err(|e| BusError::jetstream("RAE_EVENTS info", e))?;
-    let last = info.state.last_sequence;
     let mut report = Report::default();
-    if info.state.messages == 0 {
+    let start = consumer::DeliverPolicy::ByStartTime {
+        start_time: selection.since,
+    };
+    // The reader stops at the last event that existed at the start, so the copies this run
+    // publishes are never read again.
+    let Some(mut reader) = StreamReader::open(bus, subjects::EVENTS_STREAM, start).await? else {
         return Ok(report);
-    }
-    let reader = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::ByStartTime {
-                start_time: selection.since,
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| BusError::jetstream("ordered consumer", e))?;
-    let mut messages = reader
-        .messages()
-        .await
-        .map_err(|e| BusError::jetstream("ordered consumer messages", e))?;
+    };
     let run_id = rae_core::event::new_id();
     let publisher = bus.publisher();
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
-        let Ok(Some(Ok(message))) = next else { break };
+    while let Some(message) = reader.next().await {
         let Ok(info) = message.info() else { break };
-        let (sequence, pending, published) = (info.stream_sequence, info.pending, info.published);
-        if sequence > last || selection.until.is_some_and(|until| published >= until) {
+        if selection.until.is_some_and(|until| info.published >= until) {
             break;
         }
         report.read += 1;
@@ -114,8 +95,7 @@ pub async fn run(
             Ok(_) => {}
             Err(_) => report.unreadable += 1,
         }
-        if pending == 0 || sequence >= last || selection.limit.is_some_and(|l| report.matched >= l)
-        {
+        if selection.limit.is_some_and(|l| report.matched >= l) {
             break;
         }
     }

@@ -1,17 +1,15 @@
 //! Dead letters (DESIGN §4): what a stage could not deliver, with the reason, kept browsable in
 //! `RAE_DLQ`, and the operations on them (list, replay, purge) behind `rae-pipeline dlq`.
 
-use std::time::Duration;
-
 use async_nats::jetstream::consumer;
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::bus::{header_value, Bus, BusError, PublishError, Publisher, Stored};
+use crate::reader::StreamReader;
 use crate::{headers, subjects};
 
 /// The stage that gave up on an event; its input subject is where a replay goes.
@@ -287,31 +285,18 @@ pub struct Entry {
 /// # Errors
 /// [`BusError`] when the stream cannot be read.
 pub async fn list(bus: &Bus, filter: &Filter, limit: usize) -> Result<Vec<Entry>, BusError> {
-    let stream = bus.stream(subjects::DLQ_STREAM).await?;
-    let info = stream
-        .get_info()
-        .await
-        .map_err(|e| BusError::jetstream("RAE_DLQ info", e))?;
     let mut entries = Vec::new();
-    if info.state.messages == 0 || limit == 0 {
+    if limit == 0 {
         return Ok(entries);
     }
-    let reader = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| BusError::jetstream("ordered consumer", e))?;
-    let mut messages = reader
-        .messages()
-        .await
-        .map_err(|e| BusError::jetstream("ordered consumer messages", e))?;
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
-        let Ok(Some(Ok(message))) = next else { break };
+    let Some(mut reader) =
+        StreamReader::open(bus, subjects::DLQ_STREAM, consumer::DeliverPolicy::All).await?
+    else {
+        return Ok(entries);
+    };
+    while let Some(message) = reader.next().await {
         let Ok(info) = message.info() else { break };
-        let (sequence, pending) = (info.stream_sequence, info.pending);
+        let sequence = info.stream_sequence;
         match serde_json::from_slice::<DeadLetter>(&message.payload) {
             Ok(letter) if filter.matches(sequence, &letter) => {
                 entries.push(Entry { sequence, letter })
@@ -319,7 +304,7 @@ pub async fn list(bus: &Bus, filter: &Filter, limit: usize) -> Result<Vec<Entry>
             Ok(_) => {}
             Err(err) => tracing::warn!(sequence, error = %err, "unreadable dead letter skipped"),
         }
-        if pending == 0 || entries.len() >= limit {
+        if entries.len() >= limit {
             break;
         }
     }
