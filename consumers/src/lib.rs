@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use futures::StreamExt;
+use rae_core::bus::{Bus, BusError};
 use rae_core::dead_letter::{DeadLetter, Reason, Stage};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,69 @@ impl Gate for Open {
     async fn admit(&self, max: usize) -> usize {
         max
     }
+}
+
+/// How a stage's durable consumer is set up (from its config section).
+#[derive(Debug, Clone, Copy)]
+pub struct StageSettings {
+    pub ack_wait: Duration,
+    pub concurrency: usize,
+    /// JetStream's `max_deliver` backstop; 0 is unlimited.
+    pub max_deliveries: u64,
+}
+
+/// Creates (or updates) the durable pull consumer of `stage` on its input stream.
+///
+/// # Errors
+/// [`BusError`] when the server refuses the consumer.
+pub async fn stage_consumer(
+    bus: &Bus,
+    stage: Stage,
+    settings: StageSettings,
+) -> Result<PullConsumer, BusError> {
+    bus.durable_consumer(
+        stage.input_stream(),
+        stage.consumer(),
+        stage.input_filter(),
+        settings.ack_wait,
+        // Room for the messages in flight plus those waiting for their retry delay.
+        i64::try_from(settings.concurrency.saturating_mul(4)).unwrap_or(i64::MAX),
+        settings.max_deliveries,
+    )
+    .await
+}
+
+/// Runs `stage`: the pull loop over `consumer` and, beside it, the watcher that turns JetStream's
+/// `MAX_DELIVERIES` advisories into dead letters; returns when both have stopped after `token`.
+pub async fn run_stage<G, H, F>(
+    bus: &Bus,
+    stage: Stage,
+    consumer: PullConsumer,
+    concurrency: usize,
+    gate: Arc<G>,
+    handle: H,
+    token: CancellationToken,
+) where
+    G: Gate + 'static,
+    H: Fn(Message) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let watcher = advisories::watch_max_deliveries(
+        bus.clone(),
+        stage.input_stream(),
+        stage.consumer(),
+        stage,
+        token.clone(),
+    );
+    let pulling = pull_loop(
+        stage.component(),
+        consumer,
+        concurrency,
+        gate,
+        handle,
+        token,
+    );
+    tokio::join!(watcher, pulling);
 }
 
 /// Pulls from `consumer` and runs `handle` for each message, at most `concurrency` at once,

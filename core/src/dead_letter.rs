@@ -28,6 +28,38 @@ impl Stage {
         }
     }
 
+    /// The stream the stage reads.
+    pub const fn input_stream(self) -> &'static str {
+        match self {
+            Stage::Enrich => subjects::EVENTS_STREAM,
+            Stage::Write => subjects::ENRICHED_STREAM,
+        }
+    }
+
+    /// The subjects of its input stream that the stage takes.
+    pub const fn input_filter(self) -> &'static str {
+        match self {
+            Stage::Enrich => subjects::EVENTS_ALL,
+            Stage::Write => subjects::ENRICHED_ALL,
+        }
+    }
+
+    /// The name of the stage's durable consumer, shared by all its replicas.
+    pub const fn consumer(self) -> &'static str {
+        match self {
+            Stage::Enrich => subjects::ENRICHER_CONSUMER,
+            Stage::Write => subjects::WRITER_CONSUMER,
+        }
+    }
+
+    /// The component that runs the stage, its `component` log field.
+    pub const fn component(self) -> &'static str {
+        match self {
+            Stage::Enrich => "enricher",
+            Stage::Write => "rae_writer",
+        }
+    }
+
     /// The subject the stage reads, for an event of this tenant, source and kind.
     pub fn input_subject(self, tenant: &str, source: &str, kind: &str) -> String {
         match self {

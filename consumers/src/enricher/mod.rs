@@ -52,16 +52,12 @@ impl Enricher {
     /// [`BuildError`] when the consumer cannot be created, a rule does not compile or the LLM
     /// client cannot be made.
     pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, BuildError> {
-        let consumer = bus
-            .durable_consumer(
-                subjects::EVENTS_STREAM,
-                subjects::ENRICHER_CONSUMER,
-                subjects::EVENTS_ALL,
-                Duration::from_secs(config.enrich.ack_wait_secs),
-                (config.enrich.concurrency * 4) as i64,
-                config.enrich.max_deliveries,
-            )
-            .await?;
+        let settings = consumers::StageSettings {
+            ack_wait: Duration::from_secs(config.enrich.ack_wait_secs),
+            concurrency: config.enrich.concurrency,
+            max_deliveries: config.enrich.max_deliveries,
+        };
+        let consumer = consumers::stage_consumer(bus, Stage::Enrich, settings).await?;
         Ok(Enricher {
             consumer,
             shared: Arc::new(Shared {
@@ -80,20 +76,15 @@ impl Enricher {
 
     /// Runs until `token` is cancelled, then finishes the events in flight.
     pub async fn run(self, token: CancellationToken) {
-        let watcher = tokio::spawn(consumers::advisories::watch_max_deliveries(
-            self.shared.publisher.bus().clone(),
-            subjects::EVENTS_STREAM,
-            subjects::ENRICHER_CONSUMER,
-            Stage::Enrich,
-            token.clone(),
-        ));
+        let bus = self.shared.publisher.bus().clone();
         let shared = self.shared;
         let handle = move |message: Message| {
             let shared = shared.clone();
             async move { shared.handle(message).await }
         };
-        consumers::pull_loop(
-            "enricher",
+        consumers::run_stage(
+            &bus,
+            Stage::Enrich,
             self.consumer,
             self.concurrency,
             Arc::new(consumers::Open),
@@ -101,7 +92,6 @@ impl Enricher {
             token,
         )
         .await;
-        let _ = watcher.await;
     }
 }
 

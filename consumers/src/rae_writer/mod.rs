@@ -19,7 +19,6 @@ use rae_core::config::{Config, WriterConfig};
 use rae_core::dead_letter::{Reason, Stage};
 use rae_core::event::Limits;
 use rae_core::rae::RaeClient;
-use rae_core::subjects;
 use rae_core::telemetry::{EventRetried, RaeWrite};
 
 use breaker::Breaker;
@@ -89,16 +88,12 @@ impl Writer {
     /// # Errors
     /// [`BuildError`] when the consumer or the HTTP client cannot be made.
     pub async fn build(config: &Config, bus: &Bus) -> Result<Writer, BuildError> {
-        let consumer = bus
-            .durable_consumer(
-                subjects::ENRICHED_STREAM,
-                subjects::WRITER_CONSUMER,
-                subjects::ENRICHED_ALL,
-                Duration::from_secs(config.writer.ack_wait_secs),
-                (config.writer.concurrency * 4) as i64,
-                config.writer.max_deliveries,
-            )
-            .await?;
+        let settings = consumers::StageSettings {
+            ack_wait: Duration::from_secs(config.writer.ack_wait_secs),
+            concurrency: config.writer.concurrency,
+            max_deliveries: config.writer.max_deliveries,
+        };
+        let consumer = consumers::stage_consumer(bus, Stage::Write, settings).await?;
         let rae = RaeClient::new(&config.rae, &config.tenants).map_err(BuildError::Client)?;
         Ok(Writer {
             consumer,
@@ -118,13 +113,7 @@ impl Writer {
 
     /// Runs until `token` is cancelled, then finishes the writes in flight.
     pub async fn run(self, token: CancellationToken) {
-        let watcher = tokio::spawn(consumers::advisories::watch_max_deliveries(
-            self.shared.publisher.bus().clone(),
-            subjects::ENRICHED_STREAM,
-            subjects::WRITER_CONSUMER,
-            Stage::Write,
-            token.clone(),
-        ));
+        let bus = self.shared.publisher.bus().clone();
         let shared = self.shared;
         let gate = shared.breaker.clone();
         let concurrency = shared.config.concurrency;
@@ -132,8 +121,9 @@ impl Writer {
             let shared = shared.clone();
             async move { shared.handle(message).await }
         };
-        consumers::pull_loop(
-            "rae_writer",
+        consumers::run_stage(
+            &bus,
+            Stage::Write,
             self.consumer,
             concurrency,
             gate,
@@ -141,7 +131,6 @@ impl Writer {
             token,
         )
         .await;
-        let _ = watcher.await;
     }
 }
 
