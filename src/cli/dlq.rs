@@ -10,7 +10,9 @@ use rae_core::dead_letter::{self, Filter, Stage};
 
 use super::{connect, parse_time, Failure};
 
-#[derive(Args, Clone)]
+/// The filter flags of `list`, `replay` and `purge`: clap's face of the core [`Filter`], which
+/// they become through the one `From` below (the id of `replay`/`purge` is set on top of it).
+#[derive(Args)]
 pub(super) struct FilterArgs {
     /// Only this stage.
     #[arg(long, value_enum)]
@@ -82,26 +84,41 @@ pub(super) enum DlqCommand {
     },
 }
 
-fn filter_of(args: FilterArgs, id: Option<String>) -> Filter {
-    Filter {
-        id,
-        stage: args.stage,
-        reason: args.reason,
-        source: args.source,
-        tenant: args.tenant,
-        since: args.since,
-        until: args.until,
+impl From<FilterArgs> for Filter {
+    fn from(args: FilterArgs) -> Filter {
+        Filter {
+            id: None,
+            stage: args.stage,
+            reason: args.reason,
+            source: args.source,
+            tenant: args.tenant,
+            since: args.since,
+            until: args.until,
+        }
     }
 }
 
-fn is_narrowed(f: &Filter) -> bool {
-    f.id.is_some()
-        || f.stage.is_some()
-        || f.reason.is_some()
-        || f.source.is_some()
-        || f.tenant.is_some()
-        || f.since.is_some()
-        || f.until.is_some()
+/// The dead letters `replay` or `purge` touches: `--id` and the filter flags, or every one with
+/// `--all`. Without any of them the command is refused rather than taken to mean "all".
+fn selection(id: Option<String>, all: bool, filter: FilterArgs) -> Result<Filter, Failure> {
+    let filter = Filter {
+        id,
+        ..Filter::from(filter)
+    };
+    let narrowed = filter.id.is_some()
+        || filter.stage.is_some()
+        || filter.reason.is_some()
+        || filter.source.is_some()
+        || filter.tenant.is_some()
+        || filter.since.is_some()
+        || filter.until.is_some();
+    if all || narrowed {
+        Ok(filter)
+    } else {
+        Err(Failure::Usage(anyhow::anyhow!(
+            "say which dead letters: --id ID, --reason R (or another filter), or --all"
+        )))
+    }
 }
 
 /// Runs a `dlq` subcommand.
@@ -113,7 +130,7 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             limit,
             json,
         } => {
-            let entries = dead_letter::list(&bus, &filter_of(filter, None), limit)
+            let entries = dead_letter::list(&bus, &filter.into(), limit)
                 .await
                 .context("read RAE_DLQ")?;
             if json {
@@ -166,27 +183,9 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             filter,
             dry_run,
             limit,
-        }
-        | DlqCommand::Purge {
-            id,
-            all,
-            filter,
-            dry_run,
-            limit,
-        } if !all && id.is_none() && !is_narrowed(&filter_of(filter.clone(), None)) => {
-            let _ = (dry_run, limit);
-            Err(Failure::Usage(anyhow::anyhow!(
-                "say which dead letters: --id ID, --reason R (or another filter), or --all"
-            )))
-        }
-        DlqCommand::Replay {
-            id,
-            filter,
-            dry_run,
-            limit,
-            ..
         } => {
-            let entries = dead_letter::list(&bus, &filter_of(filter, id), limit)
+            let filter = selection(id, all, filter)?;
+            let entries = dead_letter::list(&bus, &filter, limit)
                 .await
                 .context("read RAE_DLQ")?;
             let mut done = 0usize;
@@ -221,12 +220,13 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
         }
         DlqCommand::Purge {
             id,
+            all,
             filter,
             dry_run,
             limit,
-            ..
         } => {
-            let entries = dead_letter::list(&bus, &filter_of(filter, id), limit)
+            let filter = selection(id, all, filter)?;
+            let entries = dead_letter::list(&bus, &filter, limit)
                 .await
                 .context("read RAE_DLQ")?;
             for entry in &entries {
@@ -245,5 +245,44 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(reason: Option<&str>) -> FilterArgs {
+        FilterArgs {
+            stage: None,
+            reason: reason.map(str::to_owned),
+            source: None,
+            tenant: None,
+            since: None,
+            until: None,
+        }
+    }
+
+    #[test]
+    fn replay_and_purge_need_an_id_a_filter_or_all() {
+        assert!(matches!(
+            selection(None, false, flags(None)),
+            Err(Failure::Usage(_))
+        ));
+        let chosen = |id: Option<&str>, all, reason| match selection(
+            id.map(str::to_owned),
+            all,
+            flags(reason),
+        ) {
+            Ok(filter) => filter,
+            Err(_) => panic!("refused: id {id:?}, all {all}, reason {reason:?}"),
+        };
+        let everything = chosen(None, true, None);
+        assert!(everything.id.is_none() && everything.reason.is_none());
+        let one = chosen(Some("12"), false, None);
+        assert_eq!(one.id.as_deref(), Some("12"));
+        let by_reason = chosen(None, false, Some("rae_rejected"));
+        assert_eq!(by_reason.reason.as_deref(), Some("rae_rejected"));
+        assert!(by_reason.id.is_none());
     }
 }
