@@ -20,7 +20,8 @@ pub(super) struct RunArgs {
     /// Directory for generated state: the default webhook secret, a local nats-server's store.
     #[arg(long, default_value = "./data")]
     pub(super) data_dir: PathBuf,
-    /// Seconds to finish in-flight work after SIGINT/SIGTERM before exiting anyway.
+    /// Seconds to finish in-flight work after SIGINT/SIGTERM (or after a role failed) before
+    /// exiting anyway.
     #[arg(long, default_value_t = 30)]
     pub(super) grace_secs: u64,
 }
@@ -78,7 +79,8 @@ pub(super) async fn writer(config: &Config, args: &RunArgs) -> Result<(), Failur
     .await
 }
 
-/// Runs `roles` (and mail, for `mail` and for `up` with an email integration) until a signal.
+/// Runs `roles` (and mail, for `mail` and for `up` with an email integration) until a signal or
+/// until one of them ends, which is a runtime failure (exit 1) naming the role.
 pub(super) async fn run_roles(
     config: &Config,
     roles: Roles,
@@ -105,19 +107,27 @@ pub(super) async fn run_roles(
                 .next()
                 .is_some());
     let result = async {
-        let mut running = app::start(config, roles, &options).await.context("start")?;
+        let mut built = app::build(config, roles, &options).await.context("start")?;
         if mail {
-            running.start_mail(config).await.context("start mail")?;
+            built = built.with_mail(config).await.context("start mail")?;
         }
-        wait_for_signal().await;
-        tracing::info!(
-            grace_secs = args.grace_secs,
-            "shutting down: finishing in-flight work"
-        );
+        let mut running = built.spawn();
+        if let Some(local) = &local {
+            // The nats-server `up` started is one of its roles: when it dies, so does `up`.
+            let token = running.token();
+            let exited = local.exited();
+            running.spawn("nats-server", async move {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => Ok(()),
+                    exited = exited => Err(exited.into()),
+                }
+            });
+        }
         running
-            .shutdown(Duration::from_secs(args.grace_secs))
+            .run_until(wait_for_signal(), Duration::from_secs(args.grace_secs))
             .await
-            .map_err(anyhow::Error::msg)
+            .map_err(anyhow::Error::new)
     }
     .await;
     if let Some(local) = local {
