@@ -20,7 +20,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use rae_consumers::{enricher::Enricher, rae_writer::Writer};
 use rae_core::audit::Auditor;
-use rae_core::bus::Bus;
+use rae_core::bus::{Bus, BusError};
 use rae_core::config::{Config, Secret, DEFAULT_WEBHOOK_ID};
 use rae_core::telemetry;
 use rae_git_watch as git_watch;
@@ -56,15 +56,47 @@ pub struct Options {
     pub serve_metrics: bool,
 }
 
-/// Why the pipeline could not start.
+/// Why the pipeline could not start: one variant per start step, nothing running.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(transparent)]
-    Bus(#[from] rae_core::bus::BusError),
-    #[error("{0}")]
-    Listen(String),
-    #[error("{0}")]
-    Build(String),
+    #[error("no connection to NATS")]
+    Connect(#[source] BusError),
+    #[error("cannot set up the streams and buckets")]
+    Setup(#[source] BusError),
+    /// A listener could not be bound; `message` names the address and the reason.
+    #[error("{message}")]
+    Listen {
+        /// `ingress` or `metrics`.
+        role: &'static str,
+        addr: String,
+        message: String,
+    },
+    #[error("cannot build the writer")]
+    Writer(#[source] rae_consumers::rae_writer::BuildError),
+    #[error("cannot build the enricher: {message}")]
+    Enricher { message: String },
+    #[error("cannot build the git watcher of integration {integration}")]
+    GitWatch {
+        integration: String,
+        #[source]
+        source: git_watch::BuildError,
+    },
+    #[error("cannot keep the generated webhook secret in {}: make --data-dir writable or set RAE_WEBHOOK_SECRET", .path.display())]
+    WebhookSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the webhook integrations")]
+    Webhooks(#[source] webhook::BuildError),
+    #[error("cannot build the ingress: {message}")]
+    Ingress { message: String },
+    #[error("cannot build email integration {integration}")]
+    Email {
+        integration: String,
+        #[source]
+        source: rae_email::BuildError,
+    },
 }
 
 /// Why the shutdown was not clean.
@@ -139,8 +171,10 @@ pub async fn start(
 /// # Errors
 /// [`StartError`] for an unreachable NATS, a taken port or an unusable integration.
 pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<Built, StartError> {
-    let bus = Bus::connect(&config.nats, "rae-pipeline").await?;
-    bus.setup().await?;
+    let bus = Bus::connect(&config.nats, "rae-pipeline")
+        .await
+        .map_err(StartError::Connect)?;
+    bus.setup().await.map_err(StartError::Setup)?;
     let supervisor = Supervisor::new(CancellationToken::new());
     let token = supervisor.token().clone();
     let mut built = Built {
@@ -155,9 +189,14 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
 
     if options.serve_metrics {
         let handle = telemetry::metrics_handle();
-        let listener = telemetry::bind(&config.ingress.metrics_listen, "metrics")
+        let addr = &config.ingress.metrics_listen;
+        let listener = telemetry::bind(addr, "metrics")
             .await
-            .map_err(StartError::Listen)?;
+            .map_err(|e| StartError::Listen {
+                role: "metrics",
+                addr: addr.clone(),
+                message: e.to_string(),
+            })?;
         built.metrics_addr = listener.local_addr().ok();
         let t = token.clone();
         built.add("metrics", async move {
@@ -175,7 +214,7 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
     if roles.writer {
         let writer = Writer::build(config, &bus)
             .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
+            .map_err(StartError::Writer)?;
         rae_health = Some(writer.rae_health());
         let t = token.child_token();
         built.add("writer", async move {
@@ -186,7 +225,9 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
     if roles.enricher {
         let enricher = Enricher::build(config, &bus)
             .await
-            .map_err(StartError::Build)?;
+            .map_err(|e| StartError::Enricher {
+                message: e.to_string(),
+            })?;
         let t = token.child_token();
         built.add("enricher", async move {
             enricher.run(t).await;
@@ -194,39 +235,50 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         });
     }
     if roles.git_watch {
-        let watchers = git_watch::GitWatcher::build_all(config, &bus)
-            .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
-        for watcher in watchers {
+        for integration in config.integrations_of(rae_core::config::IntegrationKind::Git) {
+            let watcher = git_watch::GitWatcher::build(config, integration, &bus)
+                .await
+                .map_err(|source| StartError::GitWatch {
+                    integration: integration.id.clone(),
+                    source,
+                })?;
             let t = token.child_token();
-            built.add("git-watch", async move {
+            built.add(&format!("git-watch:{}", integration.id), async move {
                 watcher.run(t).await;
                 Ok(())
             });
         }
     }
     if roles.ingress {
-        let listener = telemetry::bind(&config.ingress.listen, "the ingress")
-            .await
-            .map_err(StartError::Listen)?;
+        let addr = &config.ingress.listen;
+        let listener =
+            telemetry::bind(addr, "the ingress")
+                .await
+                .map_err(|e| StartError::Listen {
+                    role: "ingress",
+                    addr: addr.clone(),
+                    message: e.to_string(),
+                })?;
         let needs_fallback = config
             .integration(DEFAULT_WEBHOOK_ID)
             .and_then(|i| i.webhook().ok())
             .is_some_and(|w| w.secrets.is_empty());
         let fallback = if needs_fallback {
-            Some(default_webhook_secret(&options.data_dir).map_err(StartError::Build)?)
+            Some(default_webhook_secret(&options.data_dir)?)
         } else {
             None
         };
-        let registry = webhook::Registry::build(config, fallback)
-            .map_err(|e| StartError::Build(e.to_string()))?;
+        let registry = webhook::Registry::build(config, fallback).map_err(StartError::Webhooks)?;
         // Started last of the ingress steps; stopped again by the guard if a later one fails.
         let audit_token = CancellationToken::new();
         let (auditor, audit_task) = Auditor::start(bus.publisher(), audit_token.clone());
         built.audit = Some((audit_token.drop_guard(), audit_task));
         let mut state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
             .await
-            .map_err(StartError::Build)?;
+            .map_err(|e| StartError::Ingress {
+                message: e.to_string(),
+            })?
+            .with_tasks(built.supervisor.tracker().clone());
         if let Some(health) = rae_health {
             state = state.with_rae_health(health);
         }
@@ -244,20 +296,23 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
 async fn build_mail(
     config: &Config,
     bus: &Bus,
-    token: &CancellationToken,
+    supervisor: &Supervisor,
 ) -> Result<(Vec<Ready>, Vec<SocketAddr>), StartError> {
     use rae_core::config::IntegrationKind;
     use rae_email::Email;
     let mut roles: Vec<Ready> = Vec::new();
     let mut addrs = Vec::new();
     for integration in config.integrations_of(IntegrationKind::Email) {
-        let email = Email::build(config, integration, bus)
+        let email = Email::build(config, integration, bus, supervisor.tracker())
             .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
+            .map_err(|source| StartError::Email {
+                integration: integration.id.clone(),
+                source,
+            })?;
         addrs.extend(email.smtp_addr());
-        let t = token.child_token();
+        let t = supervisor.token().child_token();
         roles.push((
-            "mail".to_owned(),
+            format!("mail:{}", integration.id),
             Box::pin(async move {
                 email.run(t).await;
                 Ok(())
@@ -281,7 +336,7 @@ impl Built {
     /// # Errors
     /// [`StartError`] for a taken address, an unreadable certificate or bad settings.
     pub async fn with_mail(mut self, config: &Config) -> Result<Built, StartError> {
-        let (roles, addrs) = build_mail(config, &self.bus, self.supervisor.token()).await?;
+        let (roles, addrs) = build_mail(config, &self.bus, &self.supervisor).await?;
         self.roles.extend(roles);
         self.smtp_addrs.extend(addrs);
         Ok(self)
@@ -329,7 +384,7 @@ impl Running {
     /// # Errors
     /// [`StartError`] for a taken address, an unreadable certificate or bad settings.
     pub async fn start_mail(&mut self, config: &Config) -> Result<(), StartError> {
-        let (roles, addrs) = build_mail(config, &self.bus, self.supervisor.token()).await?;
+        let (roles, addrs) = build_mail(config, &self.bus, &self.supervisor).await?;
         for (name, role) in roles {
             self.supervisor.spawn(name, role);
         }
@@ -447,8 +502,8 @@ impl Running {
 /// `<data_dir>/webhook-secret`, so a fresh install is never open to unauthenticated writes.
 ///
 /// # Errors
-/// A message naming the file that could not be read or written.
-pub fn default_webhook_secret(data_dir: &Path) -> Result<Secret, String> {
+/// [`StartError::WebhookSecret`] naming the directory or file that could not be written.
+pub fn default_webhook_secret(data_dir: &Path) -> Result<Secret, StartError> {
     let path = data_dir.join("webhook-secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim();
@@ -456,10 +511,15 @@ pub fn default_webhook_secret(data_dir: &Path) -> Result<Secret, String> {
             return Ok(Secret::new(secret));
         }
     }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::WebhookSecret {
+        path: data_dir.to_owned(),
+        source,
+    })?;
     let secret = hex::encode(rand::random::<[u8; 24]>());
-    write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(&path, &secret).map_err(|source| StartError::WebhookSecret {
+        path: path.clone(),
+        source,
+    })?;
     tracing::warn!(
         path = %path.display(),
         "no webhook secret configured (RAE_WEBHOOK_SECRET): generated one; send it as X-Webhook-Secret"

@@ -282,6 +282,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn error_chain_says_a_cause_once_when_its_parent_quotes_it() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot listen for SMTP on 127.0.0.1:25: {0}")]
+        struct Quoting(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot build email integration email")]
+        struct Outer(#[source] Quoting);
+        let err = Outer(Quoting(std::io::Error::other("address in use")));
+        assert_eq!(
+            error_chain(&err),
+            "cannot build email integration email: cannot listen for SMTP on 127.0.0.1:25: address in use"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn stop_waits_for_roles_and_handler_work_and_names_what_it_abandons() {
         let mut supervisor = Supervisor::new(CancellationToken::new());

@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use rae_core::bus::Bus;
 use rae_core::config::{Config, Source};
 use rae_core::telemetry::{self, LogFormat};
+use rae_pipeline::supervisor::error_chain;
 
 #[derive(Parser)]
 #[command(name = "rae-pipeline", version, about = "Feeds RAE memories from webhooks and other sources through NATS JetStream", long_about = None)]
@@ -131,12 +132,14 @@ pub(crate) fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The whole chain, as `{:#}` prints it, but a cause that its parent's message already
+        // ends with is said once.
         Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(e.as_ref()));
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(e.as_ref()));
             ExitCode::from(1)
         }
     }

@@ -107,3 +107,37 @@ async fn a_role_that_returns_before_shutdown_is_a_failure_and_a_signal_is_not() 
         .await
         .expect("a clean shutdown");
 }
+
+#[tokio::test]
+async fn a_failed_start_names_the_step_and_leaves_nothing_running() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let metrics_port = free_port();
+    let mut config = test_config(&nats, &rae, "");
+    config.ingress.listen = taken_addr.clone();
+    config.ingress.metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let data = tempfile::tempdir().unwrap();
+    let options = app::Options {
+        data_dir: data.path().to_owned(),
+        serve_metrics: true,
+    };
+
+    match app::start(&config, Roles::ALL, &options).await {
+        Err(app::StartError::Listen {
+            role: "ingress",
+            addr,
+            message,
+        }) => {
+            assert_eq!(addr, taken_addr);
+            assert!(message.contains(&taken_addr), "{message}");
+        }
+        Err(other) => panic!("expected the ingress listener to fail, got {other:?}"),
+        Ok(_) => panic!("the ingress port is taken"),
+    }
+    // The metrics listener was bound before the failing step and never served: the port is
+    // free again, so no task kept it.
+    std::net::TcpListener::bind(("127.0.0.1", metrics_port))
+        .expect("the metrics listener of the failed start is closed");
+}
