@@ -1,21 +1,32 @@
-//! Wires the roles into one process: connects to NATS, creates the streams, starts the chosen
-//! roles (ingress, enricher, writer, git watcher) under one cancellation token, and shuts them
-//! down in order: stop taking work, finish what is in flight, drain the NATS client.
+//! Wires the roles into one process. [`build`] does every step that can fail (connect to NATS,
+//! create the streams, bind the listeners, build the writer, enricher, watchers, ingress state
+//! and email intake) before anything runs; [`Built::spawn`] then starts every role under one
+//! [`Supervisor`] and cannot fail, so a failed start leaves no task behind.
+//!
+//! [`Running::run_until`] waits for the shutdown signal *and* for the first role that ends: a
+//! role that ends before shutdown was asked (an error, an early return, a panic) stops the
+//! others and is returned as the failure. Shutdown goes in order: stop taking work, finish
+//! what is in flight (the roles, then the work their handlers spawned), drain the audit queue,
+//! drain the NATS client; past the grace period it names what it abandoned.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use rae_consumers::{enricher::Enricher, rae_writer::Writer};
 use rae_core::audit::Auditor;
-use rae_core::bus::Bus;
+use rae_core::bus::{Bus, BusError};
 use rae_core::config::{Config, Secret, DEFAULT_WEBHOOK_ID};
 use rae_core::telemetry;
 use rae_git_watch as git_watch;
 use rae_ingress::{self as ingress, webhook};
+
+use crate::supervisor::{error_chain, RoleFailure, RoleResult, Supervisor};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy)]
@@ -45,31 +56,105 @@ pub struct Options {
     pub serve_metrics: bool,
 }
 
-/// Why the pipeline could not start.
+/// Why the pipeline could not start: one variant per start step, nothing running.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(transparent)]
-    Bus(#[from] rae_core::bus::BusError),
-    #[error("{0}")]
-    Listen(String),
-    #[error("{0}")]
-    Build(String),
+    #[error("no connection to NATS")]
+    Connect(#[source] BusError),
+    #[error("cannot set up the streams and buckets")]
+    Setup(#[source] BusError),
+    /// A listener could not be bound; `message` names the address and the reason.
+    #[error("{message}")]
+    Listen {
+        /// `ingress` or `metrics`.
+        role: &'static str,
+        addr: String,
+        message: String,
+    },
+    #[error("cannot build the writer")]
+    Writer(#[source] rae_consumers::rae_writer::BuildError),
+    #[error("cannot build the enricher")]
+    Enricher(#[source] rae_consumers::enricher::BuildError),
+    #[error("cannot build the git watcher of integration {integration}")]
+    GitWatch {
+        integration: String,
+        #[source]
+        source: git_watch::BuildError,
+    },
+    #[error("cannot keep the generated webhook secret in {}: make --data-dir writable or set RAE_WEBHOOK_SECRET", .path.display())]
+    WebhookSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the webhook integrations")]
+    Webhooks(#[source] webhook::BuildError),
+    #[error("cannot build the ingress")]
+    Ingress(#[source] ingress::BuildError),
+    #[error("cannot build email integration {integration}")]
+    Email {
+        integration: String,
+        #[source]
+        source: rae_email::BuildError,
+    },
 }
 
-/// A running pipeline.
-pub struct Running {
-    token: CancellationToken,
-    tasks: Vec<(&'static str, JoinHandle<()>)>,
+/// Why the shutdown was not clean.
+#[derive(Debug, thiserror::Error)]
+pub enum ShutdownError {
+    /// Work was still in flight when the grace period ended.
+    #[error("shutdown grace of {grace_secs}s passed with work in flight in: {} (unacked messages will be redelivered)", .abandoned.join(", "))]
+    GraceExceeded {
+        grace_secs: u64,
+        /// Roles and other work that had not finished.
+        abandoned: Vec<String>,
+    },
+    /// A role failed or panicked while finishing its work.
+    #[error("a role failed while shutting down")]
+    RoleFailed(#[source] RoleFailure),
+}
+
+/// Why [`Running::run_until`] ended with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A role ended before shutdown was asked; the others were shut down.
+    #[error(transparent)]
+    Role(#[from] RoleFailure),
+    /// The signal came, but the shutdown was not clean.
+    #[error(transparent)]
+    Shutdown(#[from] ShutdownError),
+}
+
+/// A role built and ready to run: its name and its (not yet polled) task.
+type Ready = (String, BoxFuture<'static, RoleResult>);
+
+/// The pipeline with everything that can fail done and nothing running yet, but the audit
+/// queue (stopped again when this is dropped). [`Built::spawn`] runs it.
+pub struct Built {
+    supervisor: Supervisor,
+    roles: Vec<Ready>,
     /// The audit publisher stops after the ingress, so decisions made during the drain are kept.
-    audit: Option<(CancellationToken, JoinHandle<()>)>,
+    audit: Option<(DropGuard, JoinHandle<()>)>,
     ingress_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
-    /// Addresses of the SMTP listeners started by [`Running::start_mail`].
     smtp_addrs: Vec<SocketAddr>,
     bus: Bus,
 }
 
-/// Starts `roles` on `config`.
+/// A running pipeline.
+pub struct Running {
+    supervisor: Supervisor,
+    audit: Option<(DropGuard, JoinHandle<()>)>,
+    ingress_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    /// Addresses of the SMTP listeners of the mail role.
+    smtp_addrs: Vec<SocketAddr>,
+    bus: Bus,
+    /// A running pipeline dropped without [`Running::shutdown`] still stops its roles.
+    _stop_on_drop: DropGuard,
+}
+
+/// Builds and starts `roles` on `config`: [`build`], then [`Built::spawn`].
 ///
 /// # Errors
 /// [`StartError`] for an unreachable NATS, a taken port or an unusable integration.
@@ -78,13 +163,23 @@ pub async fn start(
     roles: Roles,
     options: &Options,
 ) -> Result<Running, StartError> {
-    let bus = Bus::connect(&config.nats, "rae-pipeline").await?;
-    bus.setup().await?;
-    let token = CancellationToken::new();
-    let mut tasks = Vec::new();
-    let mut running = Running {
-        token: token.clone(),
-        tasks: Vec::new(),
+    Ok(build(config, roles, options).await?.spawn())
+}
+
+/// Does every start step of `roles` that can fail, and runs nothing but the audit queue.
+///
+/// # Errors
+/// [`StartError`] for an unreachable NATS, a taken port or an unusable integration.
+pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<Built, StartError> {
+    let bus = Bus::connect(&config.nats, "rae-pipeline")
+        .await
+        .map_err(StartError::Connect)?;
+    bus.setup().await.map_err(StartError::Setup)?;
+    let supervisor = Supervisor::new(CancellationToken::new());
+    let token = supervisor.token().clone();
+    let mut built = Built {
+        supervisor,
+        roles: Vec::new(),
         audit: None,
         ingress_addr: None,
         metrics_addr: None,
@@ -94,90 +189,178 @@ pub async fn start(
 
     if options.serve_metrics {
         let handle = telemetry::metrics_handle();
-        let listener = telemetry::bind(&config.ingress.metrics_listen, "metrics")
+        let addr = &config.ingress.metrics_listen;
+        let listener = telemetry::bind(addr, "metrics")
             .await
-            .map_err(StartError::Listen)?;
-        running.metrics_addr = listener.local_addr().ok();
+            .map_err(|e| StartError::Listen {
+                role: "metrics",
+                addr: addr.clone(),
+                message: e.to_string(),
+            })?;
+        built.metrics_addr = listener.local_addr().ok();
         let t = token.clone();
-        tasks.push((
-            "metrics",
-            tokio::spawn(async move {
-                if let Err(err) = telemetry::serve_metrics(listener, handle, t).await {
-                    tracing::error!(error = %err, "metrics listener failed");
-                }
-            }),
-        ));
-        let b = bus.clone();
-        let t = token.clone();
-        tasks.push(("gauges", tokio::spawn(refresh_gauges(b, t))));
+        built.add("metrics", async move {
+            telemetry::serve_metrics(listener, handle, t).await?;
+            Ok(())
+        });
+        let (b, t) = (bus.clone(), token.clone());
+        built.add("gauges", async move {
+            refresh_gauges(b, t).await;
+            Ok(())
+        });
     }
 
     let mut rae_health = None;
     if roles.writer {
         let writer = Writer::build(config, &bus)
             .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
+            .map_err(StartError::Writer)?;
         rae_health = Some(writer.rae_health());
-        tasks.push(("writer", tokio::spawn(writer.run(token.child_token()))));
+        let t = token.child_token();
+        built.add("writer", async move {
+            writer.run(t).await;
+            Ok(())
+        });
     }
     if roles.enricher {
         let enricher = Enricher::build(config, &bus)
             .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
-        tasks.push(("enricher", tokio::spawn(enricher.run(token.child_token()))));
+            .map_err(StartError::Enricher)?;
+        let t = token.child_token();
+        built.add("enricher", async move {
+            enricher.run(t).await;
+            Ok(())
+        });
     }
     if roles.git_watch {
-        let watchers = git_watch::GitWatcher::build_all(config, &bus)
-            .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
-        for watcher in watchers {
-            tasks.push(("git-watch", tokio::spawn(watcher.run(token.child_token()))));
+        for integration in config.integrations_of(rae_core::config::IntegrationKind::Git) {
+            let watcher = git_watch::GitWatcher::build(config, integration, &bus)
+                .await
+                .map_err(|source| StartError::GitWatch {
+                    integration: integration.id.clone(),
+                    source,
+                })?;
+            let t = token.child_token();
+            built.add(&format!("git-watch:{}", integration.id), async move {
+                watcher.run(t).await;
+                Ok(())
+            });
         }
     }
     if roles.ingress {
+        let addr = &config.ingress.listen;
+        let listener =
+            telemetry::bind(addr, "the ingress")
+                .await
+                .map_err(|e| StartError::Listen {
+                    role: "ingress",
+                    addr: addr.clone(),
+                    message: e.to_string(),
+                })?;
         let needs_fallback = config
             .integration(DEFAULT_WEBHOOK_ID)
             .and_then(|i| i.webhook().ok())
             .is_some_and(|w| w.secrets.is_empty());
         let fallback = if needs_fallback {
-            Some(default_webhook_secret(&options.data_dir).map_err(StartError::Build)?)
+            Some(default_webhook_secret(&options.data_dir)?)
         } else {
             None
         };
-        let registry = webhook::Registry::build(config, fallback)
-            .map_err(|e| StartError::Build(e.to_string()))?;
+        let registry = webhook::Registry::build(config, fallback).map_err(StartError::Webhooks)?;
+        // Started last of the ingress steps; stopped again by the guard if a later one fails.
         let audit_token = CancellationToken::new();
         let (auditor, audit_task) = Auditor::start(bus.publisher(), audit_token.clone());
-        running.audit = Some((audit_token, audit_task));
+        built.audit = Some((audit_token.drop_guard(), audit_task));
         let mut state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
             .await
-            .map_err(|e| StartError::Build(e.to_string()))?;
+            .map_err(StartError::Ingress)?
+            .with_tasks(built.supervisor.tracker().clone());
         if let Some(health) = rae_health {
             state = state.with_rae_health(health);
         }
-        let listener = telemetry::bind(&config.ingress.listen, "the ingress")
-            .await
-            .map_err(StartError::Listen)?;
-        running.ingress_addr = listener.local_addr().ok();
+        built.ingress_addr = listener.local_addr().ok();
         let t = token.clone();
-        tasks.push((
-            "ingress",
-            tokio::spawn(async move {
-                if let Err(err) = ingress::serve(listener, state, t).await {
-                    tracing::error!(error = %err, "ingress failed");
-                }
+        built.add("ingress", async move {
+            ingress::serve(listener, state, t).await?;
+            Ok(())
+        });
+    }
+    Ok(built)
+}
+
+/// Builds the mail role of every enabled email integration: listeners bound, pollers ready.
+async fn build_mail(
+    config: &Config,
+    bus: &Bus,
+    supervisor: &Supervisor,
+) -> Result<(Vec<Ready>, Vec<SocketAddr>), StartError> {
+    use rae_core::config::IntegrationKind;
+    use rae_email::Email;
+    let mut roles: Vec<Ready> = Vec::new();
+    let mut addrs = Vec::new();
+    for integration in config.integrations_of(IntegrationKind::Email) {
+        let email = Email::build(config, integration, bus, supervisor.tracker())
+            .await
+            .map_err(|source| StartError::Email {
+                integration: integration.id.clone(),
+                source,
+            })?;
+        addrs.extend(email.smtp_addr());
+        let t = supervisor.token().child_token();
+        roles.push((
+            format!("mail:{}", integration.id),
+            Box::pin(async move {
+                email.run(t).await;
+                Ok(())
             }),
         ));
     }
-    running.tasks = tasks;
-    tracing::info!(
-        ingress = ?running.ingress_addr,
-        metrics = ?running.metrics_addr,
-        nats = %config.nats.url,
-        rae = %config.rae.base_url,
-        "rae-pipeline running"
-    );
-    Ok(running)
+    Ok((roles, addrs))
+}
+
+impl Built {
+    fn add<F>(&mut self, name: &str, role: F)
+    where
+        F: Future<Output = RoleResult> + Send + 'static,
+    {
+        self.roles.push((name.to_owned(), Box::pin(role)));
+    }
+
+    /// Adds the mail role: the SMTP listener and IMAP pollers of every enabled email
+    /// integration (DESIGN §7). `up` adds it when one is enabled, `mail` always.
+    ///
+    /// # Errors
+    /// [`StartError`] for a taken address, an unreadable certificate or bad settings.
+    pub async fn with_mail(mut self, config: &Config) -> Result<Built, StartError> {
+        let (roles, addrs) = build_mail(config, &self.bus, &self.supervisor).await?;
+        self.roles.extend(roles);
+        self.smtp_addrs.extend(addrs);
+        Ok(self)
+    }
+
+    /// Starts every role built.
+    pub fn spawn(self) -> Running {
+        let mut supervisor = self.supervisor;
+        for (name, role) in self.roles {
+            supervisor.spawn(name, role);
+        }
+        tracing::info!(
+            roles = ?supervisor.roles(),
+            ingress = ?self.ingress_addr,
+            metrics = ?self.metrics_addr,
+            "rae-pipeline running"
+        );
+        let stop_on_drop = supervisor.token().clone().drop_guard();
+        Running {
+            supervisor,
+            audit: self.audit,
+            ingress_addr: self.ingress_addr,
+            metrics_addr: self.metrics_addr,
+            smtp_addrs: self.smtp_addrs,
+            bus: self.bus,
+            _stop_on_drop: stop_on_drop,
+        }
+    }
 }
 
 impl Running {
@@ -191,22 +374,17 @@ impl Running {
         self.metrics_addr
     }
 
-    /// Starts the mail role: the SMTP listener and IMAP pollers of every enabled email
-    /// integration (DESIGN §7). `up` calls it when one is enabled, `mail` always.
+    /// Starts the mail role on a running pipeline: every email integration is built first,
+    /// then all are spawned, so a failure starts none. (The CLI uses [`Built::with_mail`].)
     ///
     /// # Errors
-    /// [`StartError::Build`] for a taken address, an unreadable certificate or bad settings.
+    /// [`StartError`] for a taken address, an unreadable certificate or bad settings.
     pub async fn start_mail(&mut self, config: &Config) -> Result<(), StartError> {
-        use rae_core::config::IntegrationKind;
-        use rae_email::Email;
-        for integration in config.integrations_of(IntegrationKind::Email) {
-            let email = Email::build(config, integration, &self.bus)
-                .await
-                .map_err(|e| StartError::Build(e.to_string()))?;
-            self.smtp_addrs.extend(email.smtp_addr());
-            self.tasks
-                .push(("mail", tokio::spawn(email.run(self.token.child_token()))));
+        let (roles, addrs) = build_mail(config, &self.bus, &self.supervisor).await?;
+        for (name, role) in roles {
+            self.supervisor.spawn(name, role);
         }
+        self.smtp_addrs.extend(addrs);
         Ok(())
     }
 
@@ -217,7 +395,7 @@ impl Running {
 
     /// The token that stops everything.
     pub fn token(&self) -> CancellationToken {
-        self.token.clone()
+        self.supervisor.token().clone()
     }
 
     /// The NATS connection the roles share.
@@ -225,35 +403,94 @@ impl Running {
         &self.bus
     }
 
-    /// Stops taking work, waits up to `grace` for the work in flight, then drains NATS.
+    /// Runs `role` under supervision as the role `name`, like the roles the pipeline started:
+    /// it must return only after [`Running::token`] was cancelled, with its work finished.
+    pub fn spawn<F>(&mut self, name: &str, role: F)
+    where
+        F: Future<Output = RoleResult> + Send + 'static,
+    {
+        self.supervisor.spawn(name, role);
+    }
+
+    /// Waits for the first role that ends; before shutdown, every end is a failure.
+    /// Cancel-safe, for a branch of `select!`; pending forever when no role runs.
+    pub async fn role_ended(&mut self) -> RoleFailure {
+        self.supervisor.first_ended().await
+    }
+
+    /// Runs until `shutdown` resolves (SIGINT/SIGTERM in the CLI) or a role ends, whichever
+    /// comes first, then shuts down within `grace`.
     ///
     /// # Errors
-    /// The names of the roles that had not finished within `grace`; their unacked messages
-    /// are redelivered by JetStream.
-    pub async fn shutdown(self, grace: Duration) -> Result<(), String> {
-        self.token.cancel();
-        let deadline = tokio::time::Instant::now() + grace;
-        let mut abandoned = Vec::new();
-        for (name, task) in self.tasks {
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
-                abandoned.push(name);
+    /// [`RunError::Role`] naming the role that ended before `shutdown` and why (the others are
+    /// shut down first); [`RunError::Shutdown`] when the shutdown itself was not clean.
+    pub async fn run_until<F>(mut self, shutdown: F, grace: Duration) -> Result<(), RunError>
+    where
+        F: Future<Output = ()>,
+    {
+        let failure = tokio::select! {
+            () = shutdown => None,
+            failure = self.supervisor.first_ended() => Some(failure),
+        };
+        match &failure {
+            None => tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: finishing in-flight work"
+            ),
+            Some(failure) => tracing::error!(
+                role = failure.role(),
+                error = %error_chain(failure),
+                grace_secs = grace.as_secs(),
+                "a role ended before shutdown was asked: shutting down the others"
+            ),
+        }
+        let stopped = self.shutdown(grace).await;
+        match (failure, stopped) {
+            (None, stopped) => Ok(stopped?),
+            (Some(failure), Ok(())) => Err(failure.into()),
+            (Some(failure), Err(err)) => {
+                tracing::warn!(error = %error_chain(&err), "the shutdown after the failure was not clean");
+                Err(failure.into())
             }
         }
-        if let Some((audit_token, audit)) = self.audit {
-            audit_token.cancel();
-            let _ = tokio::time::timeout_at(deadline, audit).await;
+    }
+
+    /// Stops taking work, waits up to `grace` for the work in flight (the roles, then what
+    /// their handlers spawned), drains the audit queue, then drains NATS.
+    ///
+    /// # Errors
+    /// [`ShutdownError::GraceExceeded`] naming what had not finished within `grace` (unacked
+    /// messages are redelivered by JetStream); [`ShutdownError::RoleFailed`] when a role
+    /// failed or panicked while finishing.
+    pub async fn shutdown(mut self, grace: Duration) -> Result<(), ShutdownError> {
+        let deadline = tokio::time::Instant::now() + grace;
+        let stopped = self.supervisor.stop(deadline).await;
+        let mut failures = stopped.failures;
+        let mut abandoned = stopped.abandoned;
+        if let Some((guard, audit)) = self.audit {
+            // Cancelling its token makes the audit queue publish what it holds, then end.
+            drop(guard);
+            match tokio::time::timeout_at(deadline, audit).await {
+                Ok(Ok(())) => {}
+                Ok(Err(join)) => failures.extend(RoleFailure::of("audit", Err(join))),
+                Err(_) => abandoned.push("the audit queue".to_owned()),
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.bus.client.drain()).await;
-        if abandoned.is_empty() {
-            tracing::info!("rae-pipeline stopped");
-            Ok(())
-        } else {
-            Err(format!(
-                "shutdown grace of {}s passed with work in flight in: {} (unacked messages will be redelivered)",
-                grace.as_secs(),
-                abandoned.join(", ")
-            ))
+        for failure in &failures {
+            tracing::error!(role = failure.role(), error = %error_chain(failure), "role failed while shutting down");
         }
+        if !abandoned.is_empty() {
+            return Err(ShutdownError::GraceExceeded {
+                grace_secs: grace.as_secs(),
+                abandoned,
+            });
+        }
+        if let Some(failure) = failures.into_iter().next() {
+            return Err(ShutdownError::RoleFailed(failure));
+        }
+        tracing::info!("rae-pipeline stopped");
+        Ok(())
     }
 }
 
@@ -261,8 +498,8 @@ impl Running {
 /// `<data_dir>/webhook-secret`, so a fresh install is never open to unauthenticated writes.
 ///
 /// # Errors
-/// A message naming the file that could not be read or written.
-pub fn default_webhook_secret(data_dir: &Path) -> Result<Secret, String> {
+/// [`StartError::WebhookSecret`] naming the directory or file that could not be written.
+pub fn default_webhook_secret(data_dir: &Path) -> Result<Secret, StartError> {
     let path = data_dir.join("webhook-secret");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim();
@@ -270,10 +507,15 @@ pub fn default_webhook_secret(data_dir: &Path) -> Result<Secret, String> {
             return Ok(Secret::new(secret));
         }
     }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::WebhookSecret {
+        path: data_dir.to_owned(),
+        source,
+    })?;
     let secret = hex::encode(rand::random::<[u8; 24]>());
-    write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(&path, &secret).map_err(|source| StartError::WebhookSecret {
+        path: path.clone(),
+        source,
+    })?;
     tracing::warn!(
         path = %path.display(),
         "no webhook secret configured (RAE_WEBHOOK_SECRET): generated one; send it as X-Webhook-Secret"

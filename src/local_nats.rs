@@ -1,9 +1,14 @@
 //! Starting a local `nats-server` for `rae-pipeline up` when none answers at the configured URL,
-//! so the first run needs nothing but an installed binary.
+//! so the first run needs nothing but an installed binary. `up` supervises it like a role: when
+//! it exits on its own ([`LocalNats::exited`]) the pipeline stops with that reason.
 
+use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Mutex;
 
 /// The repo's `nats.conf`, used when the working directory has none.
 pub const EMBEDDED_CONF: &str = include_str!("../nats.conf");
@@ -21,17 +26,35 @@ pub enum LocalNatsError {
         message: String,
         log: String,
     },
+    #[error("the nats-server started by this process exited ({status}); see {log}")]
+    Exited { status: String, log: String },
 }
 
 /// A nats-server this process started; killed when dropped.
 pub struct LocalNats {
-    child: tokio::process::Child,
+    /// Shared with the future of [`LocalNats::exited`], which holds it while it waits.
+    child: Arc<Mutex<tokio::process::Child>>,
+    log: PathBuf,
 }
 
 impl LocalNats {
+    /// Resolves when the server exits, saying how; meant for a `select!` (or a supervised
+    /// role) that drops it before [`LocalNats::stop`], which waits for the lock it holds.
+    pub fn exited(&self) -> impl Future<Output = LocalNatsError> + Send + 'static {
+        let child = self.child.clone();
+        let log = self.log.display().to_string();
+        async move {
+            let status = match child.lock().await.wait().await {
+                Ok(status) => status.to_string(),
+                Err(err) => format!("its status is unknown: {err}"),
+            };
+            LocalNatsError::Exited { status, log }
+        }
+    }
+
     /// Stops the server.
-    pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+    pub async fn stop(self) {
+        let _ = self.child.lock().await.kill().await;
     }
 }
 
@@ -77,7 +100,7 @@ pub async fn ensure(url: &str, data_dir: &Path) -> Result<Option<LocalNats>, Loc
     let log = std::fs::File::create(data_dir.join("nats-server.log"))
         .map_err(|e| start_error(e.to_string()))?;
     let log_err = log.try_clone().map_err(|e| start_error(e.to_string()))?;
-    let child = tokio::process::Command::new(&binary)
+    let mut child = tokio::process::Command::new(&binary)
         .arg("-c")
         .arg(&conf)
         .arg("-a")
@@ -92,19 +115,21 @@ pub async fn ensure(url: &str, data_dir: &Path) -> Result<Option<LocalNats>, Loc
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| start_error(e.to_string()))?;
-    let mut local = LocalNats { child };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline {
-        if let Ok(Some(status)) = local.child.try_wait() {
+        if let Ok(Some(status)) = child.try_wait() {
             return Err(start_error(format!("it exited with {status}")));
         }
         if reachable(addr).await {
             tracing::info!(binary = %binary.display(), %addr, conf = %conf.display(), "started a local nats-server");
-            return Ok(Some(local));
+            return Ok(Some(LocalNats {
+                child: Arc::new(Mutex::new(child)),
+                log: data_dir.join("nats-server.log"),
+            }));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = local.child.kill().await;
+    let _ = child.kill().await;
     Err(start_error(
         "it did not accept connections within 10s".into(),
     ))

@@ -1,5 +1,5 @@
-//! The binary as an operator runs it: `up` (with and without a local nats-server), SIGTERM,
-//! metrics, `check-config`, `send` and `dlq`.
+//! The binary as an operator runs it: `up` (with and without a local nats-server, and when
+//! that dies), SIGTERM, metrics, `check-config`, `send` and `dlq`.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -38,12 +38,18 @@ struct Up {
 impl Up {
     /// Starts `up` on free ports. A port picked free can be taken by another test before `up`
     /// binds it; then `up` exits at once and is started again on other ports.
-    async fn start(mut cmd: Command) -> Up {
-        cmd.arg("up")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+    async fn start(cmd: Command) -> Up {
+        Up::start_logging(cmd, None).await
+    }
+
+    /// [`Up::start`] with stderr written to `log` (inherited when `None`).
+    async fn start_logging(mut cmd: Command, log: Option<&Path>) -> Up {
+        cmd.arg("up").stdin(Stdio::null()).stdout(Stdio::null());
         for _ in 0..5 {
+            cmd.stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::inherit(),
+            });
             let (port, metrics_port) = (free_port(), free_port());
             cmd.env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
                 .env(
@@ -250,6 +256,59 @@ async fn up_starts_its_own_nats_server_serves_metrics_and_stops_cleanly() {
     assert_eq!(up.wait_exit().await, 0);
     let nats_gone = std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err();
     assert!(nats_gone, "the nats-server `up` started is stopped with it");
+}
+
+/// The processes whose parent is `parent` and whose name is `name` (from `/proc`).
+fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "<pid> (<comm>) <state> <ppid> ..."; comm may hold spaces, so split at the last ')'.
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let Some((pid, comm)) = head.split_once(" (") else {
+            continue;
+        };
+        let ppid = tail.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(parent) {
+            found.extend(pid.parse::<u32>().ok());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn up_exits_1_naming_the_role_when_its_nats_server_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let rae = FakeRae::start().await;
+    let nats_url = format!("nats://127.0.0.1:{}", free_port());
+    let log = dir.path().join("up.log");
+    let up = Up::start_logging(command(dir.path(), &nats_url, &rae.url()), Some(&log)).await;
+    let id = up.post("before the outage").await;
+    wait_for("RAE to store it", Duration::from_secs(15), || async {
+        rae.stored_event_ids().contains_key(&id)
+    })
+    .await;
+    let nats = children_named(up.child.id(), "nats-server");
+    assert_eq!(nats.len(), 1, "the nats-server `up` started: {nats:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &nats[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    assert_eq!(up.wait_exit().await, 1, "a role that dies is a failure");
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "error: role nats-server failed: the nats-server started by this process exited"
+        ) && last.contains("SIGKILL"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -404,6 +404,13 @@ async fn imap_poller_moves_handled_mail() {
 
 /// A minimal outgoing relay that records each message it is given.
 async fn fake_relay() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    fake_relay_greeting_after(Duration::ZERO).await
+}
+
+/// [`fake_relay`] that greets each connection only after `delay`: a slow relay.
+async fn fake_relay_greeting_after(
+    delay: Duration,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -413,6 +420,7 @@ async fn fake_relay() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
             let sink = sink.clone();
             tokio::spawn(async move {
                 let mut io = BufReader::new(stream);
+                tokio::time::sleep(delay).await;
                 io.get_mut().write_all(b"220 relay\r\n").await.ok();
                 let mut data: Option<String> = None;
                 let mut line = String::new();
@@ -524,4 +532,46 @@ async fn receipts_go_only_to_allowed_senders_of_new_mail() {
     assert_eq!(all.len(), 2);
     assert!(all[1].contains("Subject: Re: Next"), "{}", all[1]);
     pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_receipt_under_way() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    // The relay takes seconds to greet: the receipt is still being sent when shutdown starts.
+    let (relay_port, receipts) = fake_relay_greeting_after(Duration::from_secs(3)).await;
+    let yaml = format!(
+        r#"  - id: email
+    config:
+      smtp:
+        listen: 127.0.0.1:0
+        accept: ["memories@rae.example.com"]
+      receipts:
+        relay: 127.0.0.1
+        port: {relay_port}
+        tls: none
+        from: "RAE <memories@rae.example.com>"
+        allow: ["@example.com"]
+"#
+    );
+    let config = test_config(&nats, &rae, &yaml);
+    let mut pipeline = Pipeline::start(&config).await;
+    let running = pipeline.running.as_mut().expect("running");
+    running.start_mail(&config).await.expect("mail starts");
+    let addr = running.smtp_addr().expect("smtp listens");
+
+    let mut c = Raw::connect(addr).await;
+    assert_eq!(c.cmd("HELO c").await.0, 250);
+    assert_eq!(c.cmd("MAIL FROM:<alice@example.com>").await.0, 250);
+    assert_eq!(c.cmd("RCPT TO:<memories@rae.example.com>").await.0, 250);
+    assert_eq!(c.cmd("DATA").await.0, 354);
+    c.send(&message("late-1@example.com", "Late", "text")).await;
+    assert_eq!(c.cmd(".").await.0, 250);
+    assert!(receipts.lock().unwrap().is_empty());
+
+    // The shutdown (grace 10 s) returns only after the relay took the receipt.
+    pipeline.shutdown().await;
+    let sent = receipts.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "the receipt was abandoned");
+    assert!(sent[0].contains("Subject: Re: Late"), "{}", sent[0]);
 }

@@ -16,4 +16,5 @@ mod mail;
 mod mcp;
 mod memories;
 mod slack;
+mod supervision;
 mod webhook;

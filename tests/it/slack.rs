@@ -467,3 +467,42 @@ async fn queries_answer_within_slacks_three_seconds_even_when_rae_is_slow() {
     );
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_a_query_answer_still_on_its_way_to_response_url() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, &slack_yaml(&rae));
+    config.rae.timeout_ms = 10_000;
+    let mut pipeline = Pipeline::start(&config).await;
+    // RAE answers seconds after Slack got "searching": the follow-up outlives its request.
+    rae.set_query_answer(
+        Duration::from_secs(4),
+        json!({"results": [{"id": "m1", "content": "Found after the signal", "score": 0.9}], "total_count": 1}),
+    );
+    let hooks = format!("{}/hooks/slack/late", rae.url());
+    let (status, answer) = command(
+        &pipeline,
+        &command_form("query anything late?", "C2147483705", "test", &hooks),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["text"].as_str().unwrap().starts_with("Searching"),
+        "{answer}"
+    );
+    assert!(rae.requests_to("/hooks/slack/late").is_empty());
+
+    // The shutdown (grace 10 s) returns only after the follow-up reached response_url.
+    pipeline.shutdown().await;
+    let followed = rae.requests_to("/hooks/slack/late");
+    assert_eq!(followed.len(), 1, "the follow-up was abandoned");
+    assert!(
+        followed[0]
+            .body
+            .to_string()
+            .contains("Found after the signal"),
+        "{:?}",
+        followed[0].body
+    );
+}

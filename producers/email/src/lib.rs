@@ -91,6 +91,8 @@ pub struct Intake {
     publisher: Publisher,
     dedupe: Dedupe,
     receipts: Option<receipts::Receipts>,
+    /// The process's tracker: receipts are sent in it, so the shutdown waits for them.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Intake {
@@ -194,7 +196,7 @@ impl Intake {
         let sender = mail.from.as_deref().or(envelope_from);
         if let (true, Some(receipts), Some(sender)) = (fresh, &self.receipts, sender) {
             if let Some(message) = receipts.receipt(&mail, sender, &ids) {
-                receipts.send(message);
+                receipts.send(message, &self.tasks);
             }
         }
         Ok(ids)
@@ -227,7 +229,8 @@ pub struct Email {
 }
 
 impl Email {
-    /// Binds the listener and prepares the pollers of `integration`.
+    /// Binds the listener and prepares the pollers of `integration`; receipts are sent in
+    /// `tasks`.
     ///
     /// # Errors
     /// [`BuildError`] for unusable settings, a taken address, an unreadable certificate or a
@@ -236,6 +239,7 @@ impl Email {
         config: &Config,
         integration: &IntegrationConfig,
         bus: &Bus,
+        tasks: &tokio_util::task::TaskTracker,
     ) -> Result<Email, BuildError> {
         let settings: EmailConfig = integration.settings().map_err(|p| BuildError::Settings {
             id: integration.id.clone(),
@@ -278,6 +282,7 @@ impl Email {
                     id: integration.id.clone(),
                     message,
                 })?,
+            tasks: tasks.clone(),
         });
         let smtp = match &settings.smtp {
             None => None,

@@ -99,10 +99,11 @@ impl Receipts {
             .ok()
     }
 
-    /// Sends a receipt in the background: a slow or failing relay never delays intake.
-    pub fn send(&self, message: Message) {
+    /// Sends a receipt in the background, in `tasks`: a slow or failing relay never delays
+    /// intake, and the shutdown waits for the receipts under way.
+    pub fn send(&self, message: Message, tasks: &tokio_util::task::TaskTracker) {
         let transport = self.transport.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             match transport.send(message).await {
                 Ok(_) => tracing::debug!("receipt sent"),
                 Err(err) => tracing::warn!(error = %err, "receipt not sent"),

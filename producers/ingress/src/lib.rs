@@ -88,6 +88,9 @@ pub struct IngressShared {
     activity: Arc<Mutex<HashMap<String, Activity>>>,
     /// RAE's health from the writer, when it runs in this process.
     rae_health: Option<rae_core::rae::RaeHealth>,
+    /// Where handlers spawn work that outlives their request (Slack follow-ups), so the
+    /// shutdown waits for it; see [`IngressState::with_tasks`].
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// Who made a request, as far as the handler found out: for audit records.
@@ -202,7 +205,15 @@ impl IngressState {
             auditor,
             activity: Arc::new(Mutex::new(HashMap::new())),
             rae_health: None,
+            tasks: tokio_util::task::TaskTracker::new(),
         })))
+    }
+
+    /// Spawns the work handlers leave behind (Slack follow-ups) into `tasks`, the process's
+    /// tracker, so the shutdown waits for it within the grace period.
+    pub fn with_tasks(mut self, tasks: tokio_util::task::TaskTracker) -> IngressState {
+        Arc::make_mut(&mut self.0).tasks = tasks;
+        self
     }
 
     /// Reports RAE's health (from the writer's breaker) in `/api/v1/integrations/health`.

@@ -158,8 +158,9 @@ impl SlackApp {
         state: &IngressState,
     ) -> Result<webhook::Accepted, ApiError> {
         let publishing = {
+            let tasks = &state.tasks;
             let state = state.clone();
-            tokio::spawn(async move { webhook::publish(&event, true, &state.context()).await })
+            tasks.spawn(async move { webhook::publish(&event, true, &state.context()).await })
         };
         match tokio::time::timeout(self.deadline, publishing).await {
             Ok(Ok(result)) => result,
@@ -451,7 +452,7 @@ async fn query_command(
         let rae = state.rae.clone();
         let tenant = workspace.tenant.clone();
         let query = query.clone();
-        tokio::spawn(async move {
+        state.tasks.spawn(async move {
             match rae.query(&tenant, &request).await {
                 Ok(answer) => Ok(results_message(&query, &answer)),
                 Err(err) => Err(err.to_string()),
@@ -479,7 +480,7 @@ async fn query_command(
                 );
             };
             let http = state.outbound.clone();
-            tokio::spawn(async move {
+            state.tasks.spawn(async move {
                 let message = match searching.await {
                     Ok(Ok(message)) => message,
                     Ok(Err(err)) => commands::ephemeral(&format!("RAE could not answer: {err}")),

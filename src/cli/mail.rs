@@ -1,0 +1,97 @@
+//! `mail`: only the email intake (the SMTP listener and IMAP pollers of the enabled email
+//! integrations); `--smtp-listen` and `--accept` configure the `email` integration without a
+//! file.
+
+use clap::Args;
+
+use rae_core::config::Config;
+use rae_pipeline::app::Roles;
+
+use super::up::{run_roles, RunArgs};
+use super::Failure;
+
+#[derive(Args)]
+pub(super) struct MailArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Address of the SMTP listener of the `email` integration (e.g. 0.0.0.0:2525).
+    #[arg(long)]
+    smtp_listen: Option<String>,
+    /// Recipients to accept (`memories@example.com`, which takes `memories+<tenant>@...` too,
+    /// or `@example.com`); several allowed.
+    #[arg(long, num_args = 1..)]
+    accept: Vec<String>,
+}
+
+/// Runs the mail role of `config` with the flags applied.
+pub(super) async fn run(config: Config, args: &MailArgs) -> Result<(), Failure> {
+    let config = mail_config(config, args)?;
+    run_roles(
+        &config,
+        Roles {
+            ingress: false,
+            enricher: false,
+            writer: false,
+            git_watch: false,
+        },
+        &args.run,
+        false,
+    )
+    .await
+}
+
+/// The config with the `mail` flags applied to the `email` integration (created when absent).
+fn mail_config(mut config: Config, args: &MailArgs) -> Result<Config, Failure> {
+    use rae_core::config::{IntegrationConfig, IntegrationKind, EMAIL_ID};
+    if args.smtp_listen.is_some() || !args.accept.is_empty() {
+        let index = match config.integrations.iter().position(|i| i.id == EMAIL_ID) {
+            Some(i) => i,
+            None => {
+                config.integrations.push(IntegrationConfig {
+                    id: EMAIL_ID.into(),
+                    name: None,
+                    enabled: true,
+                    kind: Some(IntegrationKind::Email),
+                    config: serde_json::json!({}),
+                });
+                config.integrations.len() - 1
+            }
+        };
+        let settings = &mut config.integrations[index].config;
+        if !settings.is_object() {
+            *settings = serde_json::json!({});
+        }
+        let smtp = settings
+            .as_object_mut()
+            .map(|o| o.entry("smtp").or_insert_with(|| serde_json::json!({})));
+        if let Some(smtp) = smtp.and_then(|s| s.as_object_mut()) {
+            if let Some(listen) = &args.smtp_listen {
+                smtp.insert("listen".into(), listen.clone().into());
+            }
+            if !args.accept.is_empty() {
+                smtp.insert("accept".into(), args.accept.clone().into());
+            }
+        }
+    }
+    let problems = config.validate();
+    if !problems.is_empty() {
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  {}: {}", p.path, p.message))
+            .collect();
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "invalid mail settings:\n{}",
+            text.join("\n")
+        )));
+    }
+    if config
+        .integrations_of(rae_core::config::IntegrationKind::Email)
+        .next()
+        .is_none()
+    {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "no email integration: configure one or pass --smtp-listen and --accept"
+        )));
+    }
+    Ok(config)
+}
