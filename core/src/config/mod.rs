@@ -1,0 +1,565 @@
+//! Configuration: one `Config` tree loaded from embedded defaults, an optional YAML file and
+//! environment overrides, then validated as a whole (DESIGN §9).
+//!
+//! Loading order: defaults (each section's `Default`), then the file (`integrations.yaml` by
+//! default) with `${VAR}` and `${VAR:-default}` expanded inside string values ([`expand`]),
+//! then the environment overrides of [`ENV_OVERRIDES`]. [`Config::validate`] reports every
+//! problem with its field path before anything starts.
+//!
+//! Each section lives in its own module with its struct, its defaults and its validation
+//! (`problems`, with paths relative to the section); this root only loads, aggregates and
+//! delegates. Cross-section checks get what they need through a [`Context`].
+
+mod email;
+mod enrich;
+mod expand;
+mod git;
+mod github;
+mod ingress;
+mod integrations;
+mod keys;
+mod limits;
+mod nats;
+mod problem;
+mod rae;
+mod secret;
+mod slack;
+mod tenants;
+mod webhook;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use email::{
+    AfterFetch, EmailConfig, ImapMailbox, ReceiptsConfig, RelayTls, SmtpConfig, SmtpUser,
+};
+pub use enrich::{
+    default_rules, BaseImportance, EnrichConfig, LlmApi, LlmConfig, RuleConfig, TenantEnrichConfig,
+};
+pub use expand::expand;
+pub use git::{GitConfig, GitImportantConfig, GitPathRule, GitRepositoryConfig, GIT_SIGNALS};
+pub use github::GithubConfig;
+pub use ingress::{IngressConfig, RateLimitConfig};
+pub use integrations::{IntegrationConfig, IntegrationContext, IntegrationKind};
+pub use keys::{key_digest, ApiKeyConfig, Scope};
+pub use limits::LimitsConfig;
+pub use nats::NatsConfig;
+pub use problem::{ConfigError, Context, Problem};
+pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
+pub use secret::{Secret, REDACTED};
+pub use slack::SlackConfig;
+pub use tenants::{TenantConfig, TenantGithub, TenantIntegrations, TenantSlack};
+pub use webhook::WebhookConfig;
+pub use writer::WriterConfig;
+
+use integrations::default_true;
+use problem::{extend_under, TENANT_MESSAGE};
+use secret::secrets_problems;
+
+/// Default config file name, read when present and no other file is named.
+pub const DEFAULT_FILE: &str = "integrations.yaml";
+
+/// Id of the built-in generic webhook integration (`POST /api/v1/webhooks/memory`).
+pub const DEFAULT_WEBHOOK_ID: &str = "memory";
+
+/// RAE's own name for the tenant used when no tenant is configured.
+pub const DEFAULT_TENANT: &str = "default-tenant";
+
+/// Environment variables that override config fields, with the field each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("NATS_URL", "nats.url"),
+    ("NATS_REPLICAS", "nats.replicas"),
+    ("RAE_BASE_URL", "rae.base_url"),
+    ("RAE_API_KEY", "rae.api_key"),
+    ("RAE_TENANT_ID", "rae.tenant_id"),
+    ("RAE_WEBHOOK_SECRET", "integrations[memory].config.secrets"),
+    ("RAE_PIPELINE_LISTEN", "ingress.listen"),
+    ("RAE_PIPELINE_METRICS_LISTEN", "ingress.metrics_listen"),
+    (
+        "GITHUB_WEBHOOK_SECRET",
+        "integrations[github].config.secrets",
+    ),
+    (
+        "SLACK_SIGNING_SECRET",
+        "integrations[slack].config.signing_secrets",
+    ),
+];
+
+/// Id of the GitHub integration that `GITHUB_WEBHOOK_SECRET` enables.
+pub const GITHUB_ID: &str = "github";
+
+/// Id of the Slack integration that `SLACK_SIGNING_SECRET` enables.
+pub const SLACK_ID: &str = "slack";
+
+/// Id of the git integration, the kind of an integration of this id, and the integration of
+/// `git-watch --repo`.
+pub const GIT_ID: &str = "git";
+/// Id of the email integration that `rae-pipeline mail` flags configure.
+pub const EMAIL_ID: &str = "email";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub nats: NatsConfig,
+    pub rae: RaeConfig,
+    pub ingress: IngressConfig,
+    pub limits: LimitsConfig,
+    pub enrich: EnrichConfig,
+    pub writer: WriterConfig,
+    /// The integration registry: each entry enables one producer route or role.
+    pub integrations: Vec<IntegrationConfig>,
+    /// Per-tenant RAE credentials and integration settings, keyed by the tenant alias used in
+    /// events.
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// Keys of `POST /api/v1/memories` and the other key-authenticated routes.
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// Where the file comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `integrations.yaml` when it exists, embedded defaults otherwise.
+    Default,
+    /// A file that must exist.
+    File(PathBuf),
+    /// YAML text (tests).
+    Text(String),
+}
+
+impl Config {
+    /// Loads defaults, the file and environment overrides, then validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the YAML error, or every invalid field with its path.
+    pub fn load(
+        source: &Source,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (path, text) = match source {
+            Source::Default => {
+                let path = PathBuf::from(DEFAULT_FILE);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => (path, text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => (path, String::new()),
+                    Err(source) => return Err(ConfigError::Read { path, source }),
+                }
+            }
+            Source::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => (path.clone(), text),
+                Err(source) => {
+                    return Err(ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            },
+            Source::Text(text) => (PathBuf::from("<text>"), text.clone()),
+        };
+        let mut config = parse(&path, &text, env)?;
+        config.apply_env(env);
+        config.add_default_webhook();
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Loads with the process environment.
+    ///
+    /// # Errors
+    /// See [`Config::load`].
+    pub fn load_from_env(source: &Source) -> Result<Config, ConfigError> {
+        Config::load(source, &|name| std::env::var(name).ok())
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let set = |name: &str| env(name).filter(|v| !v.is_empty());
+        if let Some(v) = set("NATS_URL") {
+            self.nats.url = v;
+        }
+        if let Some(v) = set("NATS_REPLICAS") {
+            // A value that is not a number fails validation with the field named.
+            self.nats.replicas = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = set("RAE_BASE_URL") {
+            self.rae.base_url = v;
+        }
+        if let Some(v) = set("RAE_API_KEY") {
+            self.rae.api_key = Some(Secret::new(v));
+        }
+        if let Some(v) = set("RAE_TENANT_ID") {
+            self.rae.tenant_id = v;
+        }
+        if let Some(v) = set("RAE_PIPELINE_LISTEN") {
+            self.ingress.listen = v;
+        }
+        if let Some(v) = set("RAE_PIPELINE_METRICS_LISTEN") {
+            self.ingress.metrics_listen = v;
+        }
+        if let Some(secret) = set("RAE_WEBHOOK_SECRET") {
+            self.add_default_webhook();
+            self.set_setting(DEFAULT_WEBHOOK_ID, "secrets", serde_json::json!([secret]));
+        }
+        for (var, id, field, name) in [
+            ("GITHUB_WEBHOOK_SECRET", GITHUB_ID, "secrets", "GitHub"),
+            ("SLACK_SIGNING_SECRET", SLACK_ID, "signing_secrets", "Slack"),
+        ] {
+            if let Some(secret) = set(var) {
+                if !self.integrations.iter().any(|i| i.id == id) {
+                    self.integrations.push(IntegrationConfig {
+                        id: id.into(),
+                        name: Some(name.into()),
+                        enabled: true,
+                        kind: None,
+                        config: serde_json::json!({}),
+                    });
+                }
+                self.set_setting(id, field, serde_json::json!([secret]));
+            }
+        }
+    }
+
+    /// Sets one field of an integration's free-form settings.
+    fn set_setting(&mut self, id: &str, field: &str, value: serde_json::Value) {
+        if let Some(entry) = self.integrations.iter_mut().find(|i| i.id == id) {
+            let mut settings = entry.config.as_object().cloned().unwrap_or_default();
+            settings.insert(field.into(), value);
+            entry.config = serde_json::Value::Object(settings);
+        }
+    }
+
+    /// The generic `memory` webhook exists unless the file names it.
+    fn add_default_webhook(&mut self) {
+        if !self.integrations.iter().any(|i| i.id == DEFAULT_WEBHOOK_ID) {
+            self.integrations.insert(
+                0,
+                IntegrationConfig {
+                    id: DEFAULT_WEBHOOK_ID.into(),
+                    name: Some("Generic memory webhook".into()),
+                    enabled: true,
+                    kind: Some(IntegrationKind::Webhook),
+                    config: serde_json::json!({}),
+                },
+            );
+        }
+    }
+
+    /// What cross-section checks need.
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            tenants: &self.tenants,
+            rae_timeout_ms: self.rae.timeout_ms,
+        }
+    }
+
+    /// Every problem with its field path; empty when the config is usable. Each section checks
+    /// itself; this only puts the paths together.
+    pub fn validate(&self) -> Vec<Problem> {
+        let ctx = self.context();
+        let mut problems = Vec::new();
+        extend_under(&mut problems, "nats", self.nats.problems());
+        extend_under(&mut problems, "rae", self.rae.problems());
+        extend_under(&mut problems, "ingress", self.ingress.problems(&ctx));
+        extend_under(&mut problems, "limits", self.limits.problems());
+        extend_under(&mut problems, "enrich", self.enrich.problems(&ctx));
+        extend_under(&mut problems, "writer", self.writer.problems(&ctx));
+        extend_under(
+            &mut problems,
+            "integrations",
+            integrations::integrations_problems(&self.integrations, &ctx),
+        );
+        extend_under(
+            &mut problems,
+            "tenants",
+            tenants::tenants_problems(&self.tenants),
+        );
+        extend_under(
+            &mut problems,
+            "api_keys",
+            keys::keys_problems(&self.api_keys, &ctx),
+        );
+        problems
+    }
+
+    /// True when events of `tenant` have RAE credentials: a RAE tenant id itself or an alias
+    /// under `tenants`. Anything else would silently land in `rae.tenant_id`.
+    pub fn tenant_resolves(&self, tenant: &str) -> bool {
+        self.context().tenant_resolves(tenant)
+    }
+
+    /// The enabled integrations of one kind.
+    pub fn integrations_of(
+        &self,
+        kind: IntegrationKind,
+    ) -> impl Iterator<Item = &IntegrationConfig> {
+        self.integrations
+            .iter()
+            .filter(move |i| i.enabled && i.kind() == kind)
+    }
+
+    /// The integration with this id, when it exists and is enabled.
+    pub fn integration(&self, id: &str) -> Option<&IntegrationConfig> {
+        self.integrations.iter().find(|i| i.id == id && i.enabled)
+    }
+
+    /// The config as YAML with every secret redacted, for `check-config`.
+    pub fn redacted_yaml(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        redact(&mut value);
+        yaml_serde::to_string(&value).unwrap_or_default()
+    }
+}
+
+/// Redacts secrets inside free-form integration settings, whose types the tree does not know.
+fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let k = key.to_ascii_lowercase();
+                let sensitive = ["secret", "token", "password", "api_key", "key"]
+                    .iter()
+                    .any(|s| k.contains(s));
+                if sensitive && !v.is_null() {
+                    *v = match v {
+                        serde_json::Value::Array(items) => serde_json::Value::Array(
+                            items.iter().map(|_| "<redacted>".into()).collect(),
+                        ),
+                        _ => "<redacted>".into(),
+                    };
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut value: yaml_serde::Value =
+        yaml_serde::from_str(text).map_err(|source| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if value.is_null() {
+        return Ok(Config::default());
+    }
+    let mut problems = Vec::new();
+    expand::expand_value(&mut value, String::new(), env, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        ConfigError::Invalid(vec![Problem {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        }])
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An environment of these variables only.
+    pub(crate) fn env_of(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn no_file_gives_the_documented_defaults() {
+        let config = Config::load(&Source::Text(String::new()), &env_of(&[])).unwrap();
+        assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(config.rae.base_url, "http://127.0.0.1:8000");
+        assert_eq!(config.ingress.listen, "0.0.0.0:8080");
+        assert_eq!(config.ingress.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.integrations[0].id, DEFAULT_WEBHOOK_ID);
+    }
+
+    #[test]
+    fn unset_variable_is_reported_with_its_path() {
+        let text = "rae:\n  api_key: ${RAE_KEY_FOR_TEST}\n";
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        assert_eq!(err.problems()[0].path, "rae.api_key");
+        assert!(err.problems()[0].message.contains("RAE_KEY_FOR_TEST"));
+    }
+
+    #[test]
+    fn env_overrides_win_over_the_file() {
+        let text = "nats:\n  url: nats://file:4222\n";
+        let env = env_of(&[
+            ("NATS_URL", "nats://env:4222"),
+            ("RAE_WEBHOOK_SECRET", "s3cret-from-env"),
+        ]);
+        let config = Config::load(&Source::Text(text.into()), &env).unwrap();
+        assert_eq!(config.nats.url, "nats://env:4222");
+        let webhook = config
+            .integration(DEFAULT_WEBHOOK_ID)
+            .unwrap()
+            .webhook()
+            .unwrap();
+        assert_eq!(webhook.secrets[0].expose(), "s3cret-from-env");
+    }
+
+    #[test]
+    fn validation_lists_every_problem_with_its_path() {
+        let text = r#"
+rae:
+  base_url: "ftp://x"
+  tenant_id: "acme"
+  graph_path: "v2/graph/query"
+  reflection_path: ""
+ingress:
+  listen: "nowhere"
+writer:
+  concurrency: 0
+integrations:
+  - id: ci
+    config:
+      secrets: ["short"]
+      tenant: acme2
+  - id: Bad.Id
+    config: { secrets: ["longenough"], colour: red }
+"#;
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "rae.base_url",
+            "rae.tenant_id",
+            "rae.graph_path",
+            "rae.reflection_path",
+            "ingress.listen",
+            "writer.concurrency",
+            "integrations[1].config.secrets[0]",
+            "integrations[1].config.tenant",
+            "integrations[2].id",
+            "integrations[2].config.colour",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_integrations_and_tenant_claims_are_validated() {
+        let text = r#"
+integrations:
+  - id: github
+    config: { secrets: [] }
+  - id: slack
+    config: { signing_secret: "slack-secret", command_deadline_ms: 5000 }
+tenants:
+  a:
+    rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f
+    integrations:
+      github: { organizations: [Acme], repositories: [not-a-repo] }
+      slack: { workspace_id: T1 }
+  b:
+    rae_tenant_id: 11111111-2222-3333-4444-555555555555
+    integrations:
+      github: { organizations: [acme] }
+      slack: { workspace_id: T1 }
+api_keys:
+  - { id: k1, sha256: "abc", scopes: ["memories:write"], tenants: [a] }
+  - { id: k2, key: "short", scopes: [], tenants: [] }
+  - { id: k3, scopes: ["dlq:admin"], tenants: [nobody] }
+"#;
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "integrations[1].config.secrets",
+            "integrations[2].config.command_deadline_ms",
+            "tenants.a.integrations.github.repositories[0]",
+            "tenants.b.integrations.github.organizations[0]",
+            "tenants.b.integrations.slack.workspace_id",
+            "api_keys[0].sha256",
+            "api_keys[1].key",
+            "api_keys[1].scopes",
+            "api_keys[1].tenants",
+            "api_keys[2].sha256",
+            "api_keys[2].tenants[0]",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        let scopes = "api_keys:\n  - { id: k, key: long-enough-key-123, scopes: [\"memories:delete\"], tenants: [\"*\"] }\n";
+        let err = Config::load(&Source::Text(scopes.into()), &env_of(&[])).unwrap_err();
+        assert_eq!(err.problems()[0].path, "api_keys[0].scopes[0]");
+    }
+
+    #[test]
+    fn github_and_slack_secrets_from_env_enable_those_routes() {
+        let env = env_of(&[
+            ("GITHUB_WEBHOOK_SECRET", "gh-secret-123"),
+            ("SLACK_SIGNING_SECRET", "slack-secret-123"),
+        ]);
+        let config = Config::load(&Source::Text(String::new()), &env).unwrap();
+        let github = config
+            .integrations_of(IntegrationKind::Github)
+            .next()
+            .unwrap();
+        let settings: GithubConfig = github.settings().unwrap();
+        assert_eq!(settings.secrets[0].expose(), "gh-secret-123");
+        let slack = config
+            .integrations_of(IntegrationKind::Slack)
+            .next()
+            .unwrap();
+        let settings: SlackConfig = slack.settings().unwrap();
+        assert_eq!(settings.secrets()[0].expose(), "slack-secret-123");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_path() {
+        let text = "writer:\n  concurency: 4\n";
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        assert_eq!(err.problems()[0].path, "writer.concurency");
+        assert!(err.problems()[0].message.contains("unknown field"));
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../../integrations.example.yaml").to_owned();
+        let env = env_of(&[
+            ("RAE_WEBHOOK_SECRET", "example-secret-1"),
+            ("CI_WEBHOOK_SECRET", "example-secret-2"),
+            ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
+            ("SLACK_SIGNING_SECRET", "example-secret-4"),
+        ]);
+        let config = Config::load(&Source::Text(text), &env).unwrap();
+        let kinds: Vec<_> = config.integrations.iter().map(|i| i.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                IntegrationKind::Webhook,
+                IntegrationKind::Webhook,
+                IntegrationKind::Github,
+                IntegrationKind::Slack,
+                IntegrationKind::Git
+            ]
+        );
+        assert!(config.tenants.contains_key("acme"));
+        assert_eq!(config.api_keys.len(), 2);
+    }
+}
