@@ -137,7 +137,7 @@ pub async fn start(
     if roles.ingress {
         let needs_fallback = config
             .integration(DEFAULT_WEBHOOK_ID)
-            .and_then(|i| i.webhook().ok())
+            .and_then(|i| i.settings_as::<rae_core::config::WebhookConfig>())
             .is_some_and(|w| w.secrets.is_empty());
         let fallback = if needs_fallback {
             Some(default_webhook_secret(&options.data_dir).map_err(StartError::Build)?)
@@ -197,10 +197,10 @@ impl Running {
     /// # Errors
     /// [`StartError::Build`] for a taken address, an unreadable certificate or bad settings.
     pub async fn start_mail(&mut self, config: &Config) -> Result<(), StartError> {
-        use rae_core::config::IntegrationKind;
+        use rae_core::config::EmailConfig;
         use rae_email::Email;
-        for integration in config.integrations_of(IntegrationKind::Email) {
-            let email = Email::build(config, integration, &self.bus)
+        for (integration, settings) in config.settings_of::<EmailConfig>() {
+            let email = Email::build(config, &integration.id, settings, &self.bus)
                 .await
                 .map_err(|e| StartError::Build(e.to_string()))?;
             self.smtp_addrs.extend(email.smtp_addr());

@@ -260,7 +260,7 @@ fn patterns_problems(patterns: &[String], field: &str, bad: &mut dyn FnMut(Strin
 #[cfg(test)]
 mod tests {
     use crate::config::tests::env_of;
-    use crate::config::{Config, GitConfig, IntegrationKind, Source};
+    use crate::config::{Config, GitConfig, Source};
 
     #[test]
     fn git_integrations_are_validated_with_paths() {
@@ -285,17 +285,17 @@ integrations:
         let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
         let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
         for expected in [
-            "integrations[1].config.tenant",
-            "integrations[1].config.poll_interval_ms",
-            "integrations[1].config.branches[1]",
-            "integrations[1].config.repositories[1].name",
-            "integrations[1].config.repositories[1].branches[0]",
-            "integrations[1].config.repositories[2].path",
-            "integrations[1].config.repositories[2].name",
-            "integrations[1].config.important.disabled[1]",
-            "integrations[1].config.important.rules[0].tag",
-            "integrations[1].config.important.rules[0].paths",
-            "integrations[2].config.repositories",
+            "integrations[0].config.tenant",
+            "integrations[0].config.poll_interval_ms",
+            "integrations[0].config.branches[1]",
+            "integrations[0].config.repositories[1].name",
+            "integrations[0].config.repositories[1].branches[0]",
+            "integrations[0].config.repositories[2].path",
+            "integrations[0].config.repositories[2].name",
+            "integrations[0].config.important.disabled[1]",
+            "integrations[0].config.important.rules[0].tag",
+            "integrations[0].config.important.rules[0].paths",
+            "integrations[1].config.repositories",
         ] {
             assert!(
                 paths.contains(&expected),
@@ -305,12 +305,7 @@ integrations:
         assert_eq!(paths.len(), 11, "{paths:?}");
         let ok = "integrations:\n  - { id: git, kind: git, config: { repositories: [{ path: /srv/repo.git }] } }\n";
         let config = Config::load(&Source::Text(ok.into()), &env_of(&[])).unwrap();
-        let git: GitConfig = config
-            .integrations_of(IntegrationKind::Git)
-            .next()
-            .unwrap()
-            .settings()
-            .unwrap();
+        let (_, git) = config.settings_of::<GitConfig>().next().unwrap();
         assert_eq!(git.repositories[0].name(), "repo");
         assert_eq!(git.poll_interval_ms, 2_000);
     }

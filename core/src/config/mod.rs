@@ -43,7 +43,9 @@ pub use expand::expand;
 pub use git::{GitConfig, GitImportantConfig, GitPathRule, GitRepositoryConfig, GIT_SIGNALS};
 pub use github::GithubConfig;
 pub use ingress::{IngressConfig, RateLimitConfig};
-pub use integrations::{IntegrationConfig, IntegrationContext, IntegrationKind};
+pub use integrations::{
+    IntegrationConfig, IntegrationContext, IntegrationKind, IntegrationSettings, Settings,
+};
 pub use keys::{key_digest, ApiKeyConfig, Scope};
 pub use limits::LimitsConfig;
 pub use nats::NatsConfig;
@@ -159,10 +161,11 @@ impl Config {
             },
             Source::Text(text) => (PathBuf::from("<text>"), text.clone()),
         };
-        let mut config = parse(&path, &text, env)?;
-        config.apply_env(env);
+        let (mut config, mut decoded) = parse(&path, &text, env)?;
+        let mut problems = std::mem::take(&mut decoded.problems);
+        problems.extend(config.apply_env(env));
         config.add_default_webhook();
-        let problems = config.validate();
+        problems.extend(config.validate().into_iter().filter(|p| decoded.is_news(p)));
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -178,7 +181,8 @@ impl Config {
         Config::load(source, &|name| std::env::var(name).ok())
     }
 
-    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+    /// Sets the fields of [`ENV_OVERRIDES`] that the environment names.
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
         let set = |name: &str| env(name).filter(|v| !v.is_empty());
         if let Some(v) = set("NATS_URL") {
             self.nats.url = v;
@@ -202,51 +206,66 @@ impl Config {
         if let Some(v) = set("RAE_PIPELINE_METRICS_LISTEN") {
             self.ingress.metrics_listen = v;
         }
-        if let Some(secret) = set("RAE_WEBHOOK_SECRET") {
-            self.add_default_webhook();
-            self.set_setting(DEFAULT_WEBHOOK_ID, "secrets", serde_json::json!([secret]));
-        }
-        for (var, id, field, name) in [
-            ("GITHUB_WEBHOOK_SECRET", GITHUB_ID, "secrets", "GitHub"),
-            ("SLACK_SIGNING_SECRET", SLACK_ID, "signing_secrets", "Slack"),
+        let mut problems = Vec::new();
+        for (var, id, name, kind) in [
+            (
+                "RAE_WEBHOOK_SECRET",
+                DEFAULT_WEBHOOK_ID,
+                "Generic memory webhook",
+                IntegrationKind::Webhook,
+            ),
+            (
+                "GITHUB_WEBHOOK_SECRET",
+                GITHUB_ID,
+                "GitHub",
+                IntegrationKind::Github,
+            ),
+            (
+                "SLACK_SIGNING_SECRET",
+                SLACK_ID,
+                "Slack",
+                IntegrationKind::Slack,
+            ),
         ] {
-            if let Some(secret) = set(var) {
-                if !self.integrations.iter().any(|i| i.id == id) {
-                    self.integrations.push(IntegrationConfig {
-                        id: id.into(),
-                        name: Some(name.into()),
-                        enabled: true,
-                        kind: None,
-                        config: serde_json::json!({}),
-                    });
+            let Some(secret) = set(var) else { continue };
+            if !self.integrations.iter().any(|i| i.id == id) {
+                self.integrations.push(IntegrationConfig {
+                    id: id.into(),
+                    name: Some(name.into()),
+                    enabled: true,
+                    settings: IntegrationSettings::default_of(kind),
+                });
+            }
+            let entry = self
+                .integrations
+                .iter_mut()
+                .enumerate()
+                .find(|(_, i)| i.id == id);
+            if let Some((i, entry)) = entry {
+                if !entry.settings.set_secrets(vec![Secret::new(secret)]) {
+                    problems.push(Problem::new(
+                        format!("integrations[{i}].kind"),
+                        format!(
+                            "is {}, which has no secrets to set from {var}",
+                            entry.kind().as_str()
+                        ),
+                    ));
                 }
-                self.set_setting(id, field, serde_json::json!([secret]));
             }
         }
+        problems
     }
 
-    /// Sets one field of an integration's free-form settings.
-    fn set_setting(&mut self, id: &str, field: &str, value: serde_json::Value) {
-        if let Some(entry) = self.integrations.iter_mut().find(|i| i.id == id) {
-            let mut settings = entry.config.as_object().cloned().unwrap_or_default();
-            settings.insert(field.into(), value);
-            entry.config = serde_json::Value::Object(settings);
-        }
-    }
-
-    /// The generic `memory` webhook exists unless the file names it.
+    /// The generic `memory` webhook exists unless the file names it. It goes last, so the
+    /// paths of the file's entries stay theirs.
     fn add_default_webhook(&mut self) {
         if !self.integrations.iter().any(|i| i.id == DEFAULT_WEBHOOK_ID) {
-            self.integrations.insert(
-                0,
-                IntegrationConfig {
-                    id: DEFAULT_WEBHOOK_ID.into(),
-                    name: Some("Generic memory webhook".into()),
-                    enabled: true,
-                    kind: Some(IntegrationKind::Webhook),
-                    config: serde_json::json!({}),
-                },
-            );
+            self.integrations.push(IntegrationConfig {
+                id: DEFAULT_WEBHOOK_ID.into(),
+                name: Some("Generic memory webhook".into()),
+                enabled: true,
+                settings: IntegrationSettings::default_of(IntegrationKind::Webhook),
+            });
         }
     }
 
@@ -303,6 +322,15 @@ impl Config {
             .filter(move |i| i.enabled && i.kind() == kind)
     }
 
+    /// The enabled integrations whose settings are of type `T`, with those settings
+    /// (`config.settings_of::<GitConfig>()`).
+    pub fn settings_of<T: Settings>(&self) -> impl Iterator<Item = (&IntegrationConfig, &T)> {
+        self.integrations
+            .iter()
+            .filter(|i| i.enabled)
+            .filter_map(|i| Some((i, i.settings_as::<T>()?)))
+    }
+
     /// The integration with this id, when it exists and is enabled.
     pub fn integration(&self, id: &str) -> Option<&IntegrationConfig> {
         self.integrations.iter().find(|i| i.id == id && i.enabled)
@@ -342,30 +370,44 @@ fn redact(value: &mut serde_json::Value) {
     }
 }
 
+/// The file as a config, and its integrations as decoded (their problems go with the rest).
 fn parse(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
+) -> Result<(Config, integrations::Decoded), ConfigError> {
     let mut value: yaml_serde::Value =
         yaml_serde::from_str(text).map_err(|source| ConfigError::Yaml {
             path: path.to_path_buf(),
             source,
         })?;
     if value.is_null() {
-        return Ok(Config::default());
+        return Ok((Config::default(), integrations::Decoded::new(None)));
     }
     let mut problems = Vec::new();
     expand::expand_value(&mut value, String::new(), env, &mut problems);
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    // The registry is decoded entry by entry, so that every entry's problem is reported.
+    let entries = value
+        .as_mapping_mut()
+        .and_then(|map| map.remove("integrations"));
+    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
         ConfigError::Invalid(vec![Problem {
             path: e.path().to_string(),
             message: e.inner().to_string(),
         }])
-    })
+    })?;
+    let mut decoded = integrations::Decoded::new(entries);
+    let integrations = std::mem::take(&mut decoded.entries);
+    Ok((
+        Config {
+            integrations,
+            ..config
+        },
+        decoded,
+    ))
 }
 
 #[cfg(test)]
@@ -373,14 +415,16 @@ pub(crate) mod tests {
     use super::*;
 
     /// An environment of these variables only.
-    pub(crate) fn env_of(
-        pairs: &'static [(&'static str, &'static str)],
-    ) -> impl Fn(&str) -> Option<String> {
+    pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |name| {
             pairs
                 .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
         }
     }
 
@@ -414,7 +458,7 @@ pub(crate) mod tests {
         let webhook = config
             .integration(DEFAULT_WEBHOOK_ID)
             .unwrap()
-            .webhook()
+            .settings_as::<WebhookConfig>()
             .unwrap();
         assert_eq!(webhook.secrets[0].expose(), "s3cret-from-env");
     }
@@ -448,10 +492,10 @@ integrations:
             "rae.reflection_path",
             "ingress.listen",
             "writer.concurrency",
-            "integrations[1].config.secrets[0]",
-            "integrations[1].config.tenant",
-            "integrations[2].id",
-            "integrations[2].config.colour",
+            "integrations[0].config.secrets[0]",
+            "integrations[0].config.tenant",
+            "integrations[1].id",
+            "integrations[1].config.colour",
         ] {
             assert!(
                 paths.contains(&expected),
@@ -487,8 +531,8 @@ api_keys:
         let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
         let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
         for expected in [
-            "integrations[1].config.secrets",
-            "integrations[2].config.command_deadline_ms",
+            "integrations[0].config.secrets",
+            "integrations[1].config.command_deadline_ms",
             "tenants.a.integrations.github.repositories[0]",
             "tenants.b.integrations.github.organizations[0]",
             "tenants.b.integrations.slack.workspace_id",
@@ -516,17 +560,11 @@ api_keys:
             ("SLACK_SIGNING_SECRET", "slack-secret-123"),
         ]);
         let config = Config::load(&Source::Text(String::new()), &env).unwrap();
-        let github = config
-            .integrations_of(IntegrationKind::Github)
-            .next()
-            .unwrap();
-        let settings: GithubConfig = github.settings().unwrap();
+        let (github, settings) = config.settings_of::<GithubConfig>().next().unwrap();
+        assert_eq!(github.id, GITHUB_ID);
         assert_eq!(settings.secrets[0].expose(), "gh-secret-123");
-        let slack = config
-            .integrations_of(IntegrationKind::Slack)
-            .next()
-            .unwrap();
-        let settings: SlackConfig = slack.settings().unwrap();
+        let (slack, settings) = config.settings_of::<SlackConfig>().next().unwrap();
+        assert_eq!(slack.id, SLACK_ID);
         assert_eq!(settings.secrets()[0].expose(), "slack-secret-123");
     }
 

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
-use rae_core::config::{Config, GithubConfig, IntegrationKind, Secret};
+use rae_core::config::{Config, GithubConfig, Secret};
 use rae_core::event::{self, Event, InvalidField};
 
 /// A tenant's claim on repositories and organizations.
@@ -74,28 +74,29 @@ impl Registry {
             })
             .collect();
         let hooks = config
-            .integrations_of(IntegrationKind::Github)
-            .filter_map(|integration| {
-                let settings: GithubConfig = integration.settings().ok()?;
+            .settings_of::<GithubConfig>()
+            .map(|(integration, settings)| {
                 let tenant = settings
                     .tenant
+                    .clone()
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
                 let project = settings
                     .project
+                    .clone()
                     .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
                     .unwrap_or_else(|| config.ingress.default_project.clone());
-                Some((
+                (
                     integration.id.clone(),
                     Github {
                         id: integration.id.clone(),
-                        secrets: settings.secrets,
+                        secrets: settings.secrets.clone(),
                         tenant,
                         project,
                         repositories: lowercase(&settings.repositories),
                         organizations: lowercase(&settings.organizations),
                         claims: claims.clone(),
                     },
-                ))
+                )
             })
             .collect();
         Registry { hooks }

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
-use rae_core::config::{Config, IntegrationKind, Secret, SlackConfig};
+use rae_core::config::{Config, Secret, SlackConfig};
 use rae_core::event::{self, Event, Limits};
 
 /// A workspace's tenant and channels.
@@ -59,9 +59,8 @@ impl Registry {
                 .unwrap_or_else(|| config.ingress.default_project.clone())
         };
         let apps = config
-            .integrations_of(IntegrationKind::Slack)
-            .filter_map(|integration| {
-                let settings: SlackConfig = integration.settings().ok()?;
+            .settings_of::<SlackConfig>()
+            .map(|(integration, settings)| {
                 let tenant = settings
                     .tenant
                     .clone()
@@ -88,18 +87,18 @@ impl Registry {
                         ))
                     })
                     .collect();
-                Some((
+                (
                     integration.id.clone(),
                     SlackApp {
                         id: integration.id.clone(),
                         secrets: settings.secrets(),
                         workspaces,
                         fallback,
-                        response_url_prefixes: settings.response_url_prefixes,
+                        response_url_prefixes: settings.response_url_prefixes.clone(),
                         deadline: Duration::from_millis(settings.command_deadline_ms),
                         query_results: settings.query_results,
                     },
-                ))
+                )
             })
             .collect();
         Registry { apps }

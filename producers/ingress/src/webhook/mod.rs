@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::{auth, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
-use rae_core::config::{Config, IntegrationKind, Scope, Secret};
+use rae_core::config::{Config, Scope, Secret, WebhookConfig};
 use rae_core::event::{Event, Limits};
 use rae_core::subjects;
 
@@ -46,15 +46,8 @@ impl Registry {
     /// [`BuildError`] naming an integration whose settings are unusable.
     pub fn build(config: &Config, fallback_secret: Option<Secret>) -> Result<Registry, BuildError> {
         let mut webhooks = HashMap::new();
-        for integration in config.integrations.iter().filter(|i| i.enabled) {
-            if integration.kind() != IntegrationKind::Webhook {
-                continue;
-            }
-            let settings = integration.webhook().map_err(|p| BuildError::Invalid {
-                id: integration.id.clone(),
-                message: p.to_string(),
-            })?;
-            let mut secrets = settings.secrets;
+        for (integration, settings) in config.settings_of::<WebhookConfig>() {
+            let mut secrets = settings.secrets.clone();
             if secrets.is_empty() {
                 secrets.extend(
                     fallback_secret
@@ -75,9 +68,11 @@ impl Registry {
                     secrets,
                     tenant: settings
                         .tenant
+                        .clone()
                         .unwrap_or_else(|| config.ingress.default_tenant.clone()),
                     project: settings
                         .project
+                        .clone()
                         .unwrap_or_else(|| config.ingress.default_project.clone()),
                 },
             );
