@@ -312,6 +312,15 @@ impl Config {
         self.context().tenant_resolves(tenant)
     }
 
+    /// The project of an event of `tenant` when its input names none: `given` (the
+    /// integration's `project`, or a project the request names), else the tenant's `project`,
+    /// else `ingress.default_project`. Every producer asks this one method.
+    pub fn project_for<'a>(&'a self, tenant: &str, given: Option<&'a str>) -> &'a str {
+        given
+            .or_else(|| self.tenants.get(tenant)?.project.as_deref())
+            .unwrap_or(&self.ingress.default_project)
+    }
+
     /// The enabled integrations of one kind.
     pub fn integrations_of(
         &self,
@@ -566,6 +575,16 @@ api_keys:
         let (slack, settings) = config.settings_of::<SlackConfig>().next().unwrap();
         assert_eq!(slack.id, SLACK_ID);
         assert_eq!(settings.secrets()[0].expose(), "slack-secret-123");
+    }
+
+    #[test]
+    fn the_project_is_the_given_one_then_the_tenants_then_the_default() {
+        let text = "ingress: { default_project: general }\ntenants:\n  acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f, project: platform }\n  beta: { rae_tenant_id: 11111111-2222-3333-4444-555555555555 }\n";
+        let config = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap();
+        assert_eq!(config.project_for("acme", Some("ops")), "ops");
+        assert_eq!(config.project_for("acme", None), "platform");
+        assert_eq!(config.project_for("beta", None), "general");
+        assert_eq!(config.project_for("default-tenant", None), "general");
     }
 
     #[test]

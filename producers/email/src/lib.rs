@@ -122,12 +122,7 @@ impl Intake {
                         "<{address}>: unknown tenant {tag:?} (use an alias listed under tenants)"
                     ));
                 }
-                let project = self
-                    .config
-                    .tenants
-                    .get(tag)
-                    .and_then(|t| t.project.clone())
-                    .unwrap_or_else(|| self.project.clone());
+                let project = self.config.project_for(tag, None).to_owned();
                 (tag.to_owned(), project)
             }
         };
@@ -267,11 +262,9 @@ impl Email {
             .tenant
             .clone()
             .unwrap_or_else(|| config.ingress.default_tenant.clone());
-        let project = settings
-            .project
-            .clone()
-            .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-            .unwrap_or_else(|| config.ingress.default_project.clone());
+        let project = config
+            .project_for(&tenant, settings.project.as_deref())
+            .to_owned();
         let accept = settings
             .smtp
             .as_ref()

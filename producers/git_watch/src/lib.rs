@@ -106,12 +106,8 @@ impl GitWatcher {
                     .clone()
                     .or_else(|| settings.tenant.clone())
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
-                let project = repo
-                    .project
-                    .clone()
-                    .or_else(|| settings.project.clone())
-                    .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-                    .unwrap_or_else(|| config.ingress.default_project.clone());
+                let given = repo.project.as_deref().or(settings.project.as_deref());
+                let project = config.project_for(&tenant, given).to_owned();
                 RepoSettings {
                     path: repo.path.clone(),
                     branches: repo

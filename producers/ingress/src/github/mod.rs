@@ -27,7 +27,8 @@ struct Claim {
     tenant: String,
     /// The tenant's own secrets; empty when it uses the integration's.
     secrets: Vec<Secret>,
-    project: Option<String>,
+    /// The tenant's project (`Config::project_for` the tenant).
+    project: String,
     repositories: Vec<String>,
     organizations: Vec<String>,
 }
@@ -67,7 +68,7 @@ impl Registry {
                     enabled: github.enabled,
                     secrets: github.secrets.clone(),
                     tenant: alias.clone(),
-                    project: tenant.project.clone(),
+                    project: config.project_for(alias, None).to_owned(),
                     repositories: lowercase(&github.repositories),
                     organizations: lowercase(&github.organizations),
                 })
@@ -80,11 +81,9 @@ impl Registry {
                     .tenant
                     .clone()
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
-                let project = settings
-                    .project
-                    .clone()
-                    .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-                    .unwrap_or_else(|| config.ingress.default_project.clone());
+                let project = config
+                    .project_for(&tenant, settings.project.as_deref())
+                    .to_owned();
                 (
                     integration.id.clone(),
                     Github {
@@ -179,10 +178,7 @@ impl Github {
             if !claim.enabled {
                 return None;
             }
-            return Some((
-                &claim.tenant,
-                claim.project.as_deref().unwrap_or(&self.project),
-            ));
+            return Some((&claim.tenant, &claim.project));
         }
         let open = self.repositories.is_empty() && self.organizations.is_empty();
         (open

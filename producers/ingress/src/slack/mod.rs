@@ -53,11 +53,6 @@ pub struct Registry {
 impl Registry {
     /// The registry of a validated config.
     pub fn build(config: &Config) -> Registry {
-        let project_of = |tenant: &str, given: Option<String>| {
-            given
-                .or_else(|| config.tenants.get(tenant).and_then(|t| t.project.clone()))
-                .unwrap_or_else(|| config.ingress.default_project.clone())
-        };
         let apps = config
             .settings_of::<SlackConfig>()
             .map(|(integration, settings)| {
@@ -66,7 +61,9 @@ impl Registry {
                     .clone()
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
                 let fallback = Workspace {
-                    project: project_of(&tenant, settings.project.clone()),
+                    project: config
+                        .project_for(&tenant, settings.project.as_deref())
+                        .to_owned(),
                     tenant,
                     channel_whitelist: settings.channel_whitelist.clone(),
                     auto_store_channels: settings.auto_store_channels.clone(),
@@ -80,7 +77,7 @@ impl Registry {
                             slack.workspace_id.clone()?,
                             Workspace {
                                 tenant: alias.clone(),
-                                project: project_of(alias, None),
+                                project: config.project_for(alias, None).to_owned(),
                                 channel_whitelist: slack.channel_whitelist.clone(),
                                 auto_store_channels: slack.auto_store_channels.clone(),
                             },

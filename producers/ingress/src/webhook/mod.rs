@@ -61,19 +61,20 @@ impl Registry {
                     message: "no secret configured".into(),
                 });
             }
+            let tenant = settings
+                .tenant
+                .clone()
+                .unwrap_or_else(|| config.ingress.default_tenant.clone());
+            let project = config
+                .project_for(&tenant, settings.project.as_deref())
+                .to_owned();
             webhooks.insert(
                 integration.id.clone(),
                 Webhook {
                     id: integration.id.clone(),
                     secrets,
-                    tenant: settings
-                        .tenant
-                        .clone()
-                        .unwrap_or_else(|| config.ingress.default_tenant.clone()),
-                    project: settings
-                        .project
-                        .clone()
-                        .unwrap_or_else(|| config.ingress.default_project.clone()),
+                    tenant,
+                    project,
                 },
             );
         }
@@ -196,4 +197,31 @@ pub async fn publish(event: &Event, keyed: bool, ctx: &Context<'_>) -> Result<Ac
         duplicate: stored.duplicate,
         tenant: event.tenant.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rae_core::config::Source;
+
+    #[test]
+    fn a_webhook_without_a_project_takes_its_tenants() {
+        let yaml = r#"
+tenants:
+  acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f, project: platform }
+integrations:
+  - { id: ci, config: { secrets: [ci-secret-1], tenant: acme } }
+  - { id: deploys, config: { secrets: [deploy-secret-1], tenant: acme, project: ops } }
+  - { id: memory, config: { secrets: [memory-secret-1] } }
+"#;
+        let config = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap();
+        let registry = Registry::build(&config, None).unwrap();
+        let project = |id: &str| registry.get(id).map(|w| w.project.as_str());
+        // The tenant's project, as GitHub, Slack, email and git use it.
+        assert_eq!(project("ci"), Some("platform"));
+        // The integration's own project wins.
+        assert_eq!(project("deploys"), Some("ops"));
+        // A tenant without a project: ingress.default_project.
+        assert_eq!(project("memory"), Some("default"));
+    }
 }
