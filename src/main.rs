@@ -446,7 +446,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::CheckConfig => {
-            print!("{}", config.redacted_yaml());
+            print!("{}", config.redacted_yaml().context("check-config")?);
             eprintln!("config is valid");
             Ok(())
         }

@@ -345,37 +345,13 @@ impl Config {
         self.integrations.iter().find(|i| i.id == id && i.enabled)
     }
 
-    /// The config as YAML with every secret redacted, for `check-config`.
-    pub fn redacted_yaml(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        redact(&mut value);
-        yaml_serde::to_string(&value).unwrap_or_default()
-    }
-}
-
-/// Redacts secrets inside free-form integration settings, whose types the tree does not know.
-fn redact(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                let k = key.to_ascii_lowercase();
-                let sensitive = ["secret", "token", "password", "api_key", "key"]
-                    .iter()
-                    .any(|s| k.contains(s));
-                if sensitive && !v.is_null() {
-                    *v = match v {
-                        serde_json::Value::Array(items) => serde_json::Value::Array(
-                            items.iter().map(|_| "<redacted>".into()).collect(),
-                        ),
-                        _ => "<redacted>".into(),
-                    };
-                } else {
-                    redact(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
+    /// The config as YAML for `check-config`: every field as loaded, each [`Secret`] as
+    /// `<redacted>`. Redaction follows the type, so a field shows unless it is a secret.
+    ///
+    /// # Errors
+    /// [`ConfigError::Print`] when YAML cannot represent a value.
+    pub fn redacted_yaml(&self) -> Result<String, ConfigError> {
+        yaml_serde::to_string(self).map_err(ConfigError::Print)
     }
 }
 

@@ -63,6 +63,8 @@ pub enum ConfigError {
     },
     #[error("invalid configuration ({} problem(s)):\n{}", .0.len(), list(.0))]
     Invalid(Vec<Problem>),
+    #[error("cannot print the configuration as YAML")]
+    Print(#[source] yaml_serde::Error),
 }
 
 fn list(problems: &[Problem]) -> String {
