@@ -34,8 +34,8 @@ pub struct Registry {
 /// Why the webhook registry could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("integration {id}: {message}")]
-    Invalid { id: String, message: String },
+    #[error("integration {id}: no secret configured")]
+    NoSecret { id: String },
 }
 
 impl Registry {
@@ -56,9 +56,8 @@ impl Registry {
                 );
             }
             if secrets.is_empty() {
-                return Err(BuildError::Invalid {
+                return Err(BuildError::NoSecret {
                     id: integration.id.clone(),
-                    message: "no secret configured".into(),
                 });
             }
             let tenant = settings
