@@ -769,9 +769,11 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 /// What the ingress publishes for a webhook body: the same payloads for the baselines.
 fn sample_payloads(count: usize, source: &str, tenant: &str) -> Result<Vec<Bytes>> {
     let limits = rae_core::event::Limits::default();
-    let target = normalize::Target {
+    let route = rae_core::event::Route {
         integration: if source == "api" { "api" } else { "memory" },
-        source,
+        source: source
+            .parse()
+            .map_err(|e: rae_core::event::InvalidField| e.to_string())?,
         tenant,
         project: "default",
     };
@@ -785,7 +787,7 @@ fn sample_payloads(count: usize, source: &str, tenant: &str) -> Result<Vec<Bytes
             20 + i % 40
         );
         let parsed = normalize::parse(body.as_bytes()).map_err(|e| e.to_string())?;
-        let event = normalize::normalize(parsed, &target, &limits, time::OffsetDateTime::now_utc())
+        let event = normalize::normalize(parsed, route, &limits, time::OffsetDateTime::now_utc())
             .map_err(|e| e.to_string())?;
         out.push(Bytes::from(event.to_payload()));
     }

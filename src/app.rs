@@ -123,7 +123,7 @@ pub async fn start(
     if roles.enricher {
         let enricher = Enricher::build(config, &bus)
             .await
-            .map_err(StartError::Build)?;
+            .map_err(|e| StartError::Build(e.to_string()))?;
         tasks.push(("enricher", tokio::spawn(enricher.run(token.child_token()))));
     }
     if roles.git_watch {
@@ -151,7 +151,7 @@ pub async fn start(
         running.audit = Some((audit_token, audit_task));
         let mut state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
             .await
-            .map_err(StartError::Build)?;
+            .map_err(|e| StartError::Build(e.to_string()))?;
         if let Some(health) = rae_health {
             state = state.with_rae_health(health);
         }

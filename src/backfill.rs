@@ -65,7 +65,7 @@ pub async fn run(
     let info = stream
         .get_info()
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("RAE_EVENTS info", e))?;
     let last = info.state.last_sequence;
     let mut report = Report::default();
     if info.state.messages == 0 {
@@ -79,11 +79,11 @@ pub async fn run(
             ..Default::default()
         })
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("ordered consumer", e))?;
     let mut messages = reader
         .messages()
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("ordered consumer messages", e))?;
     let run_id = rae_core::event::new_id();
     let publisher = bus.publisher();
     loop {
@@ -126,7 +126,7 @@ fn matches(event: &Event, selection: &Selection) -> bool {
     selection
         .source
         .as_deref()
-        .is_none_or(|s| s == event.source)
+        .is_none_or(|s| s == event.source.as_str())
         && selection
             .tenant
             .as_deref()

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use rae_core::bus::Bus;
 use rae_core::config::{Config, Source};
 use rae_core::dead_letter::{self, Filter, Stage};
-use rae_core::event::{self, Event};
+use rae_core::event::{self, Event, Route, Source as EventSource};
 use rae_core::subjects;
 use rae_core::telemetry::{self, LogFormat};
 use rae_pipeline::app::{self, Roles};
@@ -25,7 +25,7 @@ use rae_pipeline::local_nats;
 Environment: NATS_URL, NATS_REPLICAS, RAE_BASE_URL, RAE_API_KEY, RAE_TENANT_ID, RAE_WEBHOOK_SECRET,\n\
 GITHUB_WEBHOOK_SECRET, SLACK_SIGNING_SECRET, RAE_PIPELINE_LISTEN, RAE_PIPELINE_METRICS_LISTEN\n\
 override the config; RAE_PIPELINE_TENANT and RAE_PROJECT set the tenant and project of `mcp`;\n\
-RUST_LOG sets log levels."
+RUST_LOG sets log levels (every crate of rae-pipeline logs under a target that starts with `rae`,\nso RUST_LOG=info,rae=debug shows its debug lines)."
 )]
 struct Cli {
     /// Config file (YAML). Default: ./integrations.yaml when present, else embedded defaults.
@@ -693,28 +693,24 @@ async fn mcp(config: &Config, args: McpArgs) -> Result<(), Failure> {
 async fn send(config: &Config, args: SendArgs) -> Result<(), Failure> {
     let now = OffsetDateTime::now_utc();
     let limits = config.limits.limits();
-    let mut event = Event {
-        id: event::new_id(),
-        tenant: args
-            .tenant
-            .unwrap_or_else(|| config.ingress.default_tenant.clone()),
-        project: args
-            .project
-            .unwrap_or_else(|| config.ingress.default_project.clone()),
-        source: "api".into(),
-        integration: "cli".into(),
-        kind: args.kind,
-        content: args.content,
-        importance: args.importance,
-        tags: Vec::new(),
-        layer: "episodic".into(),
-        occurred_at: now,
-        received_at: now,
-        actor: std::env::var("USER").ok(),
-        url: None,
-        attributes: Default::default(),
-        enrichment: None,
+    let tenant = args
+        .tenant
+        .unwrap_or_else(|| config.ingress.default_tenant.clone());
+    let project = args
+        .project
+        .unwrap_or_else(|| config.ingress.default_project.clone());
+    let route = Route {
+        tenant: &tenant,
+        project: &project,
+        source: EventSource::Api,
+        integration: "cli",
     };
+    let mut event = Event::builder(route, event::new_id(), args.kind, args.content)
+        .importance(args.importance)
+        .occurred_at(now)
+        .received_at(now)
+        .actor(std::env::var("USER").ok())
+        .build();
     event::validate_tags(&args.tags, &limits).map_err(|e| Failure::Usage(e.into()))?;
     for tag in &args.tags {
         event::push_tag(&mut event.tags, tag, &limits);
@@ -724,15 +720,14 @@ async fn send(config: &Config, args: SendArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Usage(e.into()))?;
     let bus = connect(config).await?;
     bus.setup().await.context("setup")?;
-    let subject = subjects::event(&event.tenant, &event.source, &event.kind);
-    let stored = bus
+    let published = bus
         .publisher()
-        .publish_event(&subject, &event, &event.id)
+        .publish_new(&event)
         .await
         .context("publish")?;
     println!(
         "{}",
-        serde_json::json!({"id": event.id, "subject": subject, "sequence": stored.sequence})
+        serde_json::json!({"id": event.id, "subject": published.subject, "sequence": published.sequence})
     );
     Ok(())
 }
@@ -938,10 +933,10 @@ fn keys(command: KeysCommand) -> Result<(), Failure> {
 async fn backfill(config: &Config, args: BackfillArgs) -> Result<(), Failure> {
     use rae_pipeline::backfill;
     if let Some(source) = &args.source {
-        if !event::SOURCES.contains(&source.as_str()) {
+        if source.parse::<EventSource>().is_err() {
             return Err(Failure::Usage(anyhow::anyhow!(
                 "--source must be one of {}",
-                event::SOURCES.join(", ")
+                EventSource::names()
             )));
         }
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use rae_core::bus::Bus;
-use rae_core::dead_letter::{DeadLetter, Stage};
+use rae_core::dead_letter::{DeadLetter, Reason, Stage};
 
 /// The fields of `io.nats.jetstream.advisory.v1.max_deliver` we use.
 #[derive(Debug, Deserialize)]
@@ -66,7 +66,7 @@ pub async fn watch_max_deliveries(
         let letter = match &original {
             Some(m) => DeadLetter::new(
                 stage,
-                "max_deliveries",
+                Reason::MaxDeliveries,
                 &error,
                 advisory.deliveries,
                 &m.subject,
@@ -77,7 +77,7 @@ pub async fn watch_max_deliveries(
                 tracing::error!(sequence = advisory.stream_seq, stream = %advisory.stream, "event given up on is no longer in its stream");
                 DeadLetter::new(
                     stage,
-                    "max_deliveries",
+                    Reason::MaxDeliveries,
                     &format!("{error}; the event was no longer in {}", advisory.stream),
                     advisory.deliveries,
                     &format!("{}#{}", advisory.stream, advisory.stream_seq),
@@ -89,8 +89,8 @@ pub async fn watch_max_deliveries(
         match letter.publish(&publisher, &msg_id).await {
             Ok(stored) if !stored.duplicate => rae_core::telemetry::EventDeadLettered {
                 event_id: letter.event_id(),
-                stage: stage.as_str(),
-                reason: "max_deliveries",
+                stage,
+                reason: Reason::MaxDeliveries,
                 error: &letter.error,
                 attempts: letter.attempts,
             }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use futures::StreamExt;
+use rae_core::dead_letter::{DeadLetter, Reason, Stage};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -171,12 +172,20 @@ pub fn stream_sequence(message: &Message) -> u64 {
 pub async fn dead_letter(
     publisher: &rae_core::bus::Publisher,
     message: &Message,
-    letter: rae_core::dead_letter::DeadLetter,
-    reason: &'static str,
+    stage: Stage,
+    reason: Reason,
+    error: &str,
 ) {
-    let letter = letter.with_history_of(message.headers.as_ref());
-    let stage = letter.stage.as_str();
-    let msg_id = format!("dlq:{stage}:{}", stream_sequence(message));
+    let letter = DeadLetter::new(
+        stage,
+        reason,
+        error,
+        attempt(message),
+        &message.subject,
+        &message.payload,
+    )
+    .with_history_of(message.headers.as_ref());
+    let msg_id = format!("dlq:{}:{}", stage.as_str(), stream_sequence(message));
     match letter.publish(publisher, &msg_id).await {
         Ok(_) => {
             rae_core::telemetry::EventDeadLettered {
@@ -215,14 +224,6 @@ pub async fn read_event(
         },
         Err(e) => format!("not an event.v1 payload: {e}"),
     };
-    let letter = rae_core::dead_letter::DeadLetter::new(
-        stage,
-        "invalid_event",
-        &error,
-        attempt(message),
-        &message.subject,
-        &message.payload,
-    );
-    dead_letter(publisher, message, letter, "invalid_event").await;
+    dead_letter(publisher, message, stage, Reason::InvalidEvent, &error).await;
     None
 }

@@ -13,31 +13,66 @@ use time::OffsetDateTime;
 
 use crate::config::NatsConfig;
 use crate::event::Event;
+use crate::telemetry::EventPublished;
 use crate::{headers, subjects};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Why NATS could not be reached or set up.
+/// Any error a NATS client call returns, kept as the source of a [`BusError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why NATS could not be reached or set up. The NATS client's own error is the `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("cannot connect to NATS at {url} within {secs}s: {message} (is nats-server running? set NATS_URL or nats.url)")]
+    #[error("nats.url {url:?} is not a comma-separated list of NATS URLs")]
+    BadUrl {
+        url: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot connect to NATS at {url} within {secs}s (is nats-server running? set NATS_URL or nats.url)")]
     Connect {
         url: String,
         secs: u64,
-        message: String,
+        #[source]
+        source: BoxError,
     },
-    #[error("cannot create or update stream {name}: {message}")]
-    Stream { name: String, message: String },
-    #[error("cannot create or update consumer {name} on {stream}: {message}")]
+    #[error("cannot create or update stream {name}")]
+    Stream {
+        name: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot create or update consumer {name} on {stream}")]
     Consumer {
         stream: String,
         name: String,
-        message: String,
+        #[source]
+        source: BoxError,
     },
-    #[error("cannot create key-value bucket {name}: {message}")]
-    Bucket { name: String, message: String },
-    #[error("JetStream request failed: {0}")]
-    JetStream(String),
+    #[error("cannot open key-value bucket {name} (run `rae-pipeline setup`)")]
+    Bucket {
+        name: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("JetStream request failed: {what}")]
+    JetStream {
+        /// What was asked (`stream RAE_DLQ info`, `ordered consumer on RAE_EVENTS`, ...).
+        what: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl BusError {
+    /// A failed JetStream request about `what`.
+    pub fn jetstream(what: impl Into<String>, source: impl Into<BoxError>) -> BusError {
+        BusError::JetStream {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Why a publish was not acknowledged.
@@ -92,10 +127,9 @@ impl Bus {
                 .split(',')
                 .map(|u| u.trim().parse::<async_nats::ServerAddr>())
                 .collect();
-            let servers = servers.map_err(|e| BusError::Connect {
+            let servers = servers.map_err(|e| BusError::BadUrl {
                 url: config.url.clone(),
-                secs: 0,
-                message: format!("not a NATS URL list: {e}"),
+                source: e.into(),
             })?;
             match options.connect(servers).await {
                 Ok(client) => {
@@ -117,7 +151,7 @@ impl Bus {
                     return Err(BusError::Connect {
                         url: config.url.clone(),
                         secs: config.connect_timeout_secs,
-                        message: err.to_string(),
+                        source: err.into(),
                     })
                 }
             }
@@ -179,7 +213,7 @@ impl Bus {
                 .await
                 .map_err(|e| BusError::Stream {
                     name: name.to_owned(),
-                    message: e.to_string(),
+                    source: e.into(),
                 })?;
         }
         for (bucket, max_age, history) in [
@@ -209,7 +243,7 @@ impl Bus {
                 .await
                 .map_err(|e| BusError::Bucket {
                     name: bucket.to_owned(),
-                    message: e.to_string(),
+                    source: e.into(),
                 })?;
         }
         Ok(())
@@ -231,16 +265,16 @@ impl Bus {
         max_ack_pending: i64,
         max_deliveries: u64,
     ) -> Result<consumer::PullConsumer, BusError> {
-        let error = |e: &dyn std::fmt::Display| BusError::Consumer {
+        let error = |e: BoxError| BusError::Consumer {
             stream: stream_name.to_owned(),
             name: name.to_owned(),
-            message: e.to_string(),
+            source: e,
         };
         let stream = self
             .js
             .get_stream(stream_name)
             .await
-            .map_err(|e| error(&e))?;
+            .map_err(|e| error(e.into()))?;
         let config = consumer::pull::Config {
             durable_name: Some(name.to_owned()),
             filter_subject: filter.to_owned(),
@@ -263,7 +297,7 @@ impl Bus {
                 // An older server refuses to change some fields of an existing durable; keep
                 // the one that exists rather than refusing to start.
                 tracing::warn!(error = %err, consumer = name, "consumer update refused, using the existing one");
-                stream.get_consumer(name).await.map_err(|e| error(&e))
+                stream.get_consumer(name).await.map_err(error)
             }
         }
     }
@@ -279,7 +313,7 @@ impl Bus {
             .await
             .map_err(|e| BusError::Bucket {
                 name: subjects::DEDUPE_BUCKET.to_owned(),
-                message: e.to_string(),
+                source: e.into(),
             })?;
         Ok(Dedupe { store })
     }
@@ -292,7 +326,7 @@ impl Bus {
         self.js
             .get_stream(name)
             .await
-            .map_err(|e| BusError::JetStream(format!("stream {name}: {e}")))
+            .map_err(|e| BusError::jetstream(format!("stream {name}"), e))
     }
 
     /// True when every stream of DESIGN §3 exists (readiness).
@@ -352,6 +386,17 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
+/// What happened to a producer's event: stored now, or already stored before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// `rae.events.<tenant>.<source>.<kind>`.
+    pub subject: String,
+    /// Stream sequence; `None` when `rae_dedupe` knew the event and nothing was published.
+    pub sequence: Option<u64>,
+    /// True when the event was stored before (JetStream's window or `rae_dedupe`).
+    pub duplicate: bool,
+}
+
 /// Publishes to JetStream and awaits the ack; the only way anything reaches a stream.
 #[derive(Clone)]
 pub struct Publisher {
@@ -388,7 +433,7 @@ impl Publisher {
     ) -> Result<Stored, PublishError> {
         headers.insert(headers::SCHEMA, headers::SCHEMA_V1);
         headers.insert(headers::TENANT, header_value(&event.tenant));
-        headers.insert(headers::SOURCE, header_value(&event.source));
+        headers.insert(headers::SOURCE, HeaderValue::from(event.source.as_str()));
         self.publish(subject, headers, msg_id, Bytes::from(event.to_payload()))
             .await
     }
@@ -437,6 +482,63 @@ impl Publisher {
             sequence: ack.sequence,
             duplicate: ack.duplicate,
         })
+    }
+
+    /// Publishes a producer's event: the one road from every producer into `RAE_EVENTS`.
+    ///
+    /// The subject comes from the event, `Nats-Msg-Id` is the event id (so input redelivered
+    /// within JetStream's duplicate window is stored once), the ack is awaited, and
+    /// [`EventPublished`] is emitted.
+    ///
+    /// # Errors
+    /// See [`Publisher::publish_event`].
+    pub async fn publish_new(&self, event: &Event) -> Result<Published, PublishError> {
+        let subject = subjects::event(&event.tenant, event.source.as_str(), &event.kind);
+        let stored = self.publish_event(&subject, event, &event.id).await?;
+        EventPublished {
+            event_id: &event.id,
+            source: event.source,
+            subject: &subject,
+            duplicate: stored.duplicate,
+        }
+        .emit();
+        Ok(Published {
+            subject,
+            sequence: Some(stored.sequence),
+            duplicate: stored.duplicate,
+        })
+    }
+
+    /// [`Publisher::publish_new`] for an event whose id derives from a provider id that may come
+    /// back for days (a delivery id, a `Message-ID`, an idempotency key): `dedupe` remembers it
+    /// for `nats.dedupe_ttl_days`, far beyond JetStream's duplicate window of minutes.
+    ///
+    /// # Errors
+    /// See [`Publisher::publish_event`]; [`PublishError::Unavailable`] when `rae_dedupe` cannot
+    /// be read.
+    pub async fn publish_new_once(
+        &self,
+        event: &Event,
+        dedupe: &Dedupe,
+    ) -> Result<Published, PublishError> {
+        // Disconnected, the dedupe lookup would only wait for its timeout.
+        if !self.bus.is_connected() {
+            return Err(PublishError::Unavailable);
+        }
+        if dedupe.seen(&event.id).await? {
+            return Ok(Published {
+                subject: subjects::event(&event.tenant, event.source.as_str(), &event.kind),
+                sequence: None,
+                duplicate: true,
+            });
+        }
+        let published = self.publish_new(event).await?;
+        // The event is stored; failing to remember its id can only cause a later duplicate,
+        // never a loss, so it is logged and not returned.
+        if let Err(err) = dedupe.remember(&event.id).await {
+            tracing::warn!(event_id = %event.id, error = %err, "event id not remembered in rae_dedupe");
+        }
+        Ok(published)
     }
 
     /// The bus this publisher writes to.

@@ -39,6 +39,55 @@ impl Stage {
     }
 }
 
+/// Why a stage failed an attempt at an event, or gave it up: a closed set, the `reason` label
+/// of the retry and dead-letter metrics and the `Rae-Dlq-Reason` of a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The event is not `event.v1` JSON or breaks a limit (dead letter at once).
+    InvalidEvent,
+    /// The enricher could not publish the enriched event (retried).
+    PublishFailed,
+    /// RAE could not be reached (retried).
+    RaeUnreachable,
+    /// RAE did not answer in time (retried).
+    RaeTimeout,
+    /// RAE answered 429 (retried after its `Retry-After`).
+    RaeThrottled,
+    /// RAE answered 408 or 5xx (retried).
+    RaeUnavailable,
+    /// RAE answered a redirect, 401, 403 or 404: our settings are wrong (retried until fixed).
+    RaeMisconfigured,
+    /// RAE refused the event for good (other 4xx; dead letter at once with its answer).
+    RaeRejected,
+    /// Retried `writer.max_attempts` times while RAE accepted other events.
+    RetriesExhausted,
+    /// JetStream gave up after the consumer's `max_deliver`.
+    MaxDeliveries,
+}
+
+impl Reason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidEvent => "invalid_event",
+            Reason::PublishFailed => "publish_failed",
+            Reason::RaeUnreachable => "rae_unreachable",
+            Reason::RaeTimeout => "rae_timeout",
+            Reason::RaeThrottled => "rae_throttled",
+            Reason::RaeUnavailable => "rae_unavailable",
+            Reason::RaeMisconfigured => "rae_misconfigured",
+            Reason::RaeRejected => "rae_rejected",
+            Reason::RetriesExhausted => "retries_exhausted",
+            Reason::MaxDeliveries => "max_deliveries",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One dead letter as stored in `RAE_DLQ`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -84,7 +133,7 @@ impl DeadLetter {
     /// Builds a dead letter for `payload`, read from `subject`, that failed now.
     pub fn new(
         stage: Stage,
-        reason: &str,
+        reason: Reason,
         error: &str,
         attempts: u64,
         subject: &str,
@@ -95,7 +144,7 @@ impl DeadLetter {
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
         DeadLetter {
             stage,
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             error: error.to_owned(),
             attempts,
             first_failed_at: now,
@@ -242,7 +291,7 @@ pub async fn list(bus: &Bus, filter: &Filter, limit: usize) -> Result<Vec<Entry>
     let info = stream
         .get_info()
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("RAE_DLQ info", e))?;
     let mut entries = Vec::new();
     if info.state.messages == 0 || limit == 0 {
         return Ok(entries);
@@ -253,11 +302,11 @@ pub async fn list(bus: &Bus, filter: &Filter, limit: usize) -> Result<Vec<Entry>
             ..Default::default()
         })
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("ordered consumer", e))?;
     let mut messages = reader
         .messages()
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("ordered consumer messages", e))?;
     loop {
         let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
         let Ok(Some(Ok(message))) = next else { break };
@@ -339,7 +388,7 @@ pub async fn depth(bus: &Bus) -> Result<u64, BusError> {
     let info = stream
         .get_info()
         .await
-        .map_err(|e| BusError::JetStream(e.to_string()))?;
+        .map_err(|e| BusError::jetstream("ordered consumer messages", e))?;
     Ok(info.state.messages)
 }
 
@@ -351,7 +400,7 @@ mod tests {
     fn a_non_json_payload_is_kept_as_text() {
         let letter = DeadLetter::new(
             Stage::Enrich,
-            "invalid_event",
+            Reason::InvalidEvent,
             "not json",
             1,
             "rae.events.x.y.z",
@@ -365,7 +414,7 @@ mod tests {
     fn filters_combine() {
         let payload =
             br#"{"id":"e1","tenant":"t","source":"webhook","kind":"note","content":"hello"}"#;
-        let letter = DeadLetter::new(Stage::Write, "rae_rejected", "422", 1, "s", payload);
+        let letter = DeadLetter::new(Stage::Write, Reason::RaeRejected, "422", 1, "s", payload);
         let all = Filter::default();
         assert!(all.matches(7, &letter));
         let by_id = Filter {

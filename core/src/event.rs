@@ -6,11 +6,115 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Sources of events, a closed set (DESIGN §3).
-pub const SOURCES: &[&str] = &["webhook", "api", "github", "slack", "email", "git", "mcp"];
+/// Where an event came from: a closed set, the `<source>` token of its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Generic signed webhooks.
+    Webhook,
+    /// `POST /api/v1/memories` and `rae-pipeline send`.
+    Api,
+    Github,
+    Slack,
+    Email,
+    Git,
+    Mcp,
+}
 
-/// Memory layers RAE knows.
-pub const LAYERS: &[&str] = &["episodic", "working", "semantic", "ltm", "reflective"];
+impl Source {
+    /// Every source, in the order the docs list them.
+    pub const ALL: [Source; 7] = [
+        Source::Webhook,
+        Source::Api,
+        Source::Github,
+        Source::Slack,
+        Source::Email,
+        Source::Git,
+        Source::Mcp,
+    ];
+
+    /// The name on the wire, in subjects and in metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::Api => "api",
+            Source::Github => "github",
+            Source::Slack => "slack",
+            Source::Email => "email",
+            Source::Git => "git",
+            Source::Mcp => "mcp",
+        }
+    }
+}
+
+/// The memory layers RAE knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    #[default]
+    Episodic,
+    Working,
+    Semantic,
+    Ltm,
+    Reflective,
+}
+
+impl Layer {
+    /// Every layer.
+    pub const ALL: [Layer; 5] = [
+        Layer::Episodic,
+        Layer::Working,
+        Layer::Semantic,
+        Layer::Ltm,
+        Layer::Reflective,
+    ];
+
+    /// The name RAE uses.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Layer::Episodic => "episodic",
+            Layer::Working => "working",
+            Layer::Semantic => "semantic",
+            Layer::Ltm => "ltm",
+            Layer::Reflective => "reflective",
+        }
+    }
+}
+
+/// A closed set's member by its name, or an error listing the names.
+macro_rules! closed_set_from_str {
+    ($type:ty, $what:literal) => {
+        impl std::str::FromStr for $type {
+            type Err = InvalidField;
+
+            fn from_str(text: &str) -> Result<Self, InvalidField> {
+                <$type>::ALL
+                    .into_iter()
+                    .find(|member| member.as_str() == text)
+                    .ok_or_else(|| {
+                        InvalidField::new($what, format!("must be one of {}", <$type>::names()))
+                    })
+            }
+        }
+
+        impl $type {
+            /// Every member's name, comma separated, for error messages.
+            pub fn names() -> String {
+                let names: Vec<&str> = <$type>::ALL.iter().map(|m| m.as_str()).collect();
+                names.join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+closed_set_from_str!(Source, "source");
+closed_set_from_str!(Layer, "layer");
 
 /// Namespace for ids derived from provider ids (UUIDv5), so redelivered input gets the same id.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_5b0e_5a43_4c7e_9a57_8d1b_2c3e_4f50);
@@ -24,8 +128,7 @@ pub struct Event {
     pub tenant: String,
     /// RAE project the memory belongs to.
     pub project: String,
-    /// One of [`SOURCES`].
-    pub source: String,
+    pub source: Source,
     /// Id of the integration that produced the event.
     pub integration: String,
     /// What happened inside the source (`note`, `commit`, `pull_request_opened`, ...).
@@ -36,7 +139,7 @@ pub struct Event {
     pub importance: Option<f64>,
     #[serde(default)]
     pub tags: Vec<String>,
-    pub layer: String,
+    pub layer: Layer,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -117,7 +220,7 @@ impl Event {
     ///
     /// # Errors
     /// [`InvalidField`] for an empty or oversized content, an importance outside 0..=1, too many
-    /// or too long tags, an unknown source or layer, or oversized attributes.
+    /// or too long tags, or oversized attributes.
     pub fn validate(&self, limits: &Limits) -> Result<(), InvalidField> {
         if self.id.is_empty() || self.id.len() > 128 {
             return Err(InvalidField::new("id", "must be 1 to 128 characters"));
@@ -128,12 +231,6 @@ impl Event {
         if self.project.trim().is_empty() || self.project.len() > 256 {
             return Err(InvalidField::new("project", "must be 1 to 256 characters"));
         }
-        if !SOURCES.contains(&self.source.as_str()) {
-            return Err(InvalidField::new(
-                "source",
-                format!("must be one of {}", SOURCES.join(", ")),
-            ));
-        }
         if self.kind.is_empty() || self.kind.len() > 64 {
             return Err(InvalidField::new("kind", "must be 1 to 64 characters"));
         }
@@ -142,7 +239,6 @@ impl Event {
             validate_importance(importance)?;
         }
         validate_tags(&self.tags, limits)?;
-        validate_layer(&self.layer)?;
         let attributes_len = serde_json::to_vec(&self.attributes).map_or(0, |v| v.len());
         if attributes_len > limits.max_attributes_bytes {
             return Err(InvalidField::new(
@@ -213,20 +309,6 @@ pub fn validate_tags(tags: &[String], limits: &Limits) -> Result<(), InvalidFiel
     Ok(())
 }
 
-/// The layer must be one RAE knows.
-///
-/// # Errors
-/// [`InvalidField`] on `layer`.
-pub fn validate_layer(layer: &str) -> Result<(), InvalidField> {
-    if !LAYERS.contains(&layer) {
-        return Err(InvalidField::new(
-            "layer",
-            format!("must be one of {}", LAYERS.join(", ")),
-        ));
-    }
-    Ok(())
-}
-
 /// Adds `tag` unless an equal tag (ignoring case) is present or the limit is reached.
 pub fn push_tag(tags: &mut Vec<String>, tag: &str, limits: &Limits) {
     let tag = tag.trim();
@@ -240,27 +322,124 @@ pub fn push_tag(tags: &mut Vec<String>, tag: &str, limits: &Limits) {
     tags.push(tag.to_owned());
 }
 
+/// Where a producer's events go: the fields every event of one integration shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub tenant: &'a str,
+    pub project: &'a str,
+    pub source: Source,
+    pub integration: &'a str,
+}
+
+/// Builds an [`Event`]: the required fields up front, the optional ones by name, and the
+/// defaults (no importance, no tags, layer `episodic`, occurred and received now, no actor, url
+/// or attributes) in one place.
+#[derive(Debug, Clone)]
+#[must_use = "an event builder does nothing until `build` or `validated`"]
+pub struct EventBuilder {
+    event: Event,
+}
+
+impl Event {
+    /// An event of `kind` with `content`, for `route`, with id `id`.
+    pub fn builder(
+        route: Route<'_>,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        content: impl Into<String>,
+    ) -> EventBuilder {
+        let now = OffsetDateTime::now_utc();
+        EventBuilder {
+            event: Event {
+                id: id.into(),
+                tenant: route.tenant.to_owned(),
+                project: route.project.to_owned(),
+                source: route.source,
+                integration: route.integration.to_owned(),
+                kind: kind.into(),
+                content: content.into(),
+                importance: None,
+                tags: Vec::new(),
+                layer: Layer::default(),
+                occurred_at: now,
+                received_at: now,
+                actor: None,
+                url: None,
+                attributes: Map::new(),
+                enrichment: None,
+            },
+        }
+    }
+}
+
+impl EventBuilder {
+    pub fn importance(mut self, importance: Option<f64>) -> Self {
+        self.event.importance = importance;
+        self
+    }
+
+    pub fn tags(mut self, tags: Vec<String>) -> Self {
+        self.event.tags = tags;
+        self
+    }
+
+    pub fn layer(mut self, layer: Layer) -> Self {
+        self.event.layer = layer;
+        self
+    }
+
+    /// When it happened at the source (default: now).
+    pub fn occurred_at(mut self, at: OffsetDateTime) -> Self {
+        self.event.occurred_at = at;
+        self
+    }
+
+    /// When the producer received it (default: when the builder was made).
+    pub fn received_at(mut self, at: OffsetDateTime) -> Self {
+        self.event.received_at = at;
+        self
+    }
+
+    pub fn actor(mut self, actor: Option<String>) -> Self {
+        self.event.actor = actor;
+        self
+    }
+
+    pub fn url(mut self, url: Option<String>) -> Self {
+        self.event.url = url;
+        self
+    }
+
+    pub fn attributes(mut self, attributes: Map<String, Value>) -> Self {
+        self.event.attributes = attributes;
+        self
+    }
+
+    /// The event, not yet checked against the limits.
+    pub fn build(self) -> Event {
+        self.event
+    }
+
+    /// The event once it passes [`Event::validate`].
+    ///
+    /// # Errors
+    /// [`InvalidField`] naming the first field that breaks the schema or a limit.
+    pub fn validated(self, limits: &Limits) -> Result<Event, InvalidField> {
+        self.event.validate(limits)?;
+        Ok(self.event)
+    }
+}
+
+/// A valid event for tests of every crate: a webhook note of the default tenant.
 #[doc(hidden)]
 pub fn sample() -> Event {
-    let now = OffsetDateTime::now_utc();
-    Event {
-        id: new_id(),
-        tenant: "default-tenant".into(),
-        project: "default".into(),
-        source: "webhook".into(),
-        integration: "memory".into(),
-        kind: "note".into(),
-        content: "Team decided to use PostgreSQL".into(),
-        importance: None,
-        tags: vec![],
-        layer: "episodic".into(),
-        occurred_at: now,
-        received_at: now,
-        actor: None,
-        url: None,
-        attributes: Map::new(),
-        enrichment: None,
-    }
+    let route = Route {
+        tenant: "default-tenant",
+        project: "default",
+        source: Source::Webhook,
+        integration: "memory",
+    };
+    Event::builder(route, new_id(), "note", "Team decided to use PostgreSQL").build()
 }
 
 #[cfg(test)]
@@ -292,8 +471,24 @@ mod tests {
             check(&|e| e.tags = vec!["ok".into(), "x".repeat(65)]),
             "tags[1]"
         );
-        assert_eq!(check(&|e| e.source = "fax".into()), "source");
-        assert_eq!(check(&|e| e.layer = "deep".into()), "layer");
+    }
+
+    #[test]
+    fn closed_sets_refuse_unknown_names() {
+        let mut payload: Value = serde_json::from_slice(&sample().to_payload()).unwrap();
+        payload["source"] = "fax".into();
+        let error = serde_json::from_value::<Event>(payload)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown variant `fax`"), "{error}");
+        assert_eq!("git".parse::<Source>().unwrap(), Source::Git);
+        assert_eq!("deep".parse::<Layer>().unwrap_err().field, "layer");
+        for source in Source::ALL {
+            assert_eq!(serde_json::to_value(source).unwrap(), source.as_str());
+        }
+        for layer in Layer::ALL {
+            assert_eq!(layer.as_str().parse::<Layer>().unwrap(), layer);
+        }
     }
 
     #[test]

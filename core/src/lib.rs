@@ -15,5 +15,8 @@ pub mod dead_letter;
 pub mod event;
 pub mod headers;
 pub mod rae;
+pub mod signature;
 pub mod subjects;
+pub mod sync;
 pub mod telemetry;
+pub mod text;

@@ -23,7 +23,7 @@ struct HealthState {
 
 impl RaeHealth {
     fn with<T>(&self, f: impl FnOnce(&mut HealthState) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut crate::sync::lock(&self.0))
     }
 
     /// The breaker opened: writes wait for RAE.
@@ -114,13 +114,23 @@ pub struct RaeClient {
 /// Longest RAE error body kept for a dead letter.
 const MAX_ERROR_BODY: usize = 4096;
 
+/// Why an HTTP client could not be made (its TLS setup failed).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for {purpose}")]
+pub struct ClientError {
+    /// What the client was for (`RAE`, `the LLM`, ...).
+    pub purpose: &'static str,
+    #[source]
+    pub source: reqwest::Error,
+}
+
 impl RaeClient {
     /// # Errors
-    /// A message when the HTTP client cannot be built (TLS setup).
+    /// [`ClientError`] when the HTTP client cannot be built (TLS setup).
     pub fn new(
         config: &RaeConfig,
         tenants: &BTreeMap<String, TenantConfig>,
-    ) -> Result<RaeClient, String> {
+    ) -> Result<RaeClient, ClientError> {
         // reqwest is built without a default crypto provider (ring is already in the tree via
         // async-nats); installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -130,7 +140,10 @@ impl RaeClient {
             .pool_max_idle_per_host(256)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build the RAE HTTP client: {e}"))?;
+            .map_err(|source| ClientError {
+                purpose: "RAE",
+                source,
+            })?;
         Ok(RaeClient {
             http,
             config: config.clone(),
@@ -234,8 +247,8 @@ impl RaeClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let mut body = response.text().await.unwrap_or_default();
-        truncate(&mut body, MAX_ERROR_BODY);
+        let body = response.text().await.unwrap_or_default();
+        let body = crate::text::clip_bytes(&body, MAX_ERROR_BODY).into_owned();
         Err(RaeError::Status {
             status: status.as_u16(),
             body,
@@ -302,7 +315,7 @@ pub fn store_body(event: &Event) -> Value {
         .attributes
         .get("origin")
         .and_then(Value::as_str)
-        .unwrap_or(&event.source);
+        .unwrap_or(event.source.as_str());
     json!({
         "content": event.content,
         "source": source,
@@ -322,16 +335,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn truncate(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
 }
 
 #[cfg(test)]

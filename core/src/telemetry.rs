@@ -2,6 +2,7 @@
 //! metric names of DESIGN §11, and one small struct per notable occurrence whose `emit()` logs
 //! and counts together, so a log line and its metric never disagree.
 
+use crate::dead_letter::{Reason, Stage};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -168,7 +169,7 @@ impl IntegrationRequest<'_> {
 /// An event was stored in `RAE_EVENTS` by a producer.
 pub struct EventPublished<'a> {
     pub event_id: &'a str,
-    pub source: &'a str,
+    pub source: crate::event::Source,
     pub subject: &'a str,
     pub duplicate: bool,
 }
@@ -182,7 +183,7 @@ impl EventPublished<'_> {
             "event published"
         );
         if !self.duplicate {
-            metrics::counter!(names::EVENTS_PUBLISHED, "source" => source_label(self.source))
+            metrics::counter!(names::EVENTS_PUBLISHED, "source" => self.source.as_str())
                 .increment(1);
         }
     }
@@ -191,8 +192,8 @@ impl EventPublished<'_> {
 /// An event went to the dead-letter stream.
 pub struct EventDeadLettered<'a> {
     pub event_id: &'a str,
-    pub stage: &'static str,
-    pub reason: &'static str,
+    pub stage: Stage,
+    pub reason: Reason,
     pub error: &'a str,
     pub attempts: u64,
 }
@@ -201,22 +202,26 @@ impl EventDeadLettered<'_> {
     pub fn emit(self) {
         tracing::warn!(
             event_id = self.event_id,
-            stage = self.stage,
-            reason = self.reason,
+            stage = self.stage.as_str(),
+            reason = self.reason.as_str(),
             error = self.error,
             attempts = self.attempts,
             "event dead-lettered"
         );
-        metrics::counter!(names::DEAD_LETTERS, "stage" => self.stage, "reason" => self.reason)
-            .increment(1);
+        metrics::counter!(
+            names::DEAD_LETTERS,
+            "stage" => self.stage.as_str(),
+            "reason" => self.reason.as_str()
+        )
+        .increment(1);
     }
 }
 
 /// A stage will try an event again later.
 pub struct EventRetried<'a> {
     pub event_id: &'a str,
-    pub stage: &'static str,
-    pub reason: &'a str,
+    pub stage: Stage,
+    pub reason: Reason,
     pub delay: Duration,
 }
 
@@ -224,12 +229,12 @@ impl EventRetried<'_> {
     pub fn emit(self) {
         tracing::info!(
             event_id = self.event_id,
-            stage = self.stage,
-            reason = self.reason,
+            stage = self.stage.as_str(),
+            reason = self.reason.as_str(),
             delay_ms = self.delay.as_millis() as u64,
             "event will be retried"
         );
-        metrics::counter!(names::RETRIES, "stage" => self.stage).increment(1);
+        metrics::counter!(names::RETRIES, "stage" => self.stage.as_str()).increment(1);
     }
 }
 
@@ -274,13 +279,4 @@ impl BreakerChanged {
         }
         metrics::gauge!(names::BREAKER_OPEN).set(if self.open { 1.0 } else { 0.0 });
     }
-}
-
-/// Maps a source to its label, keeping the label set closed.
-pub fn source_label(source: &str) -> &'static str {
-    crate::event::SOURCES
-        .iter()
-        .find(|s| **s == source)
-        .copied()
-        .unwrap_or("other")
 }

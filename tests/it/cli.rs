@@ -656,7 +656,7 @@ async fn json_logs_name_the_event_on_every_line_about_it() {
     rae.script([Reply::Status(503, json!({"detail": "busy"}))]);
     let log = dir.path().join("up.log");
     let mut cmd = command(dir.path(), &nats.url(), &rae.url());
-    cmd.env("RUST_LOG", "info,rae_pipeline=debug")
+    cmd.env("RUST_LOG", "info,rae=debug")
         .arg("--log-format")
         .arg("json");
     let (port, metrics_port) = (free_port(), free_port());

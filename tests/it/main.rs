@@ -1,6 +1,7 @@
 //! Integration tests: every test starts its own `nats-server` and fake RAE, so they run in
 //! parallel and need no running services.
 
+mod architecture;
 mod cli;
 mod cluster;
 mod delivery;

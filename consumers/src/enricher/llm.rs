@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use rae_core::config::{LlmApi, LlmConfig};
 use rae_core::event::{push_tag, Event, Limits};
+use rae_core::rae::ClientError;
 use rae_core::telemetry::names;
 
 /// Most tags taken from one answer.
@@ -32,15 +33,18 @@ pub struct Verdict {
 
 impl Llm {
     /// # Errors
-    /// A message when the HTTP client cannot be built.
-    pub fn new(config: &LlmConfig) -> Result<Llm, String> {
+    /// [`ClientError`] when the HTTP client cannot be built.
+    pub fn new(config: &LlmConfig) -> Result<Llm, ClientError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             // The deadline is enforced around the whole call in `refine`; this only bounds a
             // connection left behind.
             .timeout(Duration::from_millis(config.timeout_ms) + Duration::from_secs(5))
             .build()
-            .map_err(|e| format!("cannot build the LLM HTTP client: {e}"))?;
+            .map_err(|source| ClientError {
+                purpose: "the LLM",
+                source,
+            })?;
         Ok(Llm {
             http,
             config: config.clone(),

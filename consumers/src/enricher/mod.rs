@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate as consumers;
 use rae_core::bus::{Bus, BusError, Publisher};
 use rae_core::config::Config;
-use rae_core::dead_letter::Stage;
+use rae_core::dead_letter::{Reason, Stage};
 use rae_core::event::Limits;
 use rae_core::subjects;
 use rae_core::telemetry::{names, EventRetried};
@@ -34,12 +34,24 @@ struct Shared {
     limits: Limits,
 }
 
+/// Why the enricher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Consumer(#[from] BusError),
+    #[error(transparent)]
+    Rule(#[from] rules::RuleError),
+    #[error(transparent)]
+    Llm(#[from] rae_core::rae::ClientError),
+}
+
 impl Enricher {
     /// Creates (or updates) the durable consumer.
     ///
     /// # Errors
-    /// A message when the consumer cannot be created or a rule does not compile.
-    pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, String> {
+    /// [`BuildError`] when the consumer cannot be created, a rule does not compile or the LLM
+    /// client cannot be made.
+    pub async fn build(config: &Config, bus: &Bus) -> Result<Enricher, BuildError> {
         let consumer = bus
             .durable_consumer(
                 subjects::EVENTS_STREAM,
@@ -49,8 +61,7 @@ impl Enricher {
                 (config.enrich.concurrency * 4) as i64,
                 config.enrich.max_deliveries,
             )
-            .await
-            .map_err(|e: BusError| e.to_string())?;
+            .await?;
         Ok(Enricher {
             consumer,
             shared: Arc::new(Shared {
@@ -106,7 +117,8 @@ impl Shared {
         if let Some(llm) = &self.llm {
             llm.refine(&mut enriched, &self.limits).await;
         }
-        let subject = subjects::enriched(&enriched.tenant, &enriched.source, &enriched.kind);
+        let subject =
+            subjects::enriched(&enriched.tenant, enriched.source.as_str(), &enriched.kind);
         // The id is stable across redeliveries of this input message, and new for a replayed
         // or backfilled copy of the same event.
         let msg_id = format!("{}:{}", enriched.id, sequence);
@@ -134,8 +146,8 @@ impl Shared {
                 let delay = Duration::from_secs(1);
                 EventRetried {
                     event_id: &enriched.id,
-                    stage: "enrich",
-                    reason: "publish_failed",
+                    stage: Stage::Enrich,
+                    reason: Reason::PublishFailed,
                     delay,
                 }
                 .emit();

@@ -9,13 +9,13 @@ use regex::Regex;
 use serde_json::Value;
 
 use rae_core::config::{BaseImportance, EnrichConfig, RuleConfig};
-use rae_core::event::{push_tag, Enrichment, Event, Limits};
+use rae_core::event::{push_tag, Enrichment, Event, Limits, Source};
 
 /// One compiled boost-and-tag rule.
 #[derive(Debug, Clone)]
 struct Rule {
     name: String,
-    sources: Vec<String>,
+    sources: Vec<Source>,
     kinds: Vec<String>,
     /// Lowercased.
     keywords: Vec<String>,
@@ -44,7 +44,16 @@ pub struct Rules {
     tenants: HashMap<String, TenantRules>,
 }
 
-fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, String> {
+/// A rule whose regex does not compile.
+#[derive(Debug, thiserror::Error)]
+#[error("enrich rule {rule}: the regex does not compile")]
+pub struct RuleError {
+    pub rule: String,
+    #[source]
+    pub source: regex::Error,
+}
+
+fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
     rules
         .iter()
         .map(|r| {
@@ -53,13 +62,17 @@ fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, String> {
                     regex::RegexBuilder::new(text)
                         .size_limit(1 << 20)
                         .build()
-                        .map_err(|e| format!("rule {}: {e}", r.name))?,
+                        .map_err(|source| RuleError {
+                            rule: r.name.clone(),
+                            source,
+                        })?,
                 ),
                 None => None,
             };
             Ok(Rule {
                 name: r.name.clone(),
-                sources: r.sources.clone(),
+                // Validation refused unknown names, so none is dropped here.
+                sources: r.sources.iter().filter_map(|s| s.parse().ok()).collect(),
                 kinds: r.kinds.clone(),
                 keywords: r.keywords.iter().map(|k| k.trim().to_lowercase()).collect(),
                 regex,
@@ -74,9 +87,9 @@ fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, String> {
 
 impl Rules {
     /// # Errors
-    /// A message naming a rule whose regex does not compile (config validation reports it
+    /// [`RuleError`] naming a rule whose regex does not compile (config validation reports it
     /// first, with its path).
-    pub fn new(config: &EnrichConfig) -> Result<Rules, String> {
+    pub fn new(config: &EnrichConfig) -> Result<Rules, RuleError> {
         let mut tenants = HashMap::new();
         for (alias, tenant) in &config.tenants {
             tenants.insert(
@@ -111,7 +124,7 @@ impl Rules {
             }
             None => self.base(&event, tenant, &mut why),
         };
-        push_tag(&mut event.tags, &event.source.clone(), limits);
+        push_tag(&mut event.tags, event.source.as_str(), limits);
         if self.hashtags {
             let found = hashtags(&event.content);
             if !found.is_empty() {
@@ -179,12 +192,12 @@ impl Rules {
         let find = |rules: &'_ [BaseImportance]| -> Option<BaseImportance> {
             rules
                 .iter()
-                .filter(|r| r.source == event.source)
+                .filter(|r| r.source == event.source.as_str())
                 .find(|r| r.kind.as_deref() == Some(event.kind.as_str()))
                 .or_else(|| {
                     rules
                         .iter()
-                        .find(|r| r.source == event.source && r.kind.is_none())
+                        .find(|r| r.source == event.source.as_str() && r.kind.is_none())
                 })
                 .cloned()
         };
@@ -326,7 +339,7 @@ mod tests {
 
     fn enriched(source: &str, kind: &str, content: &str, tags: &[&str]) -> Event {
         let mut event = sample();
-        event.source = source.into();
+        event.source = source.parse().unwrap();
         event.kind = kind.into();
         event.content = content.into();
         event.tags = tags.iter().map(|t| (*t).to_owned()).collect();
@@ -458,12 +471,12 @@ mod tests {
         let rules = Rules::new(&config).unwrap();
         let mut event = sample();
         event.tenant = "acme".into();
-        event.source = "slack".into();
+        event.source = Source::Slack;
         event.content = "billing export is slow".into();
         let out = rules.enrich(event.clone(), &Limits::default());
         assert_eq!(out.importance, Some(0.8));
         assert!(out.tags.contains(&"billing".to_owned()));
-        event.source = "webhook".into();
+        event.source = Source::Webhook;
         event.content = "hello".into();
         assert_eq!(
             rules.enrich(event, &Limits::default()).importance,
@@ -507,7 +520,7 @@ mod tests {
     #[test]
     fn base_importance_prefers_source_and_kind() {
         let mut event = sample();
-        event.source = "github".into();
+        event.source = Source::Github;
         event.kind = "workflow_run_failed".into();
         event.content = "CI run 42 of main".into();
         let out = rules().enrich(event, &Limits::default());

@@ -3,6 +3,7 @@
 //! so an outage leaves events waiting in JetStream instead of turning into dead letters. A 429
 //! pauses all writes until its `Retry-After`.
 
+use rae_core::dead_letter::Reason;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -71,8 +72,7 @@ impl Breaker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A poisoned lock only means a panic elsewhere; the state itself stays consistent.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        rae_core::sync::lock(&self.state)
     }
 
     /// True while RAE is taken as down.
@@ -102,7 +102,7 @@ impl Breaker {
     }
 
     /// A retryable failure; `pause` holds all writes for that long (429).
-    pub fn failure(&self, reason: &str, pause: Option<Duration>) {
+    pub fn failure(&self, reason: Reason, pause: Option<Duration>) {
         let now = Instant::now();
         let mut s = self.lock();
         s.failures_in_a_row = s.failures_in_a_row.saturating_add(1);
@@ -127,10 +127,10 @@ impl Breaker {
         }
         drop(s);
         if opened {
-            self.health.down(reason);
+            self.health.down(reason.as_str());
             BreakerChanged {
                 open: true,
-                reason: reason.to_owned(),
+                reason: reason.as_str().to_owned(),
             }
             .emit();
         }
@@ -215,19 +215,19 @@ mod tests {
     async fn opens_after_a_run_of_failures_and_probes_one_at_a_time() {
         let b = breaker();
         assert_eq!(b.admit(8).await, 8);
-        b.failure("x", None);
-        b.failure("x", None);
+        b.failure(Reason::RaeUnavailable, None);
+        b.failure(Reason::RaeUnavailable, None);
         assert!(!b.is_open());
         b.success();
-        b.failure("x", None);
-        b.failure("x", None);
-        b.failure("x", None);
+        b.failure(Reason::RaeUnavailable, None);
+        b.failure(Reason::RaeUnavailable, None);
+        b.failure(Reason::RaeUnavailable, None);
         assert!(b.is_open());
         let start = Instant::now();
         assert_eq!(b.admit(8).await, 1);
         assert!(start.elapsed() >= Duration::from_secs(1));
         // A failed probe doubles the interval.
-        b.failure("x", None);
+        b.failure(Reason::RaeUnavailable, None);
         let start = Instant::now();
         assert_eq!(b.admit(8).await, 1);
         assert!(start.elapsed() >= Duration::from_secs(2));
@@ -240,7 +240,7 @@ mod tests {
     async fn a_probe_that_never_reports_back_expires() {
         let b = breaker();
         for _ in 0..3 {
-            b.failure("x", None);
+            b.failure(Reason::RaeUnavailable, None);
         }
         assert_eq!(b.admit(8).await, 1);
         // The probe's event was not a write (say, an invalid event): no success, no failure.
@@ -256,7 +256,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_everything_until_retry_after() {
         let b = breaker();
-        b.failure("rae_throttled", Some(Duration::from_secs(5)));
+        b.failure(Reason::RaeThrottled, Some(Duration::from_secs(5)));
         let start = Instant::now();
         assert_eq!(b.admit(8).await, 8);
         assert!(start.elapsed() >= Duration::from_secs(5));

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rae_core::config::WriterConfig;
+use rae_core::dead_letter::Reason;
 use rae_core::rae::{RaeError, Stored};
 
 /// What the writer does with an event after one attempt.
@@ -12,13 +13,13 @@ pub enum Outcome {
     Done { duplicate: bool },
     /// Try again after `delay`; `pause` holds every write for that long (a 429).
     Retry {
-        reason: &'static str,
+        reason: Reason,
         delay: Duration,
         pause: Option<Duration>,
         error: String,
     },
     /// RAE refused it for good: dead letter at once with RAE's answer.
-    Reject { reason: &'static str, error: String },
+    Reject { reason: Reason, error: String },
 }
 
 /// Classifies the result of attempt number `attempt` (1-based).
@@ -34,22 +35,22 @@ pub fn classify(
         Err(err) => err,
     };
     let (reason, retry_after) = match err {
-        RaeError::Connect { .. } => ("rae_unreachable", None),
-        RaeError::Timeout { .. } => ("rae_timeout", None),
+        RaeError::Connect { .. } => (Reason::RaeUnreachable, None),
+        RaeError::Timeout { .. } => (Reason::RaeTimeout, None),
         RaeError::Status {
             status,
             retry_after,
             ..
         } => match status {
-            429 => ("rae_throttled", *retry_after),
-            408 | 500..=599 => ("rae_unavailable", *retry_after),
+            429 => (Reason::RaeThrottled, *retry_after),
+            408 | 500..=599 => (Reason::RaeUnavailable, *retry_after),
             // A redirect (the store path without its trailing slash), a refused key or a
             // missing path says our RAE settings are wrong, not the event: wait for the fix
             // (the breaker opens) instead of dead-lettering the whole backlog.
-            300..=399 | 401 | 403 | 404 => ("rae_misconfigured", *retry_after),
+            300..=399 | 401 | 403 | 404 => (Reason::RaeMisconfigured, *retry_after),
             _ => {
                 return Outcome::Reject {
-                    reason: "rae_rejected",
+                    reason: Reason::RaeRejected,
                     error: err.to_string(),
                 }
             }
@@ -61,7 +62,7 @@ pub fn classify(
     Outcome::Retry {
         reason,
         delay,
-        pause: if reason == "rae_throttled" {
+        pause: if reason == Reason::RaeThrottled {
             retry_after.or(Some(delay))
         } else {
             None
@@ -156,7 +157,7 @@ mod tests {
         for code in [400, 409, 413, 422] {
             match classify(&status(code, None), 1, &c, 0.5) {
                 Outcome::Reject { reason, error } => {
-                    assert_eq!(reason, "rae_rejected");
+                    assert_eq!(reason, Reason::RaeRejected);
                     assert!(
                         error.contains(&code.to_string()) && error.contains("\"code\""),
                         "{error}"
@@ -172,7 +173,7 @@ mod tests {
         let c = WriterConfig::default();
         for code in [307, 401, 403, 404] {
             match classify(&status(code, None), 1, &c, 0.5) {
-                Outcome::Retry { reason, .. } => assert_eq!(reason, "rae_misconfigured"),
+                Outcome::Retry { reason, .. } => assert_eq!(reason, Reason::RaeMisconfigured),
                 other => panic!("{code}: {other:?}"),
             }
         }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate as consumers;
 use rae_core::bus::{Bus, BusError, Publisher};
 use rae_core::config::{Config, WriterConfig};
-use rae_core::dead_letter::{DeadLetter, Stage};
+use rae_core::dead_letter::{Reason, Stage};
 use rae_core::event::Limits;
 use rae_core::rae::RaeClient;
 use rae_core::subjects;
@@ -30,8 +30,8 @@ use classify::Outcome;
 pub enum BuildError {
     #[error(transparent)]
     Bus(#[from] BusError),
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] rae_core::rae::ClientError),
 }
 
 /// A ready writer.
@@ -158,7 +158,7 @@ fn event_id_of(payload: &[u8]) -> String {
 
 impl Shared {
     fn recently_stored(&self, key: &str) -> bool {
-        self.recent.lock().map(|r| r.contains(key)).unwrap_or(false)
+        rae_core::sync::lock(&self.recent).contains(key)
     }
 
     async fn handle(&self, message: Message) {
@@ -195,9 +195,7 @@ impl Shared {
         match outcome {
             Outcome::Done { duplicate } => {
                 self.breaker.success();
-                if let Ok(mut recent) = self.recent.lock() {
-                    recent.insert(stored_key);
-                }
+                rae_core::sync::lock(&self.recent).insert(stored_key);
                 let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
                     .try_into()
                     .ok();
@@ -221,15 +219,8 @@ impl Shared {
                     end_to_end: None,
                 }
                 .emit();
-                let letter = DeadLetter::new(
-                    Stage::Write,
-                    reason,
-                    &error,
-                    attempt,
-                    &message.subject,
-                    &message.payload,
-                );
-                consumers::dead_letter(&self.publisher, &message, letter, reason).await;
+                consumers::dead_letter(&self.publisher, &message, Stage::Write, reason, &error)
+                    .await;
             }
             Outcome::Retry {
                 reason,
@@ -248,25 +239,18 @@ impl Shared {
                 // Only failures while RAE works for other events count towards the limit; during
                 // an outage (breaker open) events wait however long it takes.
                 if attempt >= self.config.max_attempts && !self.breaker.is_open() {
-                    let letter = DeadLetter::new(
-                        Stage::Write,
-                        "retries_exhausted",
-                        &error,
-                        attempt,
-                        &message.subject,
-                        &message.payload,
-                    );
                     return consumers::dead_letter(
                         &self.publisher,
                         &message,
-                        letter,
-                        "retries_exhausted",
+                        Stage::Write,
+                        Reason::RetriesExhausted,
+                        &error,
                     )
                     .await;
                 }
                 EventRetried {
                     event_id: &event.id,
-                    stage: "write",
+                    stage: Stage::Write,
                     reason,
                     delay,
                 }

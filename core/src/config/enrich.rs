@@ -269,10 +269,10 @@ impl RuleConfig {
             problems.push(Problem::new("", "does nothing: set boost or add_tags"));
         }
         for (j, source) in self.sources.iter().enumerate() {
-            if !crate::event::SOURCES.contains(&source.as_str()) {
+            if source.parse::<crate::event::Source>().is_err() {
                 problems.push(Problem::new(
                     format!(".sources[{j}]"),
-                    format!("must be one of {}", crate::event::SOURCES.join(", ")),
+                    format!("must be one of {}", crate::event::Source::names()),
                 ));
             }
         }
@@ -292,10 +292,10 @@ impl BaseImportance {
         if !(0.0..=1.0).contains(&self.importance) {
             problems.push(Problem::new(".importance", "must be between 0 and 1"));
         }
-        if !crate::event::SOURCES.contains(&self.source.as_str()) {
+        if self.source.parse::<crate::event::Source>().is_err() {
             problems.push(Problem::new(
                 ".source",
-                format!("must be one of {}", crate::event::SOURCES.join(", ")),
+                format!("must be one of {}", crate::event::Source::names()),
             ));
         }
         problems

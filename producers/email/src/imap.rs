@@ -73,7 +73,7 @@ impl Poller {
             .await
             .map_err(|e| BusError::Bucket {
                 name: subjects::STATE_BUCKET.to_owned(),
-                message: e.to_string(),
+                source: e.into(),
             })?;
         let identity = format!(
             "{}\n{}\n{}\n{}",

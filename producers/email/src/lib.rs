@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use rae_core::bus::{Bus, Dedupe, PublishError, Publisher};
 use rae_core::config::{Config, EmailConfig};
-use rae_core::event::{InvalidField, Limits};
+use rae_core::event::{InvalidField, Limits, Route, Source};
 use rae_core::subjects;
 
 /// The longest a message waits for JetStream before the sender is told to retry.
@@ -153,25 +153,28 @@ impl Intake {
                 continue;
             }
             done.push(&recipient.tenant);
-            let target = parse::Target {
+            let route = Route {
                 integration: &self.integration,
+                source: Source::Email,
                 tenant: &recipient.tenant,
                 project: &recipient.project,
             };
             let event = parse::to_event(
                 &mail,
-                &target,
+                route,
                 &self.limits,
                 envelope_from,
                 Some(&recipient.address),
                 now,
             );
             event.validate(&self.limits)?;
-            let duplicate = tokio::time::timeout(STORE_TIMEOUT, self.publish(&event))
+            let publishing = self.publisher.publish_new_once(&event, &self.dedupe);
+            let duplicate = tokio::time::timeout(STORE_TIMEOUT, publishing)
                 .await
                 .map_err(|_| PublishError::Timeout {
-                    subject: subjects::event(&event.tenant, &event.source, &event.kind),
-                })??;
+                    subject: subjects::event(&event.tenant, event.source.as_str(), &event.kind),
+                })??
+                .duplicate;
             tracing::info!(
                 event_id = %event.id,
                 tenant = %event.tenant,
@@ -208,33 +211,6 @@ impl Intake {
         };
         self.store(raw, None, std::slice::from_ref(&recipient))
             .await
-    }
-
-    /// Publishes one keyed event; true when it was a duplicate.
-    async fn publish(&self, event: &rae_core::event::Event) -> Result<bool, PublishError> {
-        if !self.publisher.bus().is_connected() {
-            return Err(PublishError::Unavailable);
-        }
-        if self.dedupe.seen(&event.id).await? {
-            return Ok(true);
-        }
-        let subject = subjects::event(&event.tenant, &event.source, &event.kind);
-        let stored = self
-            .publisher
-            .publish_event(&subject, event, &event.id)
-            .await?;
-        rae_core::telemetry::EventPublished {
-            event_id: &event.id,
-            source: &event.source,
-            subject: &subject,
-            duplicate: stored.duplicate,
-        }
-        .emit();
-        // The event is stored; failing to remember its key can only cause a later duplicate.
-        if let Err(err) = self.dedupe.remember(&event.id).await {
-            tracing::warn!(event_id = %event.id, error = %err, "message id not remembered");
-        }
-        Ok(stored.duplicate)
     }
 }
 

@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use rae_core::event::{self, Event, Limits};
+use rae_core::event::{self, Event, Limits, Route};
+use rae_core::text::clip_bytes;
 
 /// The parts of a message an event is made of.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,14 +37,6 @@ pub struct Mail {
     /// Sent by a machine (`Auto-Submitted`, `Precedence: bulk|list|junk`): never answered, so
     /// receipts cannot loop.
     pub automatic: bool,
-}
-
-/// Where an event of a mail goes.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
-    pub integration: &'a str,
-    pub tenant: &'a str,
-    pub project: &'a str,
 }
 
 /// Parses a raw message; `None` when it is not a message at all.
@@ -228,18 +221,6 @@ pub fn tags(subject: &str, body: &str, limits: &Limits) -> Vec<String> {
     tags
 }
 
-/// The largest prefix of `text` within `max` bytes, on a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// The event of a mail for one recipient.
 ///
 /// `envelope_from` (SMTP `MAIL FROM`) stands in for a missing `From`; `recipient` is the
@@ -247,7 +228,7 @@ fn truncate(text: &str, max: usize) -> &str {
 /// the attributes say so.
 pub fn to_event(
     mail: &Mail,
-    target: &Target<'_>,
+    route: Route<'_>,
     limits: &Limits,
     envelope_from: Option<&str>,
     recipient: Option<&str>,
@@ -263,13 +244,13 @@ pub fn to_event(
     } else {
         format!("{subject}\n\n{}", mail.body)
     };
-    let content = truncate(&full, limits.max_content_bytes).to_owned();
+    let content = clip_bytes(&full, limits.max_content_bytes).into_owned();
     let truncated = content.len() < full.len();
     let key = mail
         .message_id
         .as_ref()
         .map_or_else(|| format!("sha256:{}", mail.digest), |m| format!("<{m}>"));
-    let id = event::derived_id(target.integration, &format!("{}\n{key}", target.tenant));
+    let id = event::derived_id(route.integration, &format!("{}\n{key}", route.tenant));
     let actor = mail
         .from
         .clone()
@@ -281,7 +262,7 @@ pub fn to_event(
             attributes.insert(k.to_owned(), v);
         }
     };
-    put("subject", json!(truncate(&mail.subject, 512)));
+    put("subject", json!(clip_bytes(&mail.subject, 512)));
     put("message_id", json!(mail.message_id));
     put("from_name", json!(mail.from_name));
     put("recipient", json!(recipient));
@@ -299,7 +280,7 @@ pub fn to_event(
             .attachments
             .iter()
             .take(20)
-            .map(|(name, bytes)| json!({"name": truncate(name, 200), "bytes": bytes}))
+            .map(|(name, bytes)| json!({"name": clip_bytes(name, 200), "bytes": bytes}))
             .collect();
         put("attachments", Value::Array(list));
         put("attachment_count", json!(mail.attachments.len()));
@@ -308,29 +289,20 @@ pub fn to_event(
         put("truncated", json!(true));
         put("content_bytes", json!(full.len()));
     }
-    Event {
-        id,
-        tenant: target.tenant.to_owned(),
-        project: target.project.to_owned(),
-        source: "email".into(),
-        integration: target.integration.to_owned(),
-        kind: "mail".into(),
-        content,
-        importance: mail.importance,
-        tags: tags(&mail.subject, &mail.body, limits),
-        layer: "episodic".into(),
-        occurred_at: mail.date.unwrap_or(now),
-        received_at: now,
-        actor,
-        url: None,
-        attributes,
-        enrichment: None,
-    }
+    Event::builder(route, id, "mail", content)
+        .importance(mail.importance)
+        .tags(tags(&mail.subject, &mail.body, limits))
+        .occurred_at(mail.date.unwrap_or(now))
+        .received_at(now)
+        .actor(actor)
+        .attributes(attributes)
+        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rae_core::event::Source;
 
     fn corpus(name: &str) -> Vec<u8> {
         let path = format!(
@@ -342,14 +314,15 @@ mod tests {
 
     fn event_of(name: &str) -> Event {
         let mail = parse(&corpus(name)).expect("parses");
-        let target = Target {
+        let target = Route {
             integration: "email",
+            source: Source::Email,
             tenant: "default-tenant",
             project: "default",
         };
         let event = to_event(
             &mail,
-            &target,
+            target,
             &Limits::default(),
             None,
             Some("memories@rae.example.com"),
@@ -371,7 +344,7 @@ mod tests {
         assert_eq!(e.attributes["message_id"], "plain-1@example.com");
         assert_eq!(e.attributes["from_name"], "Alice Example");
         assert_eq!(e.occurred_at.unix_timestamp(), 1_796_029_800);
-        assert_eq!(e.source, "email");
+        assert_eq!(e.source, Source::Email);
         assert_eq!(e.kind, "mail");
         assert_eq!(e.importance, Some(0.8));
     }
@@ -451,14 +424,15 @@ mod tests {
         let raw = format!("From: a@b.c\r\nSubject: long\r\nMessage-ID: <l@b.c>\r\n\r\n{body}\r\n");
         let mail = parse(raw.as_bytes()).unwrap();
         let limits = Limits::default();
-        let target = Target {
+        let target = Route {
             integration: "email",
+            source: Source::Email,
             tenant: "t",
             project: "p",
         };
         let e = to_event(
             &mail,
-            &target,
+            target,
             &limits,
             None,
             None,
@@ -473,15 +447,16 @@ mod tests {
         let raw = b"From: a@b.c\r\nSubject: x\r\nMessage-ID: <same@b.c>\r\n\r\nbody\r\n";
         let mail = parse(raw).unwrap();
         let now = OffsetDateTime::now_utc();
-        let t = |tenant| Target {
+        let t = |tenant| Route {
             integration: "email",
+            source: Source::Email,
             tenant,
             project: "p",
         };
         let l = Limits::default();
-        let a = to_event(&mail, &t("x"), &l, None, None, now);
-        let b = to_event(&mail, &t("x"), &l, None, None, now);
-        let c = to_event(&mail, &t("y"), &l, None, None, now);
+        let a = to_event(&mail, t("x"), &l, None, None, now);
+        let b = to_event(&mail, t("x"), &l, None, None, now);
+        let c = to_event(&mail, t("y"), &l, None, None, now);
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);
     }

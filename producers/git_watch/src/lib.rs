@@ -32,7 +32,6 @@ use patterns::{Globs, Recognizer};
 use rae_core::bus::{Bus, PublishError, Publisher};
 use rae_core::config::{Config, GitConfig};
 use rae_core::event::{Event, Limits};
-use rae_core::subjects;
 use scan::{Item, ScanError};
 use worktree::Debouncer;
 
@@ -455,14 +454,6 @@ async fn publish(publisher: &Publisher, event: &Event, limits: &Limits) -> Resul
         tracing::error!(event_id = %event.id, kind = %event.kind, error = %invalid, "git event left out: invalid");
         return Ok(());
     }
-    let subject = subjects::event(&event.tenant, &event.source, &event.kind);
-    let stored = publisher.publish_event(&subject, event, &event.id).await?;
-    rae_core::telemetry::EventPublished {
-        event_id: &event.id,
-        source: &event.source,
-        subject: &subject,
-        duplicate: stored.duplicate,
-    }
-    .emit();
+    publisher.publish_new(event).await?;
     Ok(())
 }

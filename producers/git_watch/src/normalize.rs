@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 
 use super::patterns::{FileChange, Globs, Recognizer, Signal};
 use super::scan::{CommitFacts, Rewrite, WorktreeChange};
-use rae_core::event::{derived_id, push_tag, Event, Limits};
+use rae_core::event::{derived_id, push_tag, Event, Limits, Route, Source};
+use rae_core::text::{clip_bytes, clip_chars};
 
 /// Characters kept of a commit message body.
 pub const BODY_CHARS: usize = 2_000;
@@ -41,24 +42,18 @@ pub struct Target {
 
 impl Target {
     fn event(&self, id_key: &str, kind: &str, content: String, now: OffsetDateTime) -> Event {
-        Event {
-            id: derived_id(&self.integration, &format!("{}\n{id_key}", self.repository)),
-            tenant: self.tenant.clone(),
-            project: self.project.clone(),
-            source: "git".into(),
-            integration: self.integration.clone(),
-            kind: kind.into(),
-            content: clip_bytes(&content, self.limits.max_content_bytes),
-            importance: None,
-            tags: Vec::new(),
-            layer: "episodic".into(),
-            occurred_at: now,
-            received_at: now,
-            actor: None,
-            url: None,
-            attributes: Map::new(),
-            enrichment: None,
-        }
+        let route = Route {
+            tenant: &self.tenant,
+            project: &self.project,
+            source: Source::Git,
+            integration: &self.integration,
+        };
+        let id = derived_id(&self.integration, &format!("{}\n{id_key}", self.repository));
+        let content = clip_bytes(&content, self.limits.max_content_bytes).into_owned();
+        Event::builder(route, id, kind, content)
+            .occurred_at(now)
+            .received_at(now)
+            .build()
     }
 
     fn tag(&self, event: &mut Event, tags: impl IntoIterator<Item = impl AsRef<str>>) {
@@ -519,7 +514,7 @@ fn describe_path(file: &FileChange) -> String {
             clip_chars(old, ITEM_CHARS),
             clip_chars(&file.path, ITEM_CHARS)
         ),
-        None => clip_chars(&file.path, ITEM_CHARS),
+        None => clip_chars(&file.path, ITEM_CHARS).into_owned(),
     }
 }
 
@@ -557,25 +552,6 @@ fn fit(map: &mut Map<String, Value>, limit: usize) {
         }
         map.remove(key);
     }
-}
-
-fn clip_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
-/// `text` within `max` bytes, cut at a character boundary with `…`.
-fn clip_bytes(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 #[cfg(test)]
@@ -645,7 +621,7 @@ mod tests {
         assert_eq!(events.len(), 2);
         let commit = &events[0];
         assert_eq!(commit.kind, "commit");
-        assert_eq!(commit.source, "git");
+        assert_eq!(commit.source, Source::Git);
         assert_eq!(
             commit.content,
             "Commit 0123456 on main in shop by Alice: Fix token expiry\n\n\

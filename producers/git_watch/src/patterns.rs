@@ -8,6 +8,7 @@
 //! person can read. The enricher turns these tags into importance.
 
 use rae_core::config::GitImportantConfig;
+use rae_core::text::clip_chars;
 
 /// A path glob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,10 +179,12 @@ impl LineFacts {
             '+' if self.todos_added.len() < LINES_KEPT
                 && markers.iter().any(|m| has_marker(trimmed, m)) =>
             {
-                self.todos_added.push(clip(trimmed));
+                self.todos_added
+                    .push(clip_chars(trimmed, LINE_CHARS).into_owned());
             }
             '-' if self.public_removed.len() < LINES_KEPT && is_public_declaration(trimmed) => {
-                self.public_removed.push(clip(trimmed));
+                self.public_removed
+                    .push(clip_chars(trimmed, LINE_CHARS).into_owned());
             }
             _ => {}
         }
@@ -202,13 +205,6 @@ fn is_public_declaration(line: &str) -> bool {
     PUBLIC_PREFIXES.iter().any(|p| line.starts_with(p))
         || (line.starts_with("func ") && line[5..].chars().next().is_some_and(char::is_uppercase))
         || (line.starts_with("def ") && !line[4..].starts_with('_'))
-}
-
-fn clip(line: &str) -> String {
-    match line.char_indices().nth(LINE_CHARS) {
-        Some((at, _)) => format!("{}…", &line[..at]),
-        None => line.to_owned(),
-    }
 }
 
 /// One changed file as the recognizer sees it.

@@ -10,6 +10,7 @@ pub mod github;
 pub mod memories;
 pub mod rate_limit;
 pub mod slack;
+pub mod verified;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ use rae_core::audit::{self, Auditor};
 use rae_core::bus::{Bus, Dedupe, Publisher};
 use rae_core::config::Config;
 use rae_core::event::Limits;
-use rae_core::rae::RaeClient;
+use rae_core::rae::{ClientError, RaeClient};
 
 /// Integration id of `POST /api/v1/memories`, in audit records, metrics and health.
 pub const API_INTEGRATION: &str = "api";
@@ -152,22 +153,35 @@ impl Answer {
     }
 }
 
+/// Why the ingress could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Bus(#[from] rae_core::bus::BusError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
 impl IngressState {
     /// # Errors
-    /// A message when the dedupe bucket is missing (run `setup`) or an integration is unusable.
+    /// [`BuildError`] when the dedupe bucket is missing (run `setup`) or an HTTP client cannot
+    /// be made.
     pub async fn new(
         config: &Config,
         bus: Bus,
         webhooks: webhook::Registry,
         auditor: Auditor,
-    ) -> Result<IngressState, String> {
-        let dedupe = bus.dedupe().await.map_err(|e| e.to_string())?;
+    ) -> Result<IngressState, BuildError> {
+        let dedupe = bus.dedupe().await?;
         let rae = RaeClient::new(&config.rae, &config.tenants)?;
         let outbound = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|source| ClientError {
+                purpose: "Slack replies",
+                source,
+            })?;
         Ok(IngressState(Arc::new(IngressShared {
             config: Arc::new(config.clone()),
             publisher: bus.publisher(),
@@ -222,9 +236,7 @@ impl IngressState {
     }
 
     fn note(&self, integration: &str, result: &Result<Answer, ApiError>) {
-        let Ok(mut activity) = self.activity.lock() else {
-            return;
-        };
+        let mut activity = rae_core::sync::lock(&self.activity);
         let entry = activity.entry(integration.to_owned()).or_default();
         let now = OffsetDateTime::now_utc();
         match result {
@@ -629,7 +641,7 @@ async fn readyz(State(state): State<IngressState>) -> Response {
 
 async fn integrations_health(State(state): State<IngressState>) -> Json<Value> {
     let connected = state.bus.is_connected();
-    let activity = state.activity.lock().map(|a| a.clone()).unwrap_or_default();
+    let activity = rae_core::sync::lock(&state.activity).clone();
     let fmt = |t: &OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .ok()

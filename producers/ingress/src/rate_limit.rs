@@ -40,9 +40,7 @@ impl RateLimiter {
         if self.per_second <= 0.0 {
             return Ok(());
         }
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
+        let mut buckets = rae_core::sync::lock(&self.buckets);
         let bucket = buckets.entry(caller.to_owned()).or_insert(Bucket {
             tokens: self.burst,
             updated: now,
@@ -94,5 +92,24 @@ mod tests {
         for _ in 0..10_000 {
             limiter.take("x", Instant::now()).unwrap();
         }
+    }
+
+    #[test]
+    fn a_poisoned_lock_keeps_limiting() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(&RateLimitConfig {
+            per_second: 1.0,
+            burst: 1,
+        }));
+        let start = Instant::now();
+        limiter.take("key:a", start).unwrap();
+        let poisoner = std::sync::Arc::clone(&limiter);
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.buckets.lock();
+            panic!("poison the buckets");
+        })
+        .join();
+        assert!(limiter.buckets.is_poisoned());
+        // It failed open before: every request passed once the lock was poisoned.
+        assert!(limiter.take("key:a", start).is_err());
     }
 }

@@ -36,7 +36,6 @@ use rae_core::bus::{Bus, BusError, PublishError};
 use rae_core::config::{Config, NatsConfig};
 use rae_core::event::{Event, InvalidField, Limits};
 use rae_core::rae::{RaeClient, RaeError};
-use rae_core::subjects;
 
 /// Integration id and label of the MCP server.
 pub const INTEGRATION: &str = "mcp";
@@ -51,8 +50,8 @@ pub enum BuildError {
     Tenant(String),
     #[error("project must be 1 to 256 characters")]
     Project,
-    #[error("{0}")]
-    Rae(String),
+    #[error(transparent)]
+    Rae(#[from] rae_core::rae::ClientError),
 }
 
 /// Why the server stopped other than by its client leaving or a signal.
@@ -274,26 +273,14 @@ impl McpServer {
         let budget = Duration::from_secs(nats.config.connect_timeout_secs + 5)
             + Duration::from_millis(nats.config.publish_timeout_ms);
         let url = nats.config.url.clone();
-        let subject = subjects::event(&event.tenant, &event.source, &event.kind);
         let publishing = async {
             let bus = nats.bus().await?;
-            let stored = bus
-                .publisher()
-                .publish_event(&subject, event, &event.id)
-                .await?;
-            Ok::<_, StoreError>(stored)
+            Ok::<_, StoreError>(bus.publisher().publish_new(event).await?)
         };
-        let stored = tokio::time::timeout(budget, publishing)
+        let published = tokio::time::timeout(budget, publishing)
             .await
             .map_err(|_| StoreError::Timeout(budget.as_secs(), url))??;
-        rae_core::telemetry::EventPublished {
-            event_id: &event.id,
-            source: &event.source,
-            subject: &subject,
-            duplicate: stored.duplicate,
-        }
-        .emit();
-        Ok((subject, stored.duplicate))
+        Ok((published.subject, published.duplicate))
     }
 
     async fn query_memories(&self, arguments: Map<String, Value>) -> Answer {

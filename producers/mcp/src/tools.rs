@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use rae_core::event::{self, Event, InvalidField, Limits, LAYERS};
+use rae_core::event::{self, Event, InvalidField, Layer, Limits, Route, Source};
 
 /// Stores a memory through the pipeline.
 pub const STORE_MEMORY: &str = "store_memory";
@@ -108,7 +108,7 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                     },
                     "layer": {
                         "type": "string",
-                        "enum": LAYERS,
+                        "enum": Layer::ALL,
                         "default": "episodic",
                         "description": "Memory layer: episodic (what happened), working, semantic \
                             (facts), ltm (long-term) or reflective (an insight or lesson).",
@@ -145,7 +145,7 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                     "project": project_property("to search"),
                     "layers": {
                         "type": "array",
-                        "items": {"type": "string", "enum": LAYERS},
+                        "items": {"type": "string", "enum": Layer::ALL},
                         "uniqueItems": true,
                         "minItems": 1,
                         "description": "Only memories of these layers (default: all).",
@@ -354,8 +354,10 @@ pub fn store_event(
     for tag in &given_tags {
         event::push_tag(&mut tags, tag, limits);
     }
-    let layer = args.layer.unwrap_or_else(|| "episodic".to_owned());
-    event::validate_layer(&layer)?;
+    let layer = match args.layer {
+        Some(layer) => layer.parse::<Layer>()?,
+        None => Layer::default(),
+    };
     let project = project_or(args.project, origin.project)?;
     let mut attributes = Map::new();
     if let Some(source) = args.source {
@@ -368,34 +370,30 @@ pub fn store_event(
         }
         attributes.insert("origin".into(), Value::String(source));
     }
-    let kind = if layer == "reflective" {
+    let kind = if layer == Layer::Reflective {
         "reflection"
     } else {
         "note"
     };
-    let event = Event {
-        id: event::new_id(),
-        tenant: origin.tenant.to_owned(),
-        project,
-        source: "mcp".into(),
-        integration: "mcp".into(),
-        kind: kind.into(),
-        content: args.content,
-        importance: args.importance,
-        tags,
-        layer,
-        occurred_at: now,
-        received_at: now,
-        actor: origin
-            .client
-            .filter(|c| !c.trim().is_empty())
-            .map(|c| c.chars().take(MAX_SOURCE_CHARS).collect()),
-        url: None,
-        attributes,
-        enrichment: None,
+    let route = Route {
+        tenant: origin.tenant,
+        project: &project,
+        source: Source::Mcp,
+        integration: "mcp",
     };
-    event.validate(limits)?;
-    Ok(event)
+    let actor = origin
+        .client
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.chars().take(MAX_SOURCE_CHARS).collect());
+    Event::builder(route, event::new_id(), kind, args.content)
+        .importance(args.importance)
+        .tags(tags)
+        .layer(layer)
+        .occurred_at(now)
+        .received_at(now)
+        .actor(actor)
+        .attributes(attributes)
+        .validated(limits)
 }
 
 /// RAE's search body `{query, project, k, layers?}` for a `query_memories` call.
@@ -415,7 +413,8 @@ pub fn query_body(args: QueryArgs, default_project: &str) -> Result<Value, Inval
             ));
         }
         for (i, layer) in layers.iter().enumerate() {
-            event::validate_layer(layer)
+            layer
+                .parse::<Layer>()
                 .map_err(|e| InvalidField::new(format!("layers[{i}]"), e.message))?;
         }
         body["layers"] = json!(layers);
@@ -577,7 +576,7 @@ mod tests {
         assert_eq!(event.project, "backend");
         assert_eq!(event.importance, Some(0.8));
         assert_eq!(event.tags, ["decision", "db"]);
-        assert_eq!(event.layer, "semantic");
+        assert_eq!(event.layer, Layer::Semantic);
         assert_eq!(event.attributes["origin"], "claude-desktop");
         assert_eq!(event.actor.as_deref(), Some("claude-ai"));
     }

@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::config::{Config, GithubConfig, Secret};
-use rae_core::event::{self, Event, InvalidField};
+use rae_core::event::{self, Event, InvalidField, Route, Source};
 
 /// A tenant's claim on repositories and organizations.
 #[derive(Debug, Clone)]
@@ -116,15 +117,22 @@ impl Github {
     ///
     /// # Errors
     /// 401 when no secret matches.
-    fn signer(&self, signature: Option<&str>, body: &[u8]) -> Result<Option<&str>, ApiError> {
+    fn signer<'b>(
+        &self,
+        signature: Option<&str>,
+        body: &'b [u8],
+    ) -> Result<(Option<&str>, Verified<'b>), ApiError> {
         match verify::verify(signature, body, &self.secrets) {
-            Ok(()) => Ok(None),
+            Ok(verified) => Ok((None, verified)),
             Err(shared) => self
                 .claims
                 .iter()
                 .filter(|c| !c.secrets.is_empty())
-                .find(|c| verify::verify(signature, body, &c.secrets).is_ok())
-                .map(|c| Some(c.tenant.as_str()))
+                .find_map(|c| {
+                    verify::verify(signature, body, &c.secrets)
+                        .ok()
+                        .map(|verified| (Some(c.tenant.as_str()), verified))
+                })
                 .ok_or_else(|| ApiError::Unauthorized(shared.to_string())),
         }
     }
@@ -190,7 +198,8 @@ impl Github {
 
 /// The JSON payload of a delivery: the body, or its `payload` field when the webhook was set
 /// up with content type `application/x-www-form-urlencoded`.
-fn payload(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+fn payload(headers: &HeaderMap, verified: Verified<'_>) -> Result<Value, ApiError> {
+    let body = verified.body();
     require_content_type(
         headers,
         &["application/json", "application/x-www-form-urlencoded"],
@@ -249,11 +258,11 @@ pub async fn accept(
     let signature = headers
         .get(verify::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    let signer = hook.signer(signature, body)?;
+    let (signer, verified) = hook.signer(signature, body)?;
     state.admit(&format!("integration:{}", hook.id))?;
     let event_name = required_header(headers, verify::EVENT_HEADER, "X-GitHub-Event")?;
     let delivery = required_header(headers, verify::DELIVERY_HEADER, "X-GitHub-Delivery")?;
-    let payload = payload(headers, body)?;
+    let payload = payload(headers, verified)?;
     let outcome = normalize::interpret(
         &normalize::Delivery {
             event: event_name,
@@ -284,25 +293,21 @@ pub async fn accept(
     let mut attributes = memory.attributes;
     attributes.insert("github_event".into(), json!(event_name));
     attributes.insert("delivery".into(), json!(delivery));
-    let event = Event {
-        id: event::derived_id(&hook.id, delivery),
-        tenant: tenant.to_owned(),
-        project: project.to_owned(),
-        source: "github".into(),
-        integration: hook.id.clone(),
-        kind: memory.kind,
-        content: memory.content,
-        importance: None,
-        tags: memory.tags,
-        layer: "episodic".into(),
-        occurred_at: memory.occurred_at.unwrap_or(now),
-        received_at: now,
-        actor: memory.actor,
-        url: memory.url,
-        attributes,
-        enrichment: None,
+    let route = Route {
+        tenant,
+        project,
+        source: Source::Github,
+        integration: &hook.id,
     };
-    event.validate(&state.limits)?;
+    let id = event::derived_id(&hook.id, delivery);
+    let event = Event::builder(route, id, memory.kind, memory.content)
+        .tags(memory.tags)
+        .occurred_at(memory.occurred_at.unwrap_or(now))
+        .received_at(now)
+        .actor(memory.actor)
+        .url(memory.url)
+        .attributes(attributes)
+        .validated(&state.limits)?;
     let accepted = webhook::publish(&event, true, &state.context()).await?;
     Ok(Answer::accepted(&accepted))
 }

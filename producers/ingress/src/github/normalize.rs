@@ -34,6 +34,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use rae_core::event::{push_tag, InvalidField, Limits};
+use rae_core::text::{clip_bytes, clip_chars};
 
 /// Characters kept of a free-text body (PR description, comment, release notes, ...).
 pub const BODY_CHARS: usize = 1000;
@@ -104,7 +105,7 @@ pub fn interpret(delivery: &Delivery<'_>, limits: &Limits) -> Result<Outcome, In
     let ctx = Context::new(payload, limits);
     match delivery.event {
         "ping" => Ok(Outcome::Ping {
-            zen: text(payload, &["zen"]).map(|z| clip_chars(z, LINE_CHARS)),
+            zen: text(payload, &["zen"]).map(|z| clip_chars(z, LINE_CHARS).into_owned()),
         }),
         "pull_request" => pull_request(&ctx, action(payload)?),
         "pull_request_review" => pull_request_review(&ctx, action(payload)?),
@@ -170,7 +171,8 @@ impl<'v> Context<'v> {
         fit_attributes(&mut attributes, limits.max_attributes_bytes / 2);
         Outcome::Memory(Memory {
             kind: draft.kind.to_owned(),
-            content: clip_bytes(&draft.content.replace('\r', ""), limits.max_content_bytes),
+            content: clip_bytes(&draft.content.replace('\r', ""), limits.max_content_bytes)
+                .into_owned(),
             actor: self.actor.map(str::to_owned),
             url: draft.url.map(str::to_owned),
             repository: self.repository.map(str::to_owned),
@@ -562,7 +564,7 @@ fn release(ctx: &Context<'_>, action: &str) -> Result<Outcome, InvalidField> {
             clip_chars(one_line(name), LINE_CHARS),
             clip_chars(tag_name, LINE_CHARS)
         ),
-        None => clip_chars(tag_name, LINE_CHARS),
+        None => clip_chars(tag_name, LINE_CHARS).into_owned(),
     };
     let mut content = format!(
         "Release {label} published by {author}{}{}",
@@ -779,9 +781,10 @@ fn time_at(value: &Value, keys: &[&str]) -> Option<OffsetDateTime> {
 
 /// The one-line `title` of a PR or an issue, or `(no title)`.
 fn title_of(value: &Value) -> String {
-    text(value, &["title"])
-        .map(|t| clip_chars(one_line(t), LINE_CHARS))
-        .unwrap_or_else(|| "(no title)".to_owned())
+    text(value, &["title"]).map_or_else(
+        || "(no title)".to_owned(),
+        |t| clip_chars(one_line(t), LINE_CHARS).into_owned(),
+    )
 }
 
 /// The first non-blank line of `s`.
@@ -849,47 +852,9 @@ fn push_body(content: &mut String, body: Option<&str>) {
     }
 }
 
-/// `text` with at most `max_chars` characters; a cut one ends with `…` (counted).
-fn clip_chars(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let keep = max_chars.saturating_sub(1);
-    let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
-    let kept = text.get(..end).unwrap_or_default().trim_end();
-    if max_chars == 0 {
-        String::new()
-    } else {
-        format!("{kept}…")
-    }
-}
-
-/// `text` with at most `max_bytes` bytes, cut at a character boundary; a cut one ends with `…`
-/// when it fits.
-fn clip_bytes(text: &str, max_bytes: usize) -> String {
-    if text.len() <= max_bytes {
-        return text.to_owned();
-    }
-    const ELLIPSIS: &str = "…";
-    let budget = if max_bytes >= ELLIPSIS.len() {
-        max_bytes - ELLIPSIS.len()
-    } else {
-        max_bytes
-    };
-    let mut end = budget;
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = text.get(..end).unwrap_or_default().trim_end().to_owned();
-    if max_bytes >= ELLIPSIS.len() {
-        out.push_str(ELLIPSIS);
-    }
-    out
-}
-
 /// A string attribute, cut to [`ATTRIBUTE_CHARS`].
 fn short(s: &str) -> Value {
-    Value::String(clip_chars(s, ATTRIBUTE_CHARS))
+    Value::String(clip_chars(s, ATTRIBUTE_CHARS).into_owned())
 }
 
 fn put_text(attributes: &mut Map<String, Value>, key: &str, value: Option<&str>) {
@@ -1003,7 +968,7 @@ mod tests {
 
     fn assert_valid(memory: &Memory, limits: &Limits) {
         let mut event: Event = rae_core::event::sample();
-        event.source = "github".into();
+        event.source = rae_core::event::Source::Github;
         event.kind = memory.kind.clone();
         event.content = memory.content.clone();
         event.tags = memory.tags.clone();
@@ -1536,15 +1501,6 @@ mod tests {
         assert_eq!(m.tags, ["github", "issue", "bug"]);
         assert!(serde_json::to_vec(&m.attributes).unwrap().len() <= 100);
         assert_valid(&m, &limits);
-
-        // Cuts land on character boundaries.
-        for max in 0..12 {
-            let s = clip_bytes("aé€😀b", max);
-            assert!(s.len() <= max, "{max}: {s}");
-        }
-        assert_eq!(clip_chars("abcdef", 4), "abc…");
-        assert_eq!(clip_chars("abcd", 4), "abcd");
-        assert_eq!(clip_chars("abcd", 0), "");
     }
 
     #[test]

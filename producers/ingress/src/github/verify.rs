@@ -4,10 +4,9 @@
 //! HMAC-SHA256 of the raw body. Any of the integration's active secrets may match (rotation), and
 //! the comparison is constant time. The legacy SHA-1 `X-Hub-Signature` header is not accepted.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
+pub use crate::verified::Verified;
 use rae_core::config::Secret;
+use rae_core::signature;
 
 /// The signature of the body, `sha256=<64 hex digits>`.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -35,26 +34,18 @@ pub enum VerifyError {
 /// [`VerifyError::NoSecrets`] when `secrets` is empty, [`VerifyError::Missing`] without a
 /// header, [`VerifyError::Malformed`] when it is not `sha256=<64 hex digits>`, and
 /// [`VerifyError::BadSignature`] when no secret produces it.
-pub fn verify(signature: Option<&str>, body: &[u8], secrets: &[Secret]) -> Result<(), VerifyError> {
+pub fn verify<'a>(
+    header: Option<&str>,
+    body: &'a [u8],
+    secrets: &[Secret],
+) -> Result<Verified<'a>, VerifyError> {
     if secrets.is_empty() {
         return Err(VerifyError::NoSecrets);
     }
-    let signature = signature.ok_or(VerifyError::Missing)?;
-    let expected = signature
-        .trim()
-        .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
-        .filter(|d| d.len() == 32)
-        .ok_or(VerifyError::Malformed)?;
-    let matched = secrets.iter().any(|secret| {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-            return false;
-        };
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
-    });
-    if matched {
-        Ok(())
+    let header = header.ok_or(VerifyError::Missing)?;
+    let expected = signature::parse_hex_digest(header, "sha256=").ok_or(VerifyError::Malformed)?;
+    if signature::any_secret_signs(secrets, &[body], &expected) {
+        Ok(Verified::new(body))
     } else {
         Err(VerifyError::BadSignature)
     }
@@ -62,16 +53,17 @@ pub fn verify(signature: Option<&str>, body: &[u8], secrets: &[Secret]) -> Resul
 
 /// `sha256=<hex>` of `body` under `secret`: the header value GitHub sends.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    signature::sign_hex("sha256=", secret, &[body])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`verify`] without the verified body, for comparing outcomes.
+    fn verified(header: Option<&str>, body: &[u8], secrets: &[Secret]) -> Result<(), VerifyError> {
+        verify(header, body, secrets).map(|_| ())
+    }
 
     /// The test values of GitHub's "Validating webhook deliveries" documentation.
     const DOC_SECRET: &str = "It's a Secret to Everybody";
@@ -89,13 +81,13 @@ mod tests {
     fn githubs_documented_vector() {
         assert_eq!(sign(DOC_SECRET, DOC_PAYLOAD), DOC_SIGNATURE);
         assert_eq!(
-            verify(Some(DOC_SIGNATURE), DOC_PAYLOAD, &[Secret::new(DOC_SECRET)]),
+            verified(Some(DOC_SIGNATURE), DOC_PAYLOAD, &[Secret::new(DOC_SECRET)]),
             Ok(())
         );
         // Hex digits in upper case and surrounding blanks are accepted.
         let upper = format!(" sha256={} ", DOC_SIGNATURE[7..].to_uppercase());
         assert_eq!(
-            verify(Some(&upper), DOC_PAYLOAD, &[Secret::new(DOC_SECRET)]),
+            verified(Some(&upper), DOC_PAYLOAD, &[Secret::new(DOC_SECRET)]),
             Ok(())
         );
     }
@@ -103,7 +95,7 @@ mod tests {
     #[test]
     fn a_tampered_body_fails() {
         assert_eq!(
-            verify(
+            verified(
                 Some(DOC_SIGNATURE),
                 b"Hello, World?",
                 &[Secret::new(DOC_SECRET)]
@@ -114,7 +106,7 @@ mod tests {
         let mut tampered = BODY.to_vec();
         tampered.push(b' ');
         assert_eq!(
-            verify(Some(&signature), &tampered, &secrets()),
+            verified(Some(&signature), &tampered, &secrets()),
             Err(VerifyError::BadSignature)
         );
     }
@@ -122,7 +114,7 @@ mod tests {
     #[test]
     fn a_wrong_secret_fails() {
         assert_eq!(
-            verify(Some(&sign("retired-secret", BODY)), BODY, &secrets()),
+            verified(Some(&sign("retired-secret", BODY)), BODY, &secrets()),
             Err(VerifyError::BadSignature)
         );
     }
@@ -130,18 +122,18 @@ mod tests {
     #[test]
     fn old_and_new_secrets_both_pass_during_rotation() {
         assert_eq!(
-            verify(Some(&sign("old-secret-1", BODY)), BODY, &secrets()),
+            verified(Some(&sign("old-secret-1", BODY)), BODY, &secrets()),
             Ok(())
         );
         assert_eq!(
-            verify(Some(&sign("new-secret-2", BODY)), BODY, &secrets()),
+            verified(Some(&sign("new-secret-2", BODY)), BODY, &secrets()),
             Ok(())
         );
     }
 
     #[test]
     fn missing_and_malformed_headers_are_named() {
-        assert_eq!(verify(None, BODY, &secrets()), Err(VerifyError::Missing));
+        assert_eq!(verified(None, BODY, &secrets()), Err(VerifyError::Missing));
         let valid_hex = &DOC_SIGNATURE[7..];
         for bad in [
             "",
@@ -155,7 +147,7 @@ mod tests {
             &format!("SHA256={valid_hex}"),
         ] {
             assert_eq!(
-                verify(Some(bad), BODY, &secrets()),
+                verified(Some(bad), BODY, &secrets()),
                 Err(VerifyError::Malformed),
                 "{bad:?}"
             );
@@ -165,10 +157,13 @@ mod tests {
     #[test]
     fn no_secrets_is_its_own_error() {
         assert_eq!(
-            verify(Some(DOC_SIGNATURE), DOC_PAYLOAD, &[]),
+            verified(Some(DOC_SIGNATURE), DOC_PAYLOAD, &[]),
             Err(VerifyError::NoSecrets)
         );
-        assert_eq!(verify(None, DOC_PAYLOAD, &[]), Err(VerifyError::NoSecrets));
+        assert_eq!(
+            verified(None, DOC_PAYLOAD, &[]),
+            Err(VerifyError::NoSecrets)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::webhook::{self, normalize};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
 use rae_core::config::Scope;
-use rae_core::event::{Event, InvalidField};
+use rae_core::event::{Event, InvalidField, Route, Source};
 
 /// Header naming the tenant of a request.
 pub const TENANT_HEADER: &str = "x-tenant-id";
@@ -74,9 +74,9 @@ pub async fn store(
         message: format!("body: not valid JSON ({e})"),
     })?;
     let project = state.config.project_for(&tenant, None).to_owned();
-    let target = normalize::Target {
+    let route = Route {
         integration: API_INTEGRATION,
-        source: "api",
+        source: Source::Api,
         tenant: &tenant,
         project: &project,
     };
@@ -84,13 +84,12 @@ pub async fn store(
     let build = |value: Value, prefix: &str| -> Result<(Event, bool), InvalidField> {
         let parsed = normalize::parse_value(value, prefix)?;
         let keyed = parsed.idempotency_key.is_some();
-        let event =
-            normalize::normalize(parsed, &target, &state.limits, now).map_err(|mut e| {
-                if !prefix.is_empty() {
-                    e.field = format!("{prefix}.{}", e.field);
-                }
-                e
-            })?;
+        let event = normalize::normalize(parsed, route, &state.limits, now).map_err(|mut e| {
+            if !prefix.is_empty() {
+                e.field = format!("{prefix}.{}", e.field);
+            }
+            e
+        })?;
         Ok((event, keyed))
     };
     let Some(items) = batch_items(&value)? else {

@@ -6,13 +6,12 @@
 //! built here for Slack escapes user and memory text with [`escape`] (the reverse of
 //! [`unescape`]).
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::events::unescape;
 use rae_core::event::InvalidField;
+use rae_core::text::clip_chars;
 
 /// Results shown in a query answer; more are counted, not listed.
 pub const MAX_SHOWN_RESULTS: usize = 5;
@@ -105,7 +104,7 @@ pub fn action(text: &str) -> Action {
         "query" => Action::Query,
         "reflect" => Action::Reflect,
         _ => {
-            let shown = truncate(&unescape(verb), 32).into_owned();
+            let shown = clip_chars(&unescape(verb), 32).into_owned();
             return Action::Usage(Some(format!("Unknown command `{}`.", escape(&shown))));
         }
     };
@@ -157,7 +156,7 @@ pub fn ephemeral(text: &str) -> Value {
 /// mrkdwn sections, content cut to [`MAX_CONTENT_CHARS`]. `total` is how many RAE found, when it
 /// said.
 pub fn query_results(query: &str, results: &[Value], total: Option<u64>) -> Value {
-    let shown_query = escape(&truncate(query.trim(), MAX_QUERY_CHARS));
+    let shown_query = escape(&clip_chars(query.trim(), MAX_QUERY_CHARS));
     if results.is_empty() {
         let text = format!("No memories found for “{shown_query}”.");
         return json!({
@@ -197,7 +196,7 @@ fn result_text(n: usize, result: &Value) -> String {
         .filter(|c| !c.is_empty())
         .map_or_else(
             || "_(no content)_".to_owned(),
-            |c| escape(&truncate(c, MAX_CONTENT_CHARS)),
+            |c| escape(&clip_chars(c, MAX_CONTENT_CHARS)),
         );
     let mut facts = Vec::new();
     if let Some(score) = result.get("score").and_then(Value::as_f64) {
@@ -219,18 +218,6 @@ fn result_text(n: usize, result: &Value) -> String {
 
 fn section(text: &str) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })
-}
-
-/// At most `max` characters of `text`, the last one `…` when it was cut.
-fn truncate(text: &str, max: usize) -> Cow<'_, str> {
-    if text.chars().count() <= max {
-        return Cow::Borrowed(text);
-    }
-    let end = text
-        .char_indices()
-        .nth(max.saturating_sub(1))
-        .map_or(text.len(), |(i, _)| i);
-    Cow::Owned(format!("{}…", text[..end].trim_end()))
 }
 
 /// Escapes `&`, `<` and `>` as Slack requires for literal text in messages.
@@ -441,13 +428,5 @@ mod tests {
             answer["blocks"][0]["text"]["text"],
             "No memories found for “a &amp; b”."
         );
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("héllo", 5), "héllo");
-        assert_eq!(truncate("héllo wörld", 5), "héll…");
-        assert_eq!(truncate("ab  cd", 4), "ab…");
-        assert_eq!(truncate("abc", 0), "…");
     }
 }

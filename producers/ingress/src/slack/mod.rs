@@ -16,10 +16,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::config::{Config, Secret, SlackConfig};
-use rae_core::event::{self, Event, Limits};
+use rae_core::event::{self, Event, Layer, Limits, Route, Source};
 
 /// A workspace's tenant and channels.
 #[derive(Debug, Clone)]
@@ -125,14 +126,14 @@ impl SlackApp {
             .unwrap_or(&self.fallback)
     }
 
-    fn verify(
+    fn verify<'b>(
         &self,
         headers: &HeaderMap,
-        body: &[u8],
+        body: &'b [u8],
         state: &IngressState,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Verified<'b>, ApiError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        verify::verify(
+        let verified = verify::verify(
             header(verify::SIGNATURE_HEADER),
             header(verify::TIMESTAMP_HEADER),
             body,
@@ -141,7 +142,8 @@ impl SlackApp {
             OffsetDateTime::now_utc().unix_timestamp(),
         )
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        state.admit(&format!("integration:{}", self.id))
+        state.admit(&format!("integration:{}", self.id))?;
+        Ok(verified)
     }
 
     /// Publishes `event` and waits at most the Slack deadline for the ack. The publish goes on
@@ -172,7 +174,7 @@ struct Draft<'a> {
     integration: &'a str,
     kind: &'a str,
     content: String,
-    layer: &'a str,
+    layer: Layer,
     tags: &'a [&'a str],
     actor: Option<String>,
     occurred_at: OffsetDateTime,
@@ -185,25 +187,19 @@ impl Draft<'_> {
         for tag in ["slack"].iter().chain(self.tags) {
             event::push_tag(&mut tags, tag, limits);
         }
-        let event = Event {
-            id: self.id,
-            tenant: self.workspace.tenant.clone(),
-            project: self.workspace.project.clone(),
-            source: "slack".into(),
-            integration: self.integration.to_owned(),
-            kind: self.kind.to_owned(),
-            content: self.content,
-            importance: None,
-            tags,
-            layer: self.layer.to_owned(),
-            occurred_at: self.occurred_at,
-            received_at: OffsetDateTime::now_utc(),
-            actor: self.actor,
-            url: None,
-            attributes: self.attributes,
-            enrichment: None,
+        let route = Route {
+            tenant: &self.workspace.tenant,
+            project: &self.workspace.project,
+            source: Source::Slack,
+            integration: self.integration,
         };
-        event.validate(limits)?;
+        let event = Event::builder(route, self.id, self.kind, self.content)
+            .tags(tags)
+            .layer(self.layer)
+            .occurred_at(self.occurred_at)
+            .actor(self.actor)
+            .attributes(self.attributes)
+            .validated(limits)?;
         Ok(event)
     }
 }
@@ -219,9 +215,9 @@ pub async fn accept_event(
     state: &IngressState,
     caller: &mut Caller,
 ) -> Result<Answer, ApiError> {
-    app.verify(headers, body, state)?;
+    let verified = app.verify(headers, body, state)?;
     require_content_type(headers, &["application/json"])?;
-    let callback = match events::parse(body)? {
+    let callback = match events::parse(verified.body())? {
         events::Envelope::UrlVerification { challenge } => {
             return Ok(Answer::reply(
                 StatusCode::OK,
@@ -291,7 +287,7 @@ pub async fn accept_event(
             "message"
         },
         content: events::unescape(&message.text),
-        layer: "episodic",
+        layer: Layer::Episodic,
         tags: &[],
         actor: Some(message.user.clone()),
         occurred_at,
@@ -334,9 +330,9 @@ pub async fn accept_command(
     state: &IngressState,
     caller: &mut Caller,
 ) -> Result<Answer, ApiError> {
-    app.verify(headers, body, state)?;
+    let verified = app.verify(headers, body, state)?;
     require_content_type(headers, &["application/x-www-form-urlencoded"])?;
-    let command = commands::parse(body)?;
+    let command = commands::parse(verified.body())?;
     let workspace = app.workspace(Some(&command.team_id));
     caller.tenant = Some(workspace.tenant.clone());
     let whitelist = &workspace.channel_whitelist;
@@ -388,7 +384,11 @@ pub async fn accept_command(
             "command_store"
         },
         content: text,
-        layer: if reflect { "reflective" } else { "episodic" },
+        layer: if reflect {
+            Layer::Reflective
+        } else {
+            Layer::Episodic
+        },
         tags: if reflect { &["reflection"] } else { &[] },
         actor: Some(
             command

@@ -11,10 +11,9 @@
 //! Slack redelivers an event it got no timely 2xx for, with `X-Slack-Retry-Num` and
 //! `X-Slack-Retry-Reason`; those are not signed and only informative.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
+pub use crate::verified::Verified;
 use rae_core::config::Secret;
+use rae_core::signature::{self, TimestampError};
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
@@ -23,6 +22,8 @@ pub const RETRY_REASON_HEADER: &str = "x-slack-retry-reason";
 
 /// The only signature version Slack uses so far.
 const VERSION: &str = "v0";
+/// What a signature header starts with.
+const PREFIX: &str = "v0=";
 
 /// Why a Slack request was not authenticated. Messages never contain secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,10 +32,8 @@ pub enum VerifyError {
     Missing,
     #[error("X-Slack-Signature must look like v0=<64 hex digits>")]
     MalformedSignature,
-    #[error("X-Slack-Request-Timestamp must be unix seconds")]
-    MalformedTimestamp,
-    #[error("X-Slack-Request-Timestamp is more than {tolerance_secs}s away from the server clock")]
-    StaleTimestamp { tolerance_secs: u64 },
+    #[error("X-Slack-Request-Timestamp is {0}")]
+    Timestamp(#[from] TimestampError),
     #[error("signature does not match any active signing secret")]
     BadSignature,
     #[error("the integration has no active signing secret")]
@@ -47,72 +46,55 @@ pub enum VerifyError {
 /// # Errors
 /// [`VerifyError`] saying which check failed: no secrets configured, a missing header, a header
 /// that does not parse, a timestamp outside `tolerance_secs`, or no secret that signs the body.
-pub fn verify(
+pub fn verify<'a>(
     signature: Option<&str>,
     timestamp: Option<&str>,
-    body: &[u8],
+    body: &'a [u8],
     secrets: &[Secret],
     tolerance_secs: u64,
     now: i64,
-) -> Result<(), VerifyError> {
+) -> Result<Verified<'a>, VerifyError> {
     if secrets.is_empty() {
         return Err(VerifyError::NoSecrets);
     }
     let (Some(signature), Some(timestamp)) = (signature, timestamp) else {
         return Err(VerifyError::Missing);
     };
-    let expected = parse_signature(signature).ok_or(VerifyError::MalformedSignature)?;
-    let timestamp = timestamp.trim();
-    let at: i64 = timestamp
-        .parse()
-        .map_err(|_| VerifyError::MalformedTimestamp)?;
-    if now.abs_diff(at) > tolerance_secs {
-        return Err(VerifyError::StaleTimestamp { tolerance_secs });
-    }
-    // `fold`, not `any`: every secret is tried whatever the outcome.
-    let matched = secrets.iter().fold(false, |found, secret| {
-        let matches = mac(secret.expose(), timestamp, body)
-            .is_some_and(|mac| mac.verify_slice(&expected).is_ok());
-        found | matches
-    });
-    if matched {
-        Ok(())
+    let expected =
+        signature::parse_hex_digest(signature, PREFIX).ok_or(VerifyError::MalformedSignature)?;
+    let timestamp = signature::check_timestamp(timestamp, now, tolerance_secs)?;
+    if signature::any_secret_signs(secrets, &basestring(timestamp, body), &expected) {
+        Ok(Verified::new(body))
     } else {
         Err(VerifyError::BadSignature)
     }
 }
 
-/// The 32 digest bytes of a `v0=<hex>` header, or `None` when it is not one.
-fn parse_signature(header: &str) -> Option<Vec<u8>> {
-    let hex_digits = header
-        .trim()
-        .strip_prefix(VERSION)
-        .and_then(|rest| rest.strip_prefix('='))?;
-    hex::decode(hex_digits).ok().filter(|d| d.len() == 32)
-}
-
-/// The HMAC over `v0:<timestamp>:<body>`, fed but not finalized.
-fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
-    mac.update(VERSION.as_bytes());
-    mac.update(b":");
-    mac.update(timestamp.as_bytes());
-    mac.update(b":");
-    mac.update(body);
-    Some(mac)
+/// The parts of Slack's basestring `v0:<timestamp>:<body>`, which the HMAC covers.
+fn basestring<'a>(timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
+    [VERSION.as_bytes(), b":", timestamp.as_bytes(), b":", body]
 }
 
 /// `v0=<hex>` for `body` sent at `timestamp`: what Slack computes (for tests and local tools).
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    match mac(secret, timestamp, body) {
-        Some(mac) => format!("{VERSION}={}", hex::encode(mac.finalize().into_bytes())),
-        None => String::new(),
-    }
+    signature::sign_hex(PREFIX, secret, &basestring(timestamp, body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`verify`] without the verified body, for comparing outcomes.
+    fn verified(
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        secrets: &[Secret],
+        tolerance_secs: u64,
+        now: i64,
+    ) -> Result<(), VerifyError> {
+        verify(signature, timestamp, body, secrets, tolerance_secs, now).map(|_| ())
+    }
 
     // Slack's worked example from "Verifying requests from Slack"
     // (https://api.slack.com/authentication/verifying-requests-from-slack).
@@ -128,7 +110,7 @@ mod tests {
     }
 
     fn check(signature: &str, timestamp: &str, body: &[u8], now: i64) -> Result<(), VerifyError> {
-        verify(
+        verified(
             Some(signature),
             Some(timestamp),
             body,
@@ -174,7 +156,7 @@ mod tests {
         );
         let wrong_secret = vec![Secret::new("8f742231b10e8888abcd99yyyzzz85a6")];
         assert_eq!(
-            verify(
+            verified(
                 Some(DOC_SIGNATURE),
                 Some(DOC_TIMESTAMP),
                 DOC_BODY,
@@ -188,9 +170,9 @@ mod tests {
 
     #[test]
     fn stale_and_future_timestamps_are_refused() {
-        let stale = Err(VerifyError::StaleTimestamp {
+        let stale = Err(VerifyError::Timestamp(TimestampError::Stale {
             tolerance_secs: 300,
-        });
+        }));
         assert_eq!(
             check(DOC_SIGNATURE, DOC_TIMESTAMP, DOC_BODY, DOC_NOW + 301),
             stale
@@ -219,7 +201,7 @@ mod tests {
         let secrets = vec![Secret::new("old-secret"), Secret::new(DOC_SECRET)];
         let with = |secret: &str| {
             let signature = sign(secret, DOC_TIMESTAMP, DOC_BODY);
-            verify(
+            verified(
                 Some(&signature),
                 Some(DOC_TIMESTAMP),
                 DOC_BODY,
@@ -237,7 +219,7 @@ mod tests {
     fn missing_and_malformed_headers_are_named() {
         let secrets = doc_secrets();
         let run = |signature: Option<&str>, timestamp: Option<&str>| {
-            verify(signature, timestamp, DOC_BODY, &secrets, 300, DOC_NOW)
+            verified(signature, timestamp, DOC_BODY, &secrets, 300, DOC_NOW)
         };
         assert_eq!(run(None, Some(DOC_TIMESTAMP)), Err(VerifyError::Missing));
         assert_eq!(run(Some(DOC_SIGNATURE), None), Err(VerifyError::Missing));
@@ -261,12 +243,12 @@ mod tests {
         for bad in ["", "yesterday", "1531420618.5", "99999999999999999999"] {
             assert_eq!(
                 run(Some(DOC_SIGNATURE), Some(bad)),
-                Err(VerifyError::MalformedTimestamp),
+                Err(VerifyError::Timestamp(TimestampError::Malformed)),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            verify(
+            verified(
                 Some(DOC_SIGNATURE),
                 Some(DOC_TIMESTAMP),
                 DOC_BODY,

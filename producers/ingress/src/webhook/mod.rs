@@ -13,8 +13,7 @@ use time::OffsetDateTime;
 use crate::{auth, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
 use rae_core::config::{Config, Scope, Secret, WebhookConfig};
-use rae_core::event::{Event, Limits};
-use rae_core::subjects;
+use rae_core::event::{Event, Limits, Route, Source};
 
 /// One webhook integration ready to verify requests.
 #[derive(Debug, Clone)]
@@ -124,7 +123,7 @@ pub async fn accept(
         let key = state.keys.authenticate(headers, now)?;
         caller.key_id = Some(key.id.clone());
         key.allow(Scope::WebhooksWrite, &webhook.tenant)?;
-        verify::Verified::by_api_key(body)
+        verify::Verified::new(body)
     } else {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let credentials = verify::Credentials {
@@ -147,53 +146,33 @@ pub async fn accept(
     }
     let parsed = normalize::parse(verified.body())?;
     let keyed = parsed.idempotency_key.is_some();
-    let target = normalize::Target {
+    let route = Route {
         integration: &webhook.id,
-        source: "webhook",
+        source: Source::Webhook,
         tenant: &webhook.tenant,
         project: &webhook.project,
     };
-    let event = normalize::normalize(parsed, &target, &state.limits, now)?;
+    let event = normalize::normalize(parsed, route, &state.limits, now)?;
     let accepted = publish(&event, keyed, &state.context()).await?;
     Ok(Answer::accepted(&accepted))
 }
 
-/// Publishes a normalized event, deduplicating keyed events for days through `rae_dedupe`.
+/// Publishes a normalized event through the core publish path; `keyed` events (whose ids derive
+/// from a provider or sender id that may come back for days) are deduplicated through
+/// `rae_dedupe`.
 ///
 /// # Errors
 /// [`ApiError::Unavailable`] when JetStream cannot take it.
 pub async fn publish(event: &Event, keyed: bool, ctx: &Context<'_>) -> Result<Accepted, ApiError> {
-    let unavailable =
-        |e: rae_core::bus::PublishError| ApiError::from_publish(&e, ctx.retry_after_secs);
-    if keyed && ctx.dedupe.seen(&event.id).await.map_err(unavailable)? {
-        return Ok(Accepted {
-            id: event.id.clone(),
-            duplicate: true,
-            tenant: event.tenant.clone(),
-        });
+    let published = if keyed {
+        ctx.publisher.publish_new_once(event, ctx.dedupe).await
+    } else {
+        ctx.publisher.publish_new(event).await
     }
-    let subject = subjects::event(&event.tenant, &event.source, &event.kind);
-    let stored = ctx
-        .publisher
-        .publish_event(&subject, event, &event.id)
-        .await
-        .map_err(unavailable)?;
-    rae_core::telemetry::EventPublished {
-        event_id: &event.id,
-        source: &event.source,
-        subject: &subject,
-        duplicate: stored.duplicate,
-    }
-    .emit();
-    if keyed {
-        // The event is stored; failing to remember the key can only cause a later duplicate.
-        if let Err(err) = ctx.dedupe.remember(&event.id).await {
-            tracing::warn!(event_id = %event.id, error = %err, "idempotency key not remembered");
-        }
-    }
+    .map_err(|e| ApiError::from_publish(&e, ctx.retry_after_secs))?;
     Ok(Accepted {
         id: event.id.clone(),
-        duplicate: stored.duplicate,
+        duplicate: published.duplicate,
         tenant: event.tenant.clone(),
     })
 }

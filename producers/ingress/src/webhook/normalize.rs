@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use rae_core::event::{self, Event, InvalidField, Limits};
+use rae_core::event::{self, Event, InvalidField, Layer, Limits, Route};
 
 /// The generic webhook body of DESIGN §6. Unknown fields are refused so a typo
 /// (`"importnace"`) is an answer, not a silently ignored value.
@@ -33,16 +33,6 @@ pub struct WebhookBody {
     /// A sender's id for this event; a repeat with the same key is answered as a duplicate.
     #[serde(default)]
     pub idempotency_key: Option<String>,
-}
-
-/// Where a webhook event goes: its integration's settings.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
-    pub integration: &'a str,
-    /// `webhook` or `api`.
-    pub source: &'a str,
-    pub tenant: &'a str,
-    pub project: &'a str,
 }
 
 /// Parses the body, naming the offending field.
@@ -110,7 +100,7 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
 /// [`InvalidField`] when a field breaks a limit of the event schema.
 pub fn normalize(
     body: WebhookBody,
-    target: &Target<'_>,
+    route: Route<'_>,
     limits: &Limits,
     now: OffsetDateTime,
 ) -> Result<Event, InvalidField> {
@@ -122,7 +112,7 @@ pub fn normalize(
             ))
         }
         // Scoped by tenant too: two tenants' senders may pick the same key.
-        Some(key) => event::derived_id(&format!("{}/{}", target.integration, target.tenant), key),
+        Some(key) => event::derived_id(&format!("{}/{}", route.integration, route.tenant), key),
         None => event::new_id(),
     };
     let mut attributes = body.metadata.unwrap_or_default();
@@ -136,24 +126,18 @@ pub fn normalize(
     if kind.is_empty() || kind.len() > 64 {
         return Err(InvalidField::new("kind", "must be 1 to 64 characters"));
     }
-    let mut event = Event {
-        id,
-        tenant: target.tenant.to_owned(),
-        project: body.project.unwrap_or_else(|| target.project.to_owned()),
-        source: target.source.to_owned(),
-        integration: target.integration.to_owned(),
-        kind,
-        content: body.content,
-        importance: body.importance,
-        tags: Vec::new(),
-        layer: body.layer.unwrap_or_else(|| "episodic".to_owned()),
-        occurred_at: body.occurred_at.unwrap_or(now),
-        received_at: now,
-        actor: None,
-        url: None,
-        attributes,
-        enrichment: None,
+    let layer = match body.layer {
+        Some(layer) => layer.parse::<Layer>()?,
+        None => Layer::default(),
     };
+    let project = body.project.as_deref().unwrap_or(route.project);
+    let mut event = Event::builder(Route { project, ..route }, id, kind, body.content)
+        .importance(body.importance)
+        .layer(layer)
+        .occurred_at(body.occurred_at.unwrap_or(now))
+        .received_at(now)
+        .attributes(attributes)
+        .build();
     event::validate_tags(&body.tags, limits)?;
     for tag in &body.tags {
         event::push_tag(&mut event.tags, tag, limits);
@@ -165,10 +149,11 @@ pub fn normalize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rae_core::event::Source;
 
-    const TARGET: Target<'static> = Target {
+    const TARGET: Route<'static> = Route {
         integration: "memory",
-        source: "webhook",
+        source: Source::Webhook,
         tenant: "default-tenant",
         project: "default",
     };
@@ -177,7 +162,7 @@ mod tests {
         match parse(body.as_bytes()) {
             Err(e) => e.field,
             Ok(b) => {
-                normalize(b, &TARGET, &Limits::default(), OffsetDateTime::now_utc())
+                normalize(b, TARGET, &Limits::default(), OffsetDateTime::now_utc())
                     .unwrap_err()
                     .field
             }
@@ -189,13 +174,13 @@ mod tests {
         let body = br#"{"content": "Team decided to use PostgreSQL", "source": "my_app", "importance": 0.8, "tags": ["decision"]}"#;
         let event = normalize(
             parse(body).unwrap(),
-            &TARGET,
+            TARGET,
             &Limits::default(),
             OffsetDateTime::now_utc(),
         )
         .unwrap();
         assert_eq!(event.content, "Team decided to use PostgreSQL");
-        assert_eq!(event.source, "webhook");
+        assert_eq!(event.source, Source::Webhook);
         assert_eq!(event.kind, "note");
         assert_eq!(event.importance, Some(0.8));
         assert_eq!(event.tags, ["decision"]);
@@ -244,8 +229,8 @@ mod tests {
     fn idempotency_keys_give_stable_ids() {
         let body = || parse(br#"{"content": "x", "idempotency_key": "order-1"}"#).unwrap();
         let now = OffsetDateTime::now_utc();
-        let a = normalize(body(), &TARGET, &Limits::default(), now).unwrap();
-        let b = normalize(body(), &TARGET, &Limits::default(), now).unwrap();
+        let a = normalize(body(), TARGET, &Limits::default(), now).unwrap();
+        let b = normalize(body(), TARGET, &Limits::default(), now).unwrap();
         assert_eq!(a.id, b.id);
     }
 }

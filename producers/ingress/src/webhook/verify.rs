@@ -9,10 +9,9 @@
 //! Comparisons are constant time. Only [`verify`] makes a [`Verified`] body, so unverified input
 //! cannot reach the normalizer by type.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
-
+pub use crate::verified::Verified;
 use rae_core::config::Secret;
+use rae_core::signature::{self, TimestampError};
 
 pub const SECRET_HEADER: &str = "x-webhook-secret";
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
@@ -25,33 +24,14 @@ pub enum VerifyError {
     Missing,
     #[error("X-Webhook-Signature must look like sha256=<64 hex digits>")]
     MalformedSignature,
-    #[error("X-Webhook-Timestamp must be unix seconds")]
-    MalformedTimestamp,
-    #[error("X-Webhook-Timestamp is more than {tolerance_secs}s away from the server clock")]
-    StaleTimestamp { tolerance_secs: u64 },
+    #[error("X-Webhook-Timestamp is {0}")]
+    Timestamp(#[from] TimestampError),
     #[error("signature does not match any active secret")]
     BadSignature,
     #[error("secret does not match any active secret")]
     BadSecret,
     #[error("the integration has no active secret")]
     NoSecrets,
-}
-
-/// A body whose sender proved knowledge of a secret.
-#[derive(Debug)]
-pub struct Verified<'a> {
-    body: &'a [u8],
-}
-
-impl<'a> Verified<'a> {
-    /// A body whose sender authenticated with an API key instead of a webhook secret.
-    pub(crate) fn by_api_key(body: &'a [u8]) -> Verified<'a> {
-        Verified { body }
-    }
-
-    pub fn body(&self) -> &'a [u8] {
-        self.body
-    }
 }
 
 /// The authentication headers of a request.
@@ -77,51 +57,24 @@ pub fn verify<'a>(
         return Err(VerifyError::NoSecrets);
     }
     if let Some(signature) = credentials.signature {
-        let expected = signature
-            .trim()
-            .strip_prefix("sha256=")
-            .and_then(|h| hex::decode(h).ok())
-            .filter(|d| d.len() == 32)
+        let expected = signature::parse_hex_digest(signature, "sha256=")
             .ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = match credentials.timestamp {
+        let signed = match credentials.timestamp {
             Some(ts) => {
-                let at: i64 = ts
-                    .trim()
-                    .parse()
-                    .map_err(|_| VerifyError::MalformedTimestamp)?;
-                if now.abs_diff(at) > tolerance_secs {
-                    return Err(VerifyError::StaleTimestamp { tolerance_secs });
-                }
-                Some(ts.trim())
+                let ts = signature::check_timestamp(ts, now, tolerance_secs)?;
+                signature::any_secret_signs(secrets, &[ts.as_bytes(), b".", body], &expected)
             }
-            None => None,
+            None => signature::any_secret_signs(secrets, &[body], &expected),
         };
-        let matched = secrets.iter().any(|secret| {
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-                return false;
-            };
-            if let Some(ts) = timestamp {
-                mac.update(ts.as_bytes());
-                mac.update(b".");
-            }
-            mac.update(body);
-            mac.verify_slice(&expected).is_ok()
-        });
-        return if matched {
-            Ok(Verified { body })
+        return if signed {
+            Ok(Verified::new(body))
         } else {
             Err(VerifyError::BadSignature)
         };
     }
     if let Some(given) = credentials.secret {
-        // Comparing digests keeps the time independent of where the strings differ and of
-        // their lengths.
-        let given = Sha256::digest(given.as_bytes());
-        let matched = secrets.iter().fold(false, |found, s| {
-            found | constant_time_eq(&given, &Sha256::digest(s.expose().as_bytes()))
-        });
-        return if matched {
-            Ok(Verified { body })
+        return if signature::any_secret_equals(secrets, given) {
+            Ok(Verified::new(body))
         } else {
             Err(VerifyError::BadSecret)
         };
@@ -129,22 +82,12 @@ pub fn verify<'a>(
     Err(VerifyError::Missing)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `sha256=<hex>` of `body` (with `<ts>.` in front when given): what a sender computes.
 pub fn sign(secret: &str, timestamp: Option<&str>, body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
-    if let Some(ts) = timestamp {
-        mac.update(ts.as_bytes());
-        mac.update(b".");
+    match timestamp {
+        Some(ts) => signature::sign_hex("sha256=", secret, &[ts.as_bytes(), b".", body]),
+        None => signature::sign_hex("sha256=", secret, &[body]),
     }
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
@@ -221,9 +164,9 @@ mod tests {
             let ts = at.to_string();
             assert_eq!(
                 with_signature(&sign("new-secret-2", Some(&ts), BODY), Some(&ts)),
-                Err(VerifyError::StaleTimestamp {
-                    tolerance_secs: 300
-                })
+                Err(VerifyError::Timestamp(TimestampError::Stale {
+                    tolerance_secs: 300,
+                }))
             );
         }
         let ts = (NOW - 299).to_string();
@@ -246,7 +189,7 @@ mod tests {
         let sig = sign("new-secret-2", None, BODY);
         assert_eq!(
             with_signature(&sig, Some("yesterday")),
-            Err(VerifyError::MalformedTimestamp)
+            Err(VerifyError::Timestamp(TimestampError::Malformed))
         );
     }
 

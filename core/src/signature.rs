@@ -1,0 +1,159 @@
+//! HMAC-SHA256 signatures as webhook senders make them, checked in constant time.
+//!
+//! Every signed route (generic webhooks, GitHub, Slack) shares these pieces and differs only in
+//! the header shapes and in what the MAC covers: the raw body, `<ts>.<body>` or
+//! `v0:<ts>:<body>`. So the MAC is computed over a list of byte parts, every active secret is
+//! tried whatever the outcome (the time taken does not tell which secret matched), and the
+//! timestamp check is one function with one tolerance rule.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::config::Secret;
+
+/// Length of an HMAC-SHA256 digest in bytes.
+pub const DIGEST_LEN: usize = 32;
+
+/// The HMAC-SHA256 of the concatenated `parts` keyed with `secret`.
+pub fn hmac_sha256(secret: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// `<prefix><hex digest>` of `parts` under `secret`: the header value a sender computes
+/// (`sha256=...` for GitHub and generic webhooks, `v0=...` for Slack).
+pub fn sign_hex(prefix: &str, secret: &str, parts: &[&[u8]]) -> String {
+    format!(
+        "{prefix}{}",
+        hex::encode(hmac_sha256(secret.as_bytes(), parts))
+    )
+}
+
+/// The digest of a `<prefix><64 hex digits>` header value (surrounding blanks allowed, hex in
+/// either case), or `None` when it is not one.
+pub fn parse_hex_digest(header: &str, prefix: &str) -> Option<[u8; DIGEST_LEN]> {
+    let digits = header.trim().strip_prefix(prefix)?;
+    let bytes = hex::decode(digits).ok()?;
+    bytes.try_into().ok()
+}
+
+/// True when one of `secrets` signs `parts` with `expected`. Every secret is tried and each
+/// comparison is constant time.
+pub fn any_secret_signs(secrets: &[Secret], parts: &[&[u8]], expected: &[u8; DIGEST_LEN]) -> bool {
+    secrets.iter().fold(false, |found, secret| {
+        found | constant_time_eq(&hmac_sha256(secret.expose().as_bytes(), parts), expected)
+    })
+}
+
+/// True when `given` equals one of `secrets`. Digests are compared, so the time taken depends
+/// neither on where the strings differ nor on their lengths.
+pub fn any_secret_equals(secrets: &[Secret], given: &str) -> bool {
+    let given = Sha256::digest(given.as_bytes());
+    secrets.iter().fold(false, |found, secret| {
+        found | constant_time_eq(&given, &Sha256::digest(secret.expose().as_bytes()))
+    })
+}
+
+/// Why a signed timestamp was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("not unix seconds")]
+    Malformed,
+    #[error("more than {tolerance_secs}s away from the server clock")]
+    Stale { tolerance_secs: u64 },
+}
+
+/// The trimmed timestamp `text` when it is unix seconds within `tolerance_secs` of `now`, in
+/// either direction (replay protection).
+///
+/// # Errors
+/// [`TimestampError::Malformed`] when it is not a number, [`TimestampError::Stale`] when it is
+/// too far from `now`.
+pub fn check_timestamp(text: &str, now: i64, tolerance_secs: u64) -> Result<&str, TimestampError> {
+    let text = text.trim();
+    let at: i64 = text.parse().map_err(|_| TimestampError::Malformed)?;
+    if now.abs_diff(at) > tolerance_secs {
+        return Err(TimestampError::Stale { tolerance_secs });
+    }
+    Ok(text)
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_4231_style_vector() {
+        assert_eq!(
+            sign_hex(
+                "sha256=",
+                "key",
+                &[b"The quick brown fox jumps over the lazy dog"]
+            ),
+            "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    #[test]
+    fn parts_are_concatenated() {
+        assert_eq!(
+            hmac_sha256(b"k", &[b"12", b".", b"body"]),
+            hmac_sha256(b"k", &[b"12.body"])
+        );
+    }
+
+    #[test]
+    fn digests_parse_only_with_their_prefix_and_length() {
+        let hex64 = "ab".repeat(32);
+        assert!(parse_hex_digest(&format!(" sha256={hex64} "), "sha256=").is_some());
+        assert!(parse_hex_digest(&format!("sha256={}", hex64.to_uppercase()), "sha256=").is_some());
+        assert!(parse_hex_digest(&hex64, "sha256=").is_none());
+        assert!(parse_hex_digest(&format!("sha256={hex64}00"), "sha256=").is_none());
+        assert!(parse_hex_digest("sha256=zz", "sha256=").is_none());
+        assert!(parse_hex_digest(&format!("v0={hex64}"), "sha256=").is_none());
+    }
+
+    #[test]
+    fn every_secret_is_tried() {
+        let secrets = [Secret::new("old"), Secret::new("new")];
+        let signed_by_new = hmac_sha256(b"new", &[b"body"]);
+        assert!(any_secret_signs(&secrets, &[b"body"], &signed_by_new));
+        assert!(!any_secret_signs(&secrets, &[b"bodY"], &signed_by_new));
+        assert!(!any_secret_signs(&[], &[b"body"], &signed_by_new));
+        assert!(any_secret_equals(&secrets, "old"));
+        assert!(!any_secret_equals(&secrets, "ol"));
+    }
+
+    #[test]
+    fn timestamps_within_the_tolerance_either_way() {
+        assert_eq!(check_timestamp(" 1000 ", 1000, 300), Ok("1000"));
+        assert_eq!(check_timestamp("700", 1000, 300), Ok("700"));
+        assert_eq!(check_timestamp("1300", 1000, 300), Ok("1300"));
+        assert_eq!(
+            check_timestamp("699", 1000, 300),
+            Err(TimestampError::Stale {
+                tolerance_secs: 300
+            })
+        );
+        assert_eq!(
+            check_timestamp("1301", 1000, 300),
+            Err(TimestampError::Stale {
+                tolerance_secs: 300
+            })
+        );
+        assert_eq!(
+            check_timestamp("1e3", 1000, 300),
+            Err(TimestampError::Malformed)
+        );
+    }
+}
