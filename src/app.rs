@@ -233,8 +233,8 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         });
     }
     if roles.git_watch {
-        for integration in config.integrations_of(rae_core::config::IntegrationKind::Git) {
-            let watcher = git_watch::GitWatcher::build(config, integration, &bus)
+        for (integration, settings) in config.settings_of::<rae_core::config::GitConfig>() {
+            let watcher = git_watch::GitWatcher::build(config, &integration.id, settings, &bus)
                 .await
                 .map_err(|source| StartError::GitWatch {
                     integration: integration.id.clone(),
@@ -259,7 +259,7 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
                 })?;
         let needs_fallback = config
             .integration(DEFAULT_WEBHOOK_ID)
-            .and_then(|i| i.webhook().ok())
+            .and_then(|i| i.settings_as::<rae_core::config::WebhookConfig>())
             .is_some_and(|w| w.secrets.is_empty());
         let fallback = if needs_fallback {
             Some(default_webhook_secret(&options.data_dir)?)
@@ -294,12 +294,12 @@ async fn build_mail(
     bus: &Bus,
     supervisor: &Supervisor,
 ) -> Result<(Vec<Ready>, Vec<SocketAddr>), StartError> {
-    use rae_core::config::IntegrationKind;
+    use rae_core::config::EmailConfig;
     use rae_email::Email;
     let mut roles: Vec<Ready> = Vec::new();
     let mut addrs = Vec::new();
-    for integration in config.integrations_of(IntegrationKind::Email) {
-        let email = Email::build(config, integration, bus, supervisor.tracker())
+    for (integration, settings) in config.settings_of::<EmailConfig>() {
+        let email = Email::build(config, &integration.id, settings, bus, supervisor.tracker())
             .await
             .map_err(|source| StartError::Email {
                 integration: integration.id.clone(),

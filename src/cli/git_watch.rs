@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 
 use rae_core::config::Config;
@@ -58,7 +57,8 @@ pub(super) async fn run(config: Config, args: &GitWatchArgs) -> Result<(), Failu
 /// the settings of the config's first git integration, if any) instead of the config's.
 fn git_watch_config(mut config: Config, args: &GitWatchArgs) -> Result<Config, Failure> {
     use rae_core::config::{
-        GitConfig, GitRepositoryConfig, IntegrationConfig, IntegrationKind, GIT_ID,
+        GitConfig, GitRepositoryConfig, IntegrationConfig, IntegrationKind, IntegrationSettings,
+        GIT_ID,
     };
     use rae_git_watch::scan;
     if args.repos.is_empty() {
@@ -83,8 +83,9 @@ fn git_watch_config(mut config: Config, args: &GitWatchArgs) -> Result<Config, F
         return Err(Failure::Usage(anyhow::anyhow!("{}", problems.join("\n"))));
     }
     let mut settings: GitConfig = config
-        .integrations_of(IntegrationKind::Git)
-        .find_map(|i| i.settings().ok())
+        .settings_of::<GitConfig>()
+        .next()
+        .map(|(_, settings)| settings.clone())
         .unwrap_or_default();
     settings.repositories = args
         .repos
@@ -116,8 +117,7 @@ fn git_watch_config(mut config: Config, args: &GitWatchArgs) -> Result<Config, F
         id: GIT_ID.into(),
         name: Some("Git watcher".into()),
         enabled: true,
-        kind: Some(IntegrationKind::Git),
-        config: serde_json::to_value(&settings).context("git settings")?,
+        settings: IntegrationSettings::Git(settings),
     });
     let problems = config.validate();
     if !problems.is_empty() {

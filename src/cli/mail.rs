@@ -42,35 +42,34 @@ pub(super) async fn run(config: Config, args: &MailArgs) -> Result<(), Failure> 
 
 /// The config with the `mail` flags applied to the `email` integration (created when absent).
 fn mail_config(mut config: Config, args: &MailArgs) -> Result<Config, Failure> {
-    use rae_core::config::{IntegrationConfig, IntegrationKind, EMAIL_ID};
+    use rae_core::config::{
+        EmailConfig, IntegrationConfig, IntegrationKind, IntegrationSettings, SmtpConfig, EMAIL_ID,
+    };
     if args.smtp_listen.is_some() || !args.accept.is_empty() {
-        let index = match config.integrations.iter().position(|i| i.id == EMAIL_ID) {
-            Some(i) => i,
-            None => {
-                config.integrations.push(IntegrationConfig {
-                    id: EMAIL_ID.into(),
-                    name: None,
-                    enabled: true,
-                    kind: Some(IntegrationKind::Email),
-                    config: serde_json::json!({}),
-                });
-                config.integrations.len() - 1
-            }
-        };
-        let settings = &mut config.integrations[index].config;
-        if !settings.is_object() {
-            *settings = serde_json::json!({});
+        if config.integrations.iter().all(|i| i.id != EMAIL_ID) {
+            config.integrations.push(IntegrationConfig {
+                id: EMAIL_ID.into(),
+                name: None,
+                enabled: true,
+                settings: IntegrationSettings::default_of(IntegrationKind::Email),
+            });
         }
-        let smtp = settings
-            .as_object_mut()
-            .map(|o| o.entry("smtp").or_insert_with(|| serde_json::json!({})));
-        if let Some(smtp) = smtp.and_then(|s| s.as_object_mut()) {
-            if let Some(listen) = &args.smtp_listen {
-                smtp.insert("listen".into(), listen.clone().into());
-            }
-            if !args.accept.is_empty() {
-                smtp.insert("accept".into(), args.accept.clone().into());
-            }
+        let email = config
+            .integrations
+            .iter_mut()
+            .find(|i| i.id == EMAIL_ID)
+            .and_then(|i| i.settings_as_mut::<EmailConfig>())
+            .ok_or_else(|| {
+                Failure::Usage(anyhow::anyhow!(
+                    "integration {EMAIL_ID} is not of kind email: --smtp-listen and --accept configure an email integration"
+                ))
+            })?;
+        let smtp = email.smtp.get_or_insert_with(SmtpConfig::default);
+        if let Some(listen) = &args.smtp_listen {
+            smtp.listen = listen.clone();
+        }
+        if !args.accept.is_empty() {
+            smtp.accept = args.accept.clone();
         }
     }
     let problems = config.validate();

@@ -419,6 +419,65 @@ async fn check_config_redacts_secrets_and_bad_config_exits_2_listing_every_probl
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
 }
 
+#[test]
+fn check_config_shows_keywords_and_key_ids_but_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        r#"
+enrich:
+  rules:
+    - { name: billing, keywords: [invoice, refund], boost: 0.2 }
+tenants:
+  acme:
+    rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f
+    api_key: acme-rae-key-1
+integrations:
+  - { id: github, config: { secrets: [github-secret-1], tenant: acme } }
+api_keys:
+  - id: acme-backend
+    sha256: "9d3b5fbd4fc9fbc36ee4d1fb7e1a2ff7af8bd2ff4c35f6b5bdc0cd6bb2b7b4c1"
+    scopes: ["memories:write", "memories:read"]
+    tenants: [acme]
+  - { id: ci-bot, key: "${CI_BOT_KEY}", scopes: ["dlq:admin"], tenants: ["*"] }
+"#,
+    )
+    .unwrap();
+    let out = run(
+        command(dir.path(), "nats://127.0.0.1:4222", "http://127.0.0.1:8000")
+            .env("CI_BOT_KEY", "ci-bot-key-0123456789")
+            .arg("check-config"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What an operator checks: rule keywords, and which keys exist with which rights.
+    for shown in [
+        "invoice",
+        "refund",
+        "acme-backend",
+        "ci-bot",
+        "memories:read",
+        "dlq:admin",
+        "kind: github",
+    ] {
+        assert!(stdout.contains(shown), "{shown} missing from:\n{stdout}");
+    }
+    for secret in [
+        SECRET,
+        RAE_KEY,
+        "acme-rae-key-1",
+        "github-secret-1",
+        "ci-bot-key-0123456789",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} shown in:\n{stdout}");
+    }
+}
+
 #[tokio::test]
 async fn send_and_dlq_list_replay_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();

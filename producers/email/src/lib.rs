@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use rae_core::bus::{Bus, Dedupe, PublishError, Publisher};
-use rae_core::config::{Config, EmailConfig, IntegrationConfig};
+use rae_core::config::{Config, EmailConfig};
 use rae_core::event::{InvalidField, Limits, Route, Source};
 use rae_core::subjects;
 
@@ -124,12 +124,7 @@ impl Intake {
                         "<{address}>: unknown tenant {tag:?} (use an alias listed under tenants)"
                     ));
                 }
-                let project = self
-                    .config
-                    .tenants
-                    .get(tag)
-                    .and_then(|t| t.project.clone())
-                    .unwrap_or_else(|| self.project.clone());
+                let project = self.config.project_for(tag, None).to_owned();
                 (tag.to_owned(), project)
             }
         };
@@ -229,31 +224,26 @@ pub struct Email {
 }
 
 impl Email {
-    /// Binds the listener and prepares the pollers of `integration`; receipts are sent in
-    /// `tasks`.
+    /// Binds the listener and prepares the pollers of the email integration `id`, with its
+    /// `settings`; receipts are sent in `tasks`.
     ///
     /// # Errors
-    /// [`BuildError`] for unusable settings, a taken address, an unreadable certificate or a
-    /// missing bucket.
+    /// [`BuildError`] for unusable receipt settings, a taken address, an unreadable
+    /// certificate or a missing bucket.
     pub async fn build(
         config: &Config,
-        integration: &IntegrationConfig,
+        id: &str,
+        settings: &EmailConfig,
         bus: &Bus,
         tasks: &tokio_util::task::TaskTracker,
     ) -> Result<Email, BuildError> {
-        let settings: EmailConfig = integration.settings().map_err(|p| BuildError::Settings {
-            id: integration.id.clone(),
-            message: p.to_string(),
-        })?;
         let tenant = settings
             .tenant
             .clone()
             .unwrap_or_else(|| config.ingress.default_tenant.clone());
-        let project = settings
-            .project
-            .clone()
-            .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-            .unwrap_or_else(|| config.ingress.default_project.clone());
+        let project = config
+            .project_for(&tenant, settings.project.as_deref())
+            .to_owned();
         let accept = settings
             .smtp
             .as_ref()
@@ -265,7 +255,7 @@ impl Email {
             })
             .unwrap_or_default();
         let intake = Arc::new(Intake {
-            integration: integration.id.clone(),
+            integration: id.to_owned(),
             tenant,
             project,
             accept,
@@ -279,7 +269,7 @@ impl Email {
                 .map(receipts::Receipts::build)
                 .transpose()
                 .map_err(|message| BuildError::Settings {
-                    id: integration.id.clone(),
+                    id: id.to_owned(),
                     message,
                 })?,
             tasks: tasks.clone(),
@@ -315,12 +305,10 @@ impl Email {
         };
         let mut pollers = Vec::new();
         for mailbox in &settings.imap {
-            pollers.push(
-                imap::Poller::build(&integration.id, mailbox.clone(), intake.clone(), bus).await?,
-            );
+            pollers.push(imap::Poller::build(id, mailbox.clone(), intake.clone(), bus).await?);
         }
         Ok(Email {
-            id: integration.id.clone(),
+            id: id.to_owned(),
             smtp,
             pollers,
         })
@@ -382,13 +370,13 @@ integrations:
         let err = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap_err();
         let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
         for path in [
-            "integrations[1].config.smtp.listen",
-            "integrations[1].config.smtp.accept[0]",
-            "integrations[1].config.smtp.tls_key",
-            "integrations[1].config.smtp.tls_cert",
-            "integrations[1].config.imap[0].move_to",
-            "integrations[1].config.receipts.from",
-            "integrations[1].config.receipts.allow",
+            "integrations[0].config.smtp.listen",
+            "integrations[0].config.smtp.accept[0]",
+            "integrations[0].config.smtp.tls_key",
+            "integrations[0].config.smtp.tls_cert",
+            "integrations[0].config.imap[0].move_to",
+            "integrations[0].config.receipts.from",
+            "integrations[0].config.receipts.allow",
         ] {
             assert!(paths.contains(&path), "{path} missing in {paths:?}");
         }

@@ -30,7 +30,7 @@ use cursor::{CursorError, Cursors};
 use normalize::Target;
 use patterns::{Globs, Recognizer};
 use rae_core::bus::{Bus, PublishError, Publisher};
-use rae_core::config::{Config, GitConfig, IntegrationConfig, IntegrationKind};
+use rae_core::config::{Config, GitConfig};
 use rae_core::event::{Event, Limits};
 use scan::{Item, ScanError};
 use worktree::Debouncer;
@@ -38,8 +38,6 @@ use worktree::Debouncer;
 /// Why a git integration could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("integration {id}: {message}")]
-    Invalid { id: String, message: String },
     #[error(transparent)]
     Cursor(#[from] CursorError),
 }
@@ -78,26 +76,24 @@ impl GitWatcher {
     /// See [`GitWatcher::build`].
     pub async fn build_all(config: &Config, bus: &Bus) -> Result<Vec<GitWatcher>, BuildError> {
         let mut out = Vec::new();
-        for integration in config.integrations_of(IntegrationKind::Git) {
-            out.push(GitWatcher::build(config, integration, bus).await?);
+        for (integration, settings) in config.settings_of::<GitConfig>() {
+            out.push(GitWatcher::build(config, &integration.id, settings, bus).await?);
         }
         Ok(out)
     }
 
-    /// A watcher for `integration` of a validated config. Repositories are opened when it
-    /// runs, so one that is missing at start is retried rather than fatal.
+    /// A watcher for the git integration `id` of a validated config, with its `settings`.
+    /// Repositories are opened when it runs, so one that is missing at start is retried
+    /// rather than fatal.
     ///
     /// # Errors
-    /// [`BuildError`] for unusable settings or a missing `rae_state` bucket.
+    /// [`BuildError`] for a missing `rae_state` bucket.
     pub async fn build(
         config: &Config,
-        integration: &IntegrationConfig,
+        id: &str,
+        settings: &GitConfig,
         bus: &Bus,
     ) -> Result<GitWatcher, BuildError> {
-        let settings: GitConfig = integration.settings().map_err(|p| BuildError::Invalid {
-            id: integration.id.clone(),
-            message: p.to_string(),
-        })?;
         let limits = config.limits.limits();
         let recognizer = Recognizer::new(&settings.important);
         let repos = settings
@@ -109,12 +105,8 @@ impl GitWatcher {
                     .clone()
                     .or_else(|| settings.tenant.clone())
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
-                let project = repo
-                    .project
-                    .clone()
-                    .or_else(|| settings.project.clone())
-                    .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-                    .unwrap_or_else(|| config.ingress.default_project.clone());
+                let given = repo.project.as_deref().or(settings.project.as_deref());
+                let project = config.project_for(&tenant, given).to_owned();
                 RepoSettings {
                     path: repo.path.clone(),
                     branches: repo
@@ -123,7 +115,7 @@ impl GitWatcher {
                         .unwrap_or_else(|| settings.branches.clone()),
                     working_tree: repo.working_tree.unwrap_or(settings.working_tree),
                     target: Target {
-                        integration: integration.id.clone(),
+                        integration: id.to_owned(),
                         tenant,
                         project,
                         repository: repo.name(),
@@ -141,11 +133,11 @@ impl GitWatcher {
             })
             .collect();
         Ok(GitWatcher {
-            integration: integration.id.clone(),
+            integration: id.to_owned(),
             repos,
             shared: Arc::new(Shared {
                 publisher: bus.publisher(),
-                cursors: Cursors::open(bus, &integration.id).await?,
+                cursors: Cursors::open(bus, id).await?,
                 poll_interval: Duration::from_millis(settings.poll_interval_ms),
                 debounce: Duration::from_millis(settings.debounce_ms),
                 initial_commits: settings.initial_commits,

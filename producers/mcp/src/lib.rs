@@ -131,11 +131,10 @@ impl McpServer {
         if tenant.len() > 128 || !config.tenant_resolves(&tenant) {
             return Err(BuildError::Tenant(tenant));
         }
-        let project = project
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-            .unwrap_or_else(|| config.ingress.default_project.clone());
+        let project = project.map(|p| p.trim().to_owned());
+        let project = config
+            .project_for(&tenant, project.as_deref().filter(|p| !p.is_empty()))
+            .to_owned();
         if project.chars().count() > 256 {
             return Err(BuildError::Project);
         }

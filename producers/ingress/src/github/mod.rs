@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
-use rae_core::config::{Config, GithubConfig, IntegrationKind, Secret};
+use rae_core::config::{Config, GithubConfig, Secret};
 use rae_core::event::{self, Event, InvalidField, Route, Source};
 
 /// A tenant's claim on repositories and organizations.
@@ -28,7 +28,8 @@ struct Claim {
     tenant: String,
     /// The tenant's own secrets; empty when it uses the integration's.
     secrets: Vec<Secret>,
-    project: Option<String>,
+    /// The tenant's project (`Config::project_for` the tenant).
+    project: String,
     repositories: Vec<String>,
     organizations: Vec<String>,
 }
@@ -68,35 +69,34 @@ impl Registry {
                     enabled: github.enabled,
                     secrets: github.secrets.clone(),
                     tenant: alias.clone(),
-                    project: tenant.project.clone(),
+                    project: config.project_for(alias, None).to_owned(),
                     repositories: lowercase(&github.repositories),
                     organizations: lowercase(&github.organizations),
                 })
             })
             .collect();
         let hooks = config
-            .integrations_of(IntegrationKind::Github)
-            .filter_map(|integration| {
-                let settings: GithubConfig = integration.settings().ok()?;
+            .settings_of::<GithubConfig>()
+            .map(|(integration, settings)| {
                 let tenant = settings
                     .tenant
+                    .clone()
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
-                let project = settings
-                    .project
-                    .or_else(|| config.tenants.get(&tenant).and_then(|t| t.project.clone()))
-                    .unwrap_or_else(|| config.ingress.default_project.clone());
-                Some((
+                let project = config
+                    .project_for(&tenant, settings.project.as_deref())
+                    .to_owned();
+                (
                     integration.id.clone(),
                     Github {
                         id: integration.id.clone(),
-                        secrets: settings.secrets,
+                        secrets: settings.secrets.clone(),
                         tenant,
                         project,
                         repositories: lowercase(&settings.repositories),
                         organizations: lowercase(&settings.organizations),
                         claims: claims.clone(),
                     },
-                ))
+                )
             })
             .collect();
         Registry { hooks }
@@ -186,10 +186,7 @@ impl Github {
             if !claim.enabled {
                 return None;
             }
-            return Some((
-                &claim.tenant,
-                claim.project.as_deref().unwrap_or(&self.project),
-            ));
+            return Some((&claim.tenant, &claim.project));
         }
         let open = self.repositories.is_empty() && self.organizations.is_empty();
         (open

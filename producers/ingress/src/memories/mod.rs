@@ -73,12 +73,7 @@ pub async fn store(
         field: Some("body".into()),
         message: format!("body: not valid JSON ({e})"),
     })?;
-    let project = state
-        .config
-        .tenants
-        .get(&tenant)
-        .and_then(|t| t.project.clone())
-        .unwrap_or_else(|| state.config.ingress.default_project.clone());
+    let project = state.config.project_for(&tenant, None).to_owned();
     let route = Route {
         integration: API_INTEGRATION,
         source: Source::Api,
@@ -236,16 +231,10 @@ pub async fn query(
     if !(1..=100).contains(&k) {
         return Err(InvalidField::new("k", "must be 1 to 100").into());
     }
-    let project = q
-        .project
-        .or_else(|| {
-            state
-                .config
-                .tenants
-                .get(&tenant)
-                .and_then(|t| t.project.clone())
-        })
-        .unwrap_or_else(|| state.config.ingress.default_project.clone());
+    let project = state
+        .config
+        .project_for(&tenant, q.project.as_deref())
+        .to_owned();
     let mut request = json!({"query": q.query, "project": project, "k": k});
     if let Some(layers) = q.layers {
         request["layers"] = json!(layers);

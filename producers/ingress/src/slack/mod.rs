@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
-use rae_core::config::{Config, IntegrationKind, Secret, SlackConfig};
+use rae_core::config::{Config, Secret, SlackConfig};
 use rae_core::event::{self, Event, Layer, Limits, Route, Source};
 
 /// A workspace's tenant and channels.
@@ -54,21 +54,17 @@ pub struct Registry {
 impl Registry {
     /// The registry of a validated config.
     pub fn build(config: &Config) -> Registry {
-        let project_of = |tenant: &str, given: Option<String>| {
-            given
-                .or_else(|| config.tenants.get(tenant).and_then(|t| t.project.clone()))
-                .unwrap_or_else(|| config.ingress.default_project.clone())
-        };
         let apps = config
-            .integrations_of(IntegrationKind::Slack)
-            .filter_map(|integration| {
-                let settings: SlackConfig = integration.settings().ok()?;
+            .settings_of::<SlackConfig>()
+            .map(|(integration, settings)| {
                 let tenant = settings
                     .tenant
                     .clone()
                     .unwrap_or_else(|| config.ingress.default_tenant.clone());
                 let fallback = Workspace {
-                    project: project_of(&tenant, settings.project.clone()),
+                    project: config
+                        .project_for(&tenant, settings.project.as_deref())
+                        .to_owned(),
                     tenant,
                     channel_whitelist: settings.channel_whitelist.clone(),
                     auto_store_channels: settings.auto_store_channels.clone(),
@@ -82,25 +78,25 @@ impl Registry {
                             slack.workspace_id.clone()?,
                             Workspace {
                                 tenant: alias.clone(),
-                                project: project_of(alias, None),
+                                project: config.project_for(alias, None).to_owned(),
                                 channel_whitelist: slack.channel_whitelist.clone(),
                                 auto_store_channels: slack.auto_store_channels.clone(),
                             },
                         ))
                     })
                     .collect();
-                Some((
+                (
                     integration.id.clone(),
                     SlackApp {
                         id: integration.id.clone(),
                         secrets: settings.secrets(),
                         workspaces,
                         fallback,
-                        response_url_prefixes: settings.response_url_prefixes,
+                        response_url_prefixes: settings.response_url_prefixes.clone(),
                         deadline: Duration::from_millis(settings.command_deadline_ms),
                         query_results: settings.query_results,
                     },
-                ))
+                )
             })
             .collect();
         Registry { apps }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::{auth, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
-use rae_core::config::{Config, IntegrationKind, Scope, Secret};
+use rae_core::config::{Config, Scope, Secret, WebhookConfig};
 use rae_core::event::{Event, Limits, Route, Source};
 
 /// One webhook integration ready to verify requests.
@@ -33,8 +33,8 @@ pub struct Registry {
 /// Why the webhook registry could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("integration {id}: {message}")]
-    Invalid { id: String, message: String },
+    #[error("integration {id}: no secret configured")]
+    NoSecret { id: String },
 }
 
 impl Registry {
@@ -45,15 +45,8 @@ impl Registry {
     /// [`BuildError`] naming an integration whose settings are unusable.
     pub fn build(config: &Config, fallback_secret: Option<Secret>) -> Result<Registry, BuildError> {
         let mut webhooks = HashMap::new();
-        for integration in config.integrations.iter().filter(|i| i.enabled) {
-            if integration.kind() != IntegrationKind::Webhook {
-                continue;
-            }
-            let settings = integration.webhook().map_err(|p| BuildError::Invalid {
-                id: integration.id.clone(),
-                message: p.to_string(),
-            })?;
-            let mut secrets = settings.secrets;
+        for (integration, settings) in config.settings_of::<WebhookConfig>() {
+            let mut secrets = settings.secrets.clone();
             if secrets.is_empty() {
                 secrets.extend(
                     fallback_secret
@@ -62,22 +55,24 @@ impl Registry {
                 );
             }
             if secrets.is_empty() {
-                return Err(BuildError::Invalid {
+                return Err(BuildError::NoSecret {
                     id: integration.id.clone(),
-                    message: "no secret configured".into(),
                 });
             }
+            let tenant = settings
+                .tenant
+                .clone()
+                .unwrap_or_else(|| config.ingress.default_tenant.clone());
+            let project = config
+                .project_for(&tenant, settings.project.as_deref())
+                .to_owned();
             webhooks.insert(
                 integration.id.clone(),
                 Webhook {
                     id: integration.id.clone(),
                     secrets,
-                    tenant: settings
-                        .tenant
-                        .unwrap_or_else(|| config.ingress.default_tenant.clone()),
-                    project: settings
-                        .project
-                        .unwrap_or_else(|| config.ingress.default_project.clone()),
+                    tenant,
+                    project,
                 },
             );
         }
@@ -180,4 +175,31 @@ pub async fn publish(event: &Event, keyed: bool, ctx: &Context<'_>) -> Result<Ac
         duplicate: published.duplicate,
         tenant: event.tenant.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rae_core::config::Source;
+
+    #[test]
+    fn a_webhook_without_a_project_takes_its_tenants() {
+        let yaml = r#"
+tenants:
+  acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f, project: platform }
+integrations:
+  - { id: ci, config: { secrets: [ci-secret-1], tenant: acme } }
+  - { id: deploys, config: { secrets: [deploy-secret-1], tenant: acme, project: ops } }
+  - { id: memory, config: { secrets: [memory-secret-1] } }
+"#;
+        let config = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap();
+        let registry = Registry::build(&config, None).unwrap();
+        let project = |id: &str| registry.get(id).map(|w| w.project.as_str());
+        // The tenant's project, as GitHub, Slack, email and git use it.
+        assert_eq!(project("ci"), Some("platform"));
+        // The integration's own project wins.
+        assert_eq!(project("deploys"), Some("ops"));
+        // A tenant without a project: ingress.default_project.
+        assert_eq!(project("memory"), Some("default"));
+    }
 }

@@ -1,0 +1,415 @@
+//! `enrich`: the enricher's rules (base importance, boost-and-tag rules, the shipped default
+//! set), per-tenant overrides, the optional LLM and the consumer's delivery settings.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::rae::is_http_url;
+use super::{extend_under, Context, Problem, TENANT_MESSAGE};
+
+/// One base-importance rule: events of `source` (and `kind`, when given) start at `importance`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseImportance {
+    pub source: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub importance: f64,
+}
+
+/// One boost-and-tag rule of the enricher. It matches when every condition it sets holds;
+/// then its `boost` is added to the importance and its `add_tags` to the tags.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleConfig {
+    /// Recorded in the event's `enrichment` as `rule.<name>`.
+    pub name: String,
+    /// Only events of these sources (empty: any).
+    pub sources: Vec<String>,
+    /// Only events of these kinds; `pull_request_*` matches a prefix (empty: any).
+    pub kinds: Vec<String>,
+    /// At least one of these words or phrases in the content, case-insensitive, whole words.
+    pub keywords: Vec<String>,
+    /// A regular expression that must match the content.
+    pub regex: Option<String>,
+    /// At least one of these tags as the event arrived (GitHub labels, `#hashtags`, the git
+    /// watcher's code-pattern tags; not tags other rules add).
+    pub tags: Vec<String>,
+    /// At least this many reactions (`attributes.reactions.total_count`).
+    pub min_reactions: Option<u64>,
+    /// Added to the importance; negative lowers it.
+    pub boost: f64,
+    pub add_tags: Vec<String>,
+}
+
+/// Enrichment settings of one tenant, on top of the global ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantEnrichConfig {
+    pub default_importance: Option<f64>,
+    /// Checked before the global base rules.
+    pub base_importance: Vec<BaseImportance>,
+    /// Applied after the global rules.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// Which Ollama API the LLM enrichment calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmApi {
+    /// `POST /api/generate`
+    Generate,
+    /// `POST /api/chat`
+    Chat,
+}
+
+/// Optional importance and tags from an Ollama-compatible LLM, after the rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    pub enabled: bool,
+    pub url: String,
+    pub api: LlmApi,
+    pub model: String,
+    /// An answer later than this is ignored and the rules' result kept.
+    pub timeout_ms: u64,
+    /// Calls in flight at once; an event that finds them all busy keeps the rules' result.
+    pub max_concurrent: usize,
+    /// Content sent to the model is cut to this many characters.
+    pub max_content_chars: usize,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            enabled: false,
+            url: "http://127.0.0.1:11434".into(),
+            api: LlmApi::Generate,
+            model: "llama3".into(),
+            timeout_ms: 2_000,
+            max_concurrent: 4,
+            max_content_chars: 4_000,
+        }
+    }
+}
+
+/// The enricher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// Importance of events no rule matches.
+    pub default_importance: f64,
+    /// First match wins; a rule with a `kind` is checked before rules without one.
+    pub base_importance: Vec<BaseImportance>,
+    /// Turn `#hashtags` in the content into tags.
+    pub hashtags: bool,
+    /// Boost and tag rules, applied in order after the base importance.
+    pub rules: Vec<RuleConfig>,
+    /// Per-tenant overrides, by tenant alias.
+    pub tenants: BTreeMap<String, TenantEnrichConfig>,
+    pub llm: LlmConfig,
+    pub ack_wait_secs: u64,
+    /// Events enriched at once.
+    pub concurrency: usize,
+    /// Deliveries of one event before JetStream gives up on it (it then becomes a dead letter
+    /// `max_deliveries`); 0 for no limit.
+    pub max_deliveries: u64,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        let rule = |source: &str, kind: Option<&str>, importance| BaseImportance {
+            source: source.into(),
+            kind: kind.map(Into::into),
+            importance,
+        };
+        EnrichConfig {
+            default_importance: 0.5,
+            base_importance: vec![
+                rule("github", Some("workflow_run_failed"), 0.8),
+                rule("github", Some("pull_request_merged"), 0.7),
+                rule("github", Some("release_published"), 0.7),
+                rule("github", Some("issue_opened"), 0.6),
+                rule("github", Some("push"), 0.4),
+                rule("github", Some("issue_comment"), 0.4),
+                rule("git", Some("commit"), 0.4),
+                rule("slack", None, 0.4),
+                rule("email", None, 0.5),
+            ],
+            hashtags: true,
+            rules: default_rules(),
+            tenants: BTreeMap::new(),
+            llm: LlmConfig::default(),
+            ack_wait_secs: 30,
+            concurrency: 64,
+            max_deliveries: 100,
+        }
+    }
+}
+
+/// The shipped rule set: incidents, outages, failed deploys, security and decisions rank high;
+/// chatter and typo fixes low. `docs/enrichment.md` shows its effect.
+pub fn default_rules() -> Vec<RuleConfig> {
+    let words = |list: &[&str]| list.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+    vec![
+        RuleConfig {
+            name: "incident".into(),
+            keywords: words(&[
+                "incident", "outage", "postmortem", "post-mortem", "sev1", "sev-1", "sev2",
+                "sev-2", "downtime", "root cause", "rolled back", "rollback", "degraded",
+            ]),
+            tags: Vec::new(),
+            boost: 0.3,
+            add_tags: words(&["incident"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "incident-label".into(),
+            tags: words(&["incident", "outage", "p0", "sev1", "critical"]),
+            boost: 0.2,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "failed-deploy".into(),
+            regex: Some(
+                r"(?i)\b(deploy(ment)?|release|rollout)s?\b.{0,40}\b(fail(ed|ing|ure)?|broke(n)?|error)\b|\b(fail(ed|ing|ure)?)\b.{0,40}\b(deploy(ment)?|rollout)\b"
+                    .into(),
+            ),
+            boost: 0.25,
+            add_tags: words(&["deploy"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "security".into(),
+            keywords: words(&[
+                "security", "vulnerability", "cve", "exploit", "breach", "leaked",
+                "credential", "credentials", "xss", "csrf", "sql injection",
+            ]),
+            boost: 0.25,
+            add_tags: words(&["security"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "security-code".into(),
+            tags: words(&["security", "auth"]),
+            boost: 0.15,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "decision".into(),
+            keywords: words(&[
+                "decided", "decision", "we will use", "agreed", "adr", "going with",
+                "chose", "approved",
+            ]),
+            boost: 0.2,
+            add_tags: words(&["decision"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "risky-change".into(),
+            tags: words(&["migration", "breaking-change", "dependencies", "revert", "api"]),
+            boost: 0.1,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "bug-label".into(),
+            tags: words(&["bug", "regression"]),
+            boost: 0.1,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "popular".into(),
+            min_reactions: Some(5),
+            boost: 0.1,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "chatter".into(),
+            regex: Some(
+                r"(?i)^\s*(thanks|thank you|thx|ty|lol|ok|okay|k|\+1|nice|cool|great|lgtm|done|yes|no|:[a-z_+-]+:)[\s.!]*$"
+                    .into(),
+            ),
+            boost: -0.3,
+            add_tags: words(&["chatter"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "trivial-change".into(),
+            keywords: words(&["typo", "typos", "whitespace", "formatting", "fix lint", "bump version"]),
+            boost: -0.2,
+            add_tags: words(&["trivial"]),
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "docs-or-chore-label".into(),
+            tags: words(&["documentation", "docs", "chore", "dependabot"]),
+            boost: -0.1,
+            ..RuleConfig::default()
+        },
+    ]
+}
+
+impl RuleConfig {
+    /// What is wrong with this rule, paths relative to it.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if self.name.trim().is_empty() {
+            problems.push(Problem::new(".name", "must not be empty"));
+        }
+        if let Some(regex) = &self.regex {
+            if let Err(e) = regex::RegexBuilder::new(regex).size_limit(1 << 20).build() {
+                problems.push(Problem::new(".regex", format!("is not a valid regex: {e}")));
+            }
+        }
+        if !self.boost.is_finite() || !(-1.0..=1.0).contains(&self.boost) {
+            problems.push(Problem::new(".boost", "must be between -1 and 1"));
+        }
+        if self.boost == 0.0 && self.add_tags.is_empty() {
+            problems.push(Problem::new("", "does nothing: set boost or add_tags"));
+        }
+        for (j, source) in self.sources.iter().enumerate() {
+            if source.parse::<crate::event::Source>().is_err() {
+                problems.push(Problem::new(
+                    format!(".sources[{j}]"),
+                    format!("must be one of {}", crate::event::Source::names()),
+                ));
+            }
+        }
+        for (j, keyword) in self.keywords.iter().enumerate() {
+            if keyword.trim().is_empty() {
+                problems.push(Problem::new(format!(".keywords[{j}]"), "must not be empty"));
+            }
+        }
+        problems
+    }
+}
+
+impl BaseImportance {
+    /// What is wrong with this rule, paths relative to it.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if !(0.0..=1.0).contains(&self.importance) {
+            problems.push(Problem::new(".importance", "must be between 0 and 1"));
+        }
+        if self.source.parse::<crate::event::Source>().is_err() {
+            problems.push(Problem::new(
+                ".source",
+                format!("must be one of {}", crate::event::Source::names()),
+            ));
+        }
+        problems
+    }
+}
+
+impl LlmConfig {
+    /// What is wrong with these settings when enabled, paths relative to them.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if !self.enabled {
+            return problems;
+        }
+        let mut bad = |path: &str, message: &str| problems.push(Problem::new(path, message));
+        if !is_http_url(&self.url) {
+            bad(".url", "must be an http:// or https:// URL");
+        }
+        if self.model.trim().is_empty() {
+            bad(".model", "must name a model");
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
+            bad(".timeout_ms", "must be 1 to 60000");
+        }
+        if self.max_concurrent == 0 {
+            bad(".max_concurrent", "must be greater than 0");
+        }
+        if self.max_content_chars == 0 {
+            bad(".max_content_chars", "must be greater than 0");
+        }
+        problems
+    }
+}
+
+impl EnrichConfig {
+    /// What is wrong with this section, paths relative to it.
+    pub fn problems(&self, ctx: &Context) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if self.ack_wait_secs == 0 {
+            problems.push(Problem::new(".ack_wait_secs", "must be greater than 0"));
+        }
+        if self.concurrency == 0 {
+            problems.push(Problem::new(".concurrency", "must be greater than 0"));
+        }
+        if self.concurrency > 10_000 {
+            problems.push(Problem::new(".concurrency", "must be at most 10000"));
+        }
+        if !(0.0..=1.0).contains(&self.default_importance) {
+            problems.push(Problem::new(
+                ".default_importance",
+                "must be between 0 and 1",
+            ));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            extend_under(&mut problems, &format!(".rules[{i}]"), rule.problems());
+        }
+        for (alias, tenant) in &self.tenants {
+            let at = format!(".tenants.{alias}");
+            for (i, rule) in tenant.rules.iter().enumerate() {
+                extend_under(&mut problems, &format!("{at}.rules[{i}]"), rule.problems());
+            }
+            if tenant
+                .default_importance
+                .is_some_and(|d| !(0.0..=1.0).contains(&d))
+            {
+                problems.push(Problem::new(
+                    format!("{at}.default_importance"),
+                    "must be between 0 and 1",
+                ));
+            }
+            if !ctx.tenant_resolves(alias) {
+                problems.push(Problem::new(at, TENANT_MESSAGE));
+            }
+        }
+        extend_under(&mut problems, ".llm", self.llm.problems());
+        for (i, rule) in self.base_importance.iter().enumerate() {
+            extend_under(
+                &mut problems,
+                &format!(".base_importance[{i}]"),
+                rule.problems(),
+            );
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_rules_are_valid() {
+        for rule in default_rules() {
+            assert!(
+                rule.problems().is_empty(),
+                "{}: {:?}",
+                rule.name,
+                rule.problems()
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_reports_each_problem_relative_to_itself() {
+        let rule = RuleConfig {
+            name: " ".into(),
+            regex: Some("(".into()),
+            sources: vec!["fax".into()],
+            keywords: vec![String::new()],
+            ..RuleConfig::default()
+        };
+        let paths: Vec<_> = rule.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [".name", ".regex", "", ".sources[0]", ".keywords[0]"]
+        );
+    }
+}

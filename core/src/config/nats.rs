@@ -1,0 +1,104 @@
+//! `nats`: the connection to NATS and the JetStream resources of DESIGN §3.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Problem, Secret};
+
+/// Connection to NATS and the JetStream resources of DESIGN §3.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Server URL(s), comma separated.
+    pub url: String,
+    /// Optional token or user/password for the connection.
+    pub token: Option<Secret>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// Stream replicas: 1 for one server, 3 on a cluster.
+    pub replicas: usize,
+    /// How long one publish waits for its JetStream ack before the ingress answers 503.
+    pub publish_timeout_ms: u64,
+    /// How long `connect` keeps retrying before giving up at start.
+    pub connect_timeout_secs: u64,
+    /// JetStream's duplicate window for `Nats-Msg-Id`.
+    pub duplicate_window_secs: u64,
+    pub events_max_age_days: u64,
+    pub dlq_max_age_days: u64,
+    pub audit_max_age_days: u64,
+    /// How long provider delivery ids are remembered in `rae_dedupe`.
+    pub dedupe_ttl_days: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            token: None,
+            user: None,
+            password: None,
+            replicas: 1,
+            publish_timeout_ms: 5_000,
+            connect_timeout_secs: 10,
+            duplicate_window_secs: 120,
+            events_max_age_days: 7,
+            dlq_max_age_days: 30,
+            audit_max_age_days: 30,
+            dedupe_ttl_days: 7,
+        }
+    }
+}
+
+impl NatsConfig {
+    /// What is wrong with this section, paths relative to it.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (i, url) in self.url.split(',').enumerate() {
+            let url = url.trim();
+            let ok =
+                url.starts_with("nats://") || url.starts_with("tls://") || !url.contains("://");
+            if url.is_empty() || !ok {
+                problems.push(Problem::new(
+                    format!(".url[{i}]"),
+                    "must be a nats:// or tls:// URL",
+                ));
+            }
+        }
+        if self.replicas == 0 || self.replicas > 5 {
+            problems.push(Problem::new(".replicas", "must be 1 to 5"));
+        }
+        for (path, value) in [
+            (".publish_timeout_ms", self.publish_timeout_ms),
+            (".duplicate_window_secs", self.duplicate_window_secs),
+            (".events_max_age_days", self.events_max_age_days),
+            (".dlq_max_age_days", self.dlq_max_age_days),
+            (".audit_max_age_days", self.audit_max_age_days),
+            (".dedupe_ttl_days", self.dedupe_ttl_days),
+        ] {
+            if value == 0 {
+                problems.push(Problem::new(path, "must be greater than 0"));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_replicas_and_zero_durations_are_problems() {
+        let nats = NatsConfig {
+            url: "nats://a:4222, http://b,".into(),
+            replicas: 0,
+            dedupe_ttl_days: 0,
+            ..NatsConfig::default()
+        };
+        let paths: Vec<_> = nats.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [".url[1]", ".url[2]", ".replicas", ".dedupe_ttl_days"]
+        );
+        assert!(NatsConfig::default().problems().is_empty());
+    }
+}

@@ -1,0 +1,27 @@
+//! Settings of a `webhook` integration: the generic signed webhook at
+//! `POST /api/v1/webhooks/{id}`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{secrets_problems, IntegrationContext, Problem, Secret};
+
+/// Settings of a generic webhook integration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Active secrets; several at once allow rotation without downtime.
+    pub secrets: Vec<Secret>,
+    /// Tenant of its events (default `ingress.default_tenant`).
+    pub tenant: Option<String>,
+    /// Project of its events when the body names none (default `ingress.default_project`).
+    pub project: Option<String>,
+}
+
+impl WebhookConfig {
+    /// What is wrong with these settings, paths relative to them.
+    pub fn problems(&self, ctx: &IntegrationContext) -> Vec<Problem> {
+        let mut problems = secrets_problems(&self.secrets, "secrets", ctx.secret_required);
+        problems.extend(ctx.tenant_problem(".tenant", self.tenant.as_ref()));
+        problems
+    }
+}
