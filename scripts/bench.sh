@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the side-by-side benchmark of docs/benchmarks.md: installs what it needs (wrk, a
-# nats-server), builds the release binary and benches/pipeline.rs, runs every phase, prints the
+# nats-server), builds the release binary and benches/pipeline/, runs every phase, prints the
 # table and rewrites the generated part of docs/benchmarks.md.
 #
 #   bash scripts/bench.sh                 # full run (about 6 minutes on 2 cores, plus the build)

@@ -1,4 +1,4 @@
--- wrk script of the rae-pipeline benchmark (benches/pipeline.rs starts wrk with it).
+-- wrk script of the rae-pipeline benchmark (benches/pipeline/wrk.rs starts wrk with it).
 --
 -- Settings come from the environment:
 --   BENCH_MODE     webhook | batch | direct

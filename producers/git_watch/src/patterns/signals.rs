@@ -1,224 +1,12 @@
-//! Path globs and important-change recognition (pure, no I/O).
-//!
-//! [`Glob`] matches `watch_patterns` and rule paths: `*` and `?` within one path segment, `**`
-//! across segments; a glob without `/` matches the file name, as in `.gitignore`.
-//! [`Recognizer`] turns a changed file (its path, status, line counts and the few added or
-//! removed lines worth noting) into signal tags: `security`, `migration`, `dependencies`, `ci`,
-//! `api`, `todo`, plus `large-deletion` and `revert` for a whole commit, each with a reason a
-//! person can read. The enricher turns these tags into importance.
+//! Important-change recognition: [`Recognizer`] turns a changed file into signal tags
+//! (`security`, `migration`, `dependencies`, `ci`, `api`, `todo`), plus `large-deletion` and
+//! `revert` for a whole commit, each with a reason a person can read. The enricher turns these
+//! tags into importance.
 
 use rae_core::config::GitImportantConfig;
-use rae_core::text::clip_chars;
 
-/// A path glob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob {
-    pattern: Vec<char>,
-    /// No `/` in the pattern: match the file name only.
-    name_only: bool,
-}
-
-impl Glob {
-    pub fn new(pattern: &str) -> Glob {
-        let pattern = pattern.trim();
-        let trimmed = pattern.strip_prefix('/').unwrap_or(pattern);
-        Glob {
-            name_only: !pattern.contains('/'),
-            pattern: trimmed.chars().collect(),
-        }
-    }
-
-    /// True when `path` (relative to the repository, `/`-separated) matches.
-    pub fn matches(&self, path: &str) -> bool {
-        let subject = if self.name_only {
-            path.rsplit('/').next().unwrap_or(path)
-        } else {
-            path
-        };
-        let subject: Vec<char> = subject.chars().collect();
-        glob_match(&self.pattern, &subject)
-    }
-}
-
-/// Backtracking matcher: `**` matches anything, `*` anything but `/`, `?` one character but `/`.
-fn glob_match(pattern: &[char], text: &[char]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some(('*', rest)) if rest.first() == Some(&'*') => {
-            let mut rest = &rest[1..];
-            // `**/` also matches no directory at all.
-            if rest.first() == Some(&'/') {
-                if glob_match(&rest[1..], text) {
-                    return true;
-                }
-                rest = &rest[1..];
-            }
-            (0..=text.len()).any(|i| glob_match(rest, &text[i..]))
-        }
-        Some(('*', rest)) => {
-            for i in 0..=text.len() {
-                if glob_match(rest, &text[i..]) {
-                    return true;
-                }
-                if text.get(i) == Some(&'/') {
-                    break;
-                }
-            }
-            false
-        }
-        Some(('?', rest)) => {
-            matches!(text.first(), Some(c) if *c != '/') && glob_match(rest, &text[1..])
-        }
-        Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
-    }
-}
-
-/// A set of globs; empty matches nothing.
-#[derive(Debug, Clone, Default)]
-pub struct Globs(Vec<Glob>);
-
-impl Globs {
-    /// Globs from patterns; an entry may hold several, comma separated (`"*.py,*.ts"`).
-    pub fn new(patterns: &[String]) -> Globs {
-        Globs(
-            patterns
-                .iter()
-                .flat_map(|p| p.split(','))
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(Glob::new)
-                .collect(),
-        )
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn matches(&self, path: &str) -> bool {
-        self.0.iter().any(|g| g.matches(path))
-    }
-}
-
-/// How a file changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeStatus {
-    Added,
-    Modified,
-    Deleted,
-    Renamed,
-    /// Mode or type changed (a file became a symlink, lost its executable bit...).
-    TypeChanged,
-}
-
-impl ChangeStatus {
-    /// One letter, as `git status --short` shows it.
-    pub fn letter(self) -> char {
-        match self {
-            ChangeStatus::Added => 'A',
-            ChangeStatus::Modified => 'M',
-            ChangeStatus::Deleted => 'D',
-            ChangeStatus::Renamed => 'R',
-            ChangeStatus::TypeChanged => 'T',
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            ChangeStatus::Added => "added",
-            ChangeStatus::Modified => "modified",
-            ChangeStatus::Deleted => "deleted",
-            ChangeStatus::Renamed => "renamed",
-            ChangeStatus::TypeChanged => "type changed",
-        }
-    }
-}
-
-/// Lines of a diff worth noting, collected while the diff is read (at most [`LINES_KEPT`] each).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LineFacts {
-    /// Added lines carrying a TODO marker, trimmed.
-    pub todos_added: Vec<String>,
-    /// Removed lines that declared something public (a signature changed or went away).
-    pub public_removed: Vec<String>,
-}
-
-/// Lines kept per kind and file.
-pub const LINES_KEPT: usize = 5;
-/// Characters kept of a noted line.
-const LINE_CHARS: usize = 160;
-
-/// Declarations whose removal or change breaks callers.
-const PUBLIC_PREFIXES: &[&str] = &[
-    "pub fn ",
-    "pub async fn ",
-    "pub struct ",
-    "pub enum ",
-    "pub trait ",
-    "pub type ",
-    "pub const ",
-    "pub mod ",
-    "export function ",
-    "export async function ",
-    "export default ",
-    "export class ",
-    "export interface ",
-    "export type ",
-    "export const ",
-    "public class ",
-    "public interface ",
-    "public static ",
-    "func (",
-];
-
-impl LineFacts {
-    /// Notes one diff line: `origin` is `+` for added and `-` for removed lines.
-    pub fn note(&mut self, origin: char, line: &str, markers: &[String]) {
-        let trimmed = line.trim();
-        match origin {
-            '+' if self.todos_added.len() < LINES_KEPT
-                && markers.iter().any(|m| has_marker(trimmed, m)) =>
-            {
-                self.todos_added
-                    .push(clip_chars(trimmed, LINE_CHARS).into_owned());
-            }
-            '-' if self.public_removed.len() < LINES_KEPT && is_public_declaration(trimmed) => {
-                self.public_removed
-                    .push(clip_chars(trimmed, LINE_CHARS).into_owned());
-            }
-            _ => {}
-        }
-    }
-}
-
-/// `marker` as a word of its own (`TODO:`, `// FIXME(x)`), not inside another word (`TODOS`).
-fn has_marker(line: &str, marker: &str) -> bool {
-    line.match_indices(marker).any(|(at, _)| {
-        let before = line[..at].chars().next_back();
-        let after = line[at + marker.len()..].chars().next();
-        before.is_none_or(|c| !c.is_alphanumeric() && c != '_')
-            && after.is_none_or(|c| !c.is_alphanumeric() && c != '_')
-    })
-}
-
-fn is_public_declaration(line: &str) -> bool {
-    PUBLIC_PREFIXES.iter().any(|p| line.starts_with(p))
-        || (line.starts_with("func ") && line[5..].chars().next().is_some_and(char::is_uppercase))
-        || (line.starts_with("def ") && !line[4..].starts_with('_'))
-}
-
-/// One changed file as the recognizer sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileChange {
-    pub path: String,
-    /// The path before a rename.
-    pub old_path: Option<String>,
-    pub status: ChangeStatus,
-    pub insertions: usize,
-    pub deletions: usize,
-    pub binary: bool,
-    pub lines: LineFacts,
-}
+use super::known_paths::{CI_DIRS, CI_FILES, LOCKFILES, MANIFESTS, SECURITY_WORDS};
+use super::{FileChange, Globs};
 
 /// One recognized signal: a tag and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,145 +30,6 @@ impl Default for Recognizer {
     }
 }
 
-/// Words in a path that mark security-sensitive code.
-const SECURITY_WORDS: &[&str] = &[
-    "auth",
-    "authn",
-    "authz",
-    "authenticate",
-    "authentication",
-    "authenticator",
-    "authorize",
-    "authorization",
-    "oauth",
-    "oidc",
-    "saml",
-    "sso",
-    "security",
-    "secure",
-    "crypto",
-    "cryptography",
-    "encrypt",
-    "encryption",
-    "decrypt",
-    "secret",
-    "secrets",
-    "password",
-    "passwords",
-    "passwd",
-    "credential",
-    "credentials",
-    "permission",
-    "permissions",
-    "acl",
-    "rbac",
-    "jwt",
-    "login",
-    "logout",
-    "session",
-    "sessions",
-    "csrf",
-    "xss",
-    "tls",
-    "ssl",
-    "cert",
-    "certs",
-    "certificate",
-    "certificates",
-    "vault",
-    "keystore",
-    "sanitize",
-    "sanitizer",
-    "firewall",
-];
-
-/// Dependency manifests (by file name).
-const MANIFESTS: &[&str] = &[
-    "cargo.toml",
-    "package.json",
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "pipfile",
-    "go.mod",
-    "gemfile",
-    "composer.json",
-    "pom.xml",
-    "build.gradle",
-    "build.gradle.kts",
-    "settings.gradle",
-    "mix.exs",
-    "package.swift",
-    "podfile",
-    "pubspec.yaml",
-    "packages.config",
-    "vcpkg.json",
-    "conanfile.txt",
-    "deno.json",
-];
-
-/// Lockfiles (by file name).
-const LOCKFILES: &[&str] = &[
-    "cargo.lock",
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    "yarn.lock",
-    "pnpm-lock.yaml",
-    "bun.lockb",
-    "bun.lock",
-    "pipfile.lock",
-    "poetry.lock",
-    "uv.lock",
-    "go.sum",
-    "gemfile.lock",
-    "composer.lock",
-    "gradle.lockfile",
-    "mix.lock",
-    "package.resolved",
-    "podfile.lock",
-    "pubspec.lock",
-    "paket.lock",
-    "flake.lock",
-    "deno.lock",
-];
-
-/// CI and deploy config: file names.
-const CI_FILES: &[&str] = &[
-    ".gitlab-ci.yml",
-    ".travis.yml",
-    "jenkinsfile",
-    "azure-pipelines.yml",
-    "bitbucket-pipelines.yml",
-    ".drone.yml",
-    "procfile",
-    "fly.toml",
-    "vercel.json",
-    "netlify.toml",
-    "skaffold.yaml",
-    "chart.yaml",
-    "compose.yaml",
-    "compose.yml",
-    "cloudbuild.yaml",
-    "appveyor.yml",
-];
-
-/// CI and deploy config: directories.
-const CI_DIRS: &[&str] = &[
-    ".github/workflows",
-    ".github/actions",
-    ".circleci",
-    ".buildkite",
-    ".ci",
-    "k8s",
-    "kubernetes",
-    "helm",
-    "deploy",
-    "deployment",
-    "deployments",
-    "terraform",
-    "ansible",
-];
-
 impl Recognizer {
     pub fn new(config: &GitImportantConfig) -> Recognizer {
         Recognizer {
@@ -395,7 +44,7 @@ impl Recognizer {
         }
     }
 
-    /// The TODO markers, for [`LineFacts::note`].
+    /// The TODO markers, for [`LineFacts::note`](super::LineFacts::note).
     pub fn markers(&self) -> &[String] {
         &self.markers
     }
@@ -604,6 +253,7 @@ fn words(path: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patterns::{ChangeStatus, LineFacts};
 
     fn change(path: &str) -> FileChange {
         FileChange {
@@ -624,28 +274,6 @@ mod tests {
             .map(|s| s.tag)
             .collect()
     }
-
-    #[test]
-    fn globs_match_names_paths_and_double_stars() {
-        let g = Globs::new(&[
-            "*.py,*.ts".into(),
-            "docs/**/*.md".into(),
-            "/Makefile".into(),
-        ]);
-        assert!(g.matches("app/models/user.py"));
-        assert!(g.matches("web/index.ts"));
-        assert!(!g.matches("web/index.tsx"));
-        assert!(g.matches("docs/a/b/c.md"));
-        assert!(g.matches("docs/c.md"));
-        assert!(!g.matches("README.md"));
-        assert!(g.matches("Makefile"));
-        assert!(!g.matches("sub/Makefile"));
-        assert!(Glob::new("src/*.rs").matches("src/lib.rs"));
-        assert!(!Glob::new("src/*.rs").matches("src/a/lib.rs"));
-        assert!(Glob::new("?.txt").matches("dir/a.txt"));
-        assert!(Globs::new(&[]).is_empty() && !Globs::new(&[]).matches("x"));
-    }
-
     #[test]
     fn paths_are_recognized() {
         assert_eq!(tags("src/auth/middleware.py"), ["security"]);

@@ -1,0 +1,223 @@
+//! `issues` (opened, closed, reopened) and `issue_comment` (created, on an issue or a PR)
+//! deliveries.
+
+use serde_json::{Map, Value};
+
+use rae_core::event::InvalidField;
+use rae_core::text::clip_chars;
+
+use super::draft::{push_body, push_labels_line, put_labels, put_text, short, Context, Draft};
+use super::fields::{label_names, number_at, object_at, text, time_at, title_of};
+use super::{ignored_action, Outcome, NAME_CHARS};
+
+pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, InvalidField> {
+    let kind = match action {
+        "opened" => "issue_opened",
+        "closed" => "issue_closed",
+        "reopened" => "issue_reopened",
+        _ => return Ok(ignored_action("issues", action)),
+    };
+    let issue = object_at(ctx.payload, "issue", "issue")?;
+    let number = number_at(issue, "number", "issue.number")?;
+    let title = title_of(issue);
+    let author = text(issue, &["user", "login"]).unwrap_or(ctx.who());
+    let state_reason = text(issue, &["state_reason"]);
+    let repo = ctx.in_repo();
+    let labels = label_names(issue, ctx.limits);
+    let (mut content, occurred_at) = match action {
+        "opened" => (
+            format!("Issue #{number} opened by {author}{repo}: \"{title}\""),
+            time_at(issue, &["created_at", "updated_at"]),
+        ),
+        "closed" => (
+            format!(
+                "Issue #{number} closed{} by {}{repo}: \"{title}\"",
+                state_reason.map(closed_as).unwrap_or_default(),
+                ctx.who()
+            ),
+            time_at(issue, &["closed_at", "updated_at"]),
+        ),
+        _ => (
+            format!(
+                "Issue #{number} reopened by {}{repo}: \"{title}\"",
+                ctx.who()
+            ),
+            time_at(issue, &["updated_at"]),
+        ),
+    };
+    push_labels_line(&mut content, &labels);
+    push_body(&mut content, text(issue, &["body"]));
+
+    let mut attributes = Map::new();
+    attributes.insert("number".into(), number.into());
+    attributes.insert("action".into(), short(action));
+    put_text(&mut attributes, "state", text(issue, &["state"]));
+    put_text(&mut attributes, "state_reason", state_reason);
+    put_text(&mut attributes, "author", Some(author));
+    put_labels(&mut attributes, &labels);
+    Ok(ctx.finish(Draft {
+        kind,
+        kind_tag: "issue",
+        content,
+        url: text(issue, &["html_url"]),
+        occurred_at,
+        tags: labels,
+        attributes,
+    }))
+}
+
+pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, InvalidField> {
+    if action != "created" {
+        return Ok(ignored_action("issue_comment", action));
+    }
+    let issue = object_at(ctx.payload, "issue", "issue")?;
+    let number = number_at(issue, "number", "issue.number")?;
+    let comment = object_at(ctx.payload, "comment", "comment")?;
+    let on_pr = issue.get("pull_request").is_some_and(Value::is_object);
+    let commenter = text(comment, &["user", "login"]).unwrap_or(ctx.who());
+    let mut content = format!(
+        "{commenter} commented on {} #{number}{}: \"{}\"",
+        if on_pr { "PR" } else { "issue" },
+        ctx.in_repo(),
+        title_of(issue)
+    );
+    push_body(&mut content, text(comment, &["body"]));
+
+    let mut attributes = Map::new();
+    attributes.insert("number".into(), number.into());
+    attributes.insert("action".into(), short(action));
+    attributes.insert(
+        "on".into(),
+        short(if on_pr { "pull_request" } else { "issue" }),
+    );
+    put_text(&mut attributes, "commenter", Some(commenter));
+    if let Some(id) = comment.get("id").and_then(Value::as_u64) {
+        attributes.insert("comment_id".into(), id.into());
+    }
+    Ok(ctx.finish(Draft {
+        kind: "issue_comment",
+        kind_tag: "comment",
+        content,
+        url: text(comment, &["html_url"]).or_else(|| text(issue, &["html_url"])),
+        occurred_at: time_at(comment, &["created_at", "updated_at"]),
+        tags: vec![(if on_pr { "pr" } else { "issue" }).to_owned()],
+        attributes,
+    }))
+}
+
+/// `Closed as ...` wording of an issue's `state_reason`.
+fn closed_as(reason: &str) -> String {
+    match reason {
+        "completed" => " as completed".to_owned(),
+        "not_planned" => " as not planned".to_owned(),
+        "duplicate" => " as a duplicate".to_owned(),
+        other => format!(" as {}", clip_chars(&other.replace('_', " "), NAME_CHARS)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::github::normalize::test_support::*;
+    use crate::github::normalize::{ignored, Outcome};
+
+    #[test]
+    fn issue_opened_with_labels() {
+        let m = memory("issues.opened.json");
+        assert_eq!(m.kind, "issue_opened");
+        assert_eq!(
+            m.content,
+            "Issue #1 opened by Codertocat in Codertocat/Hello-World: \
+             \"Spelling error in the README file\"\nLabels: bug, good first issue.\n\n\
+             It looks like you accidently spelled 'commit' with two 't's."
+        );
+        assert_eq!(m.tags, ["github", "issue", "bug", "good first issue"]);
+        assert_eq!(
+            m.url.as_deref(),
+            Some("https://github.com/Codertocat/Hello-World/issues/1")
+        );
+        assert_eq!(
+            m.attributes["labels"],
+            serde_json::json!(["bug", "good first issue"])
+        );
+        assert_eq!(m.attributes["state"], "open");
+        assert_eq!(m.occurred_at, at("2019-05-15T15:20:18Z"));
+    }
+
+    #[test]
+    fn issue_closed_with_reason() {
+        let m = memory("issues.closed.json");
+        assert_eq!(m.kind, "issue_closed");
+        assert!(
+            m.content.starts_with(
+                "Issue #1 closed as completed by Codertocat in Codertocat/Hello-World: "
+            ),
+            "{}",
+            m.content
+        );
+        assert_eq!(m.attributes["state_reason"], "completed");
+        assert_eq!(m.attributes["state"], "closed");
+        assert_eq!(m.occurred_at, at("2019-05-15T15:22:05Z"));
+
+        let mut p = payload("issues.closed.json");
+        p["issue"]["state_reason"] = "not_planned".into();
+        let Outcome::Memory(m) = run("issues", &p).unwrap() else {
+            panic!()
+        };
+        assert!(m.content.starts_with("Issue #1 closed as not planned by"));
+
+        p["action"] = "reopened".into();
+        let Outcome::Memory(m) = run("issues", &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.kind, "issue_reopened");
+        assert!(m.content.starts_with("Issue #1 reopened by Codertocat"));
+
+        p["action"] = "labeled".into();
+        assert_eq!(
+            run("issues", &p).unwrap(),
+            ignored("issues action labeled is not stored")
+        );
+    }
+
+    #[test]
+    fn issue_comment_created() {
+        let m = memory("issue_comment.created.json");
+        assert_eq!(m.kind, "issue_comment");
+        assert_eq!(
+            m.content,
+            "Codertocat commented on issue #1 in Codertocat/Hello-World: \
+             \"Spelling error in the README file\"\n\n\
+             You are totally right! I'll get this fixed right away."
+        );
+        assert_eq!(
+            m.url.as_deref(),
+            Some("https://github.com/Codertocat/Hello-World/issues/1#issuecomment-492700400")
+        );
+        assert_eq!(m.tags, ["github", "comment", "issue"]);
+        assert_eq!(m.attributes["on"], "issue");
+        assert_eq!(m.attributes["comment_id"], 492700400);
+        assert_eq!(m.occurred_at, at("2019-05-15T15:20:21Z"));
+    }
+
+    #[test]
+    fn a_comment_on_a_pull_request_says_so() {
+        let mut p = payload("issue_comment.created.json");
+        p["issue"]["pull_request"] = serde_json::json!({
+            "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1",
+            "html_url": "https://github.com/Codertocat/Hello-World/pull/1",
+            "merged_at": null
+        });
+        let Outcome::Memory(m) = run("issue_comment", &p).unwrap() else {
+            panic!()
+        };
+        assert!(m.content.starts_with("Codertocat commented on PR #1 in"));
+        assert_eq!(m.tags, ["github", "comment", "pr"]);
+        assert_eq!(m.attributes["on"], "pull_request");
+
+        p["action"] = "edited".into();
+        assert_eq!(
+            run("issue_comment", &p).unwrap(),
+            ignored("issue_comment action edited is not stored")
+        );
+    }
+}
