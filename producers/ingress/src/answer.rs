@@ -1,0 +1,207 @@
+//! What a handler hands back and how every route answers: the [`Answer`] of a handled request,
+//! the [`Caller`] it found out about, reading the body under the limit and timeout, and
+//! [`finish`], the one place that answers, audits and counts.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use rae_core::audit;
+
+use crate::{webhook, ApiError, IngressState};
+
+/// Who made a request, as far as the handler found out: for audit records.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// A successful answer: its HTTP status and body, and what it means for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    /// `accepted`, `duplicate`, `ignored` or `answered`.
+    pub outcome: &'static str,
+    pub event_id: Option<String>,
+    pub reason: Option<String>,
+    /// Sent as `Retry-After` (a 503 batch answer).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Answer {
+    /// `202 {"id", "status": "accepted", "duplicate"}` for a stored event.
+    pub fn accepted(accepted: &webhook::Accepted) -> Answer {
+        Answer {
+            status: StatusCode::ACCEPTED,
+            body: json!({"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate}),
+            outcome: if accepted.duplicate {
+                "duplicate"
+            } else {
+                "accepted"
+            },
+            event_id: Some(accepted.id.clone()),
+            reason: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// `200 {"status": "ignored", "reason"}` for authentic input that is not stored.
+    pub fn ignored(reason: impl Into<String>) -> Answer {
+        let reason = reason.into();
+        Answer {
+            status: StatusCode::OK,
+            body: json!({"status": "ignored", "reason": reason}),
+            outcome: "ignored",
+            event_id: None,
+            reason: Some(reason),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Any other answer (a ping, a challenge, a slash command's reply).
+    pub fn reply(status: StatusCode, body: Value) -> Answer {
+        Answer {
+            status,
+            body,
+            outcome: "answered",
+            event_id: None,
+            reason: None,
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// Reads the body up to the limit and within the request timeout.
+pub(crate) async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    state: &IngressState,
+) -> Result<bytes::Bytes, ApiError> {
+    let limit = state.max_body_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
+        Err(_) => Err(ApiError::RequestTimeout(
+            state.request_timeout.as_millis() as u64
+        )),
+    }
+}
+
+/// Refuses a body whose declared type is not one of `accepted` (a missing type is allowed).
+///
+/// # Errors
+/// 415 naming the accepted types.
+pub fn require_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if accepted.contains(&essence.as_str()) {
+        Ok(())
+    } else {
+        let hint = if accepted.contains(&"application/json") {
+            " (curl sends form data unless told -H 'Content-Type: application/json')"
+        } else {
+            ""
+        };
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be {}, not {essence}{hint}",
+            accepted.join(" or ")
+        )))
+    }
+}
+
+/// The common road of a route: read the body under the limit and timeout, let `handler` decide,
+/// then answer, audit and count in [`finish`].
+pub(crate) async fn respond(
+    state: &IngressState,
+    integration: &str,
+    mut caller: Caller,
+    headers: &HeaderMap,
+    body: Body,
+    handler: impl AsyncFnOnce(&[u8], &mut Caller) -> Result<Answer, ApiError>,
+) -> Response {
+    let started = Instant::now();
+    let result = match read_body(body, headers, state).await {
+        Ok(body) => handler(&body, &mut caller).await,
+        Err(err) => Err(err),
+    };
+    finish(state, integration, &caller, result, started)
+}
+
+/// Answers, audits and counts one request.
+pub(crate) fn finish(
+    state: &IngressState,
+    integration: &str,
+    caller: &Caller,
+    result: Result<Answer, ApiError>,
+    started: Instant,
+) -> Response {
+    state.note(integration, &result);
+    let (status, outcome, reason, event_id) = match &result {
+        Ok(a) => (
+            if a.outcome == "ignored" {
+                "ignored"
+            } else {
+                "success"
+            },
+            a.outcome,
+            a.reason.clone(),
+            a.event_id.clone(),
+        ),
+        Err(e) => (e.code(), "rejected", Some(e.code().to_owned()), None),
+    };
+    state.auditor.record(audit::Record {
+        at: OffsetDateTime::now_utc(),
+        integration: integration.to_owned(),
+        outcome,
+        reason,
+        tenant: caller.tenant.clone(),
+        key_id: caller.key_id.clone(),
+        event_id,
+    });
+    rae_core::telemetry::IntegrationRequest {
+        integration,
+        status,
+        latency: started.elapsed(),
+    }
+    .emit();
+    match result {
+        Ok(answer) => {
+            let mut response = (answer.status, Json(answer.body)).into_response();
+            if let Some(secs) = answer.retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
+        Err(err) => {
+            if matches!(err, ApiError::Unauthorized(_) | ApiError::Forbidden(_)) {
+                tracing::info!(integration, key_id = ?caller.key_id, reason = %err, "request refused");
+            }
+            err.into_response()
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The route handlers: each finds its integration, then takes the common road of
+//! [`respond`](crate::answer::respond) with its producer's handler; plus the health routes.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::answer::{finish, respond};
+use crate::{admin, github, memories, slack, webhook};
+use crate::{ApiError, Caller, IngressState, API_INTEGRATION, DLQ_INTEGRATION};
+
+fn no_integration(kind: &str, id: &str) -> Response {
+    ApiError::NotFound(format!("no enabled {kind} integration {id:?}")).into_response()
+}
+
+pub(crate) async fn webhook_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(hook) = state.webhooks.get(&integration) else {
+        return no_integration("webhook", &integration);
+    };
+    let caller = Caller {
+        tenant: Some(hook.tenant.clone()),
+        key_id: None,
+    };
+    respond(
+        &state,
+        &hook.id,
+        caller,
+        &headers,
+        body,
+        async |body, caller| webhook::accept(hook, &headers, body, &state, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn memories_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        &state,
+        API_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| memories::store(&state, &headers, body, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn memories_query_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        &state,
+        API_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| memories::query(&state, &headers, body, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn github_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(hook) = state.github.get(&integration) else {
+        return no_integration("GitHub", &integration);
+    };
+    respond(
+        &state,
+        &hook.id,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| github::accept(hook, &headers, body, &state, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn slack_events_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(app) = state.slack.get(&integration) else {
+        return no_integration("Slack", &integration);
+    };
+    respond(
+        &state,
+        &app.id,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| slack::accept_event(app, &headers, body, &state, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn slack_commands_route(
+    State(state): State<IngressState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(app) = state.slack.get(&integration) else {
+        return no_integration("Slack", &integration);
+    };
+    respond(
+        &state,
+        &app.id,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| slack::accept_command(app, &headers, body, &state, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn dlq_list_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<admin::Selection>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = match query {
+        Ok(axum::extract::Query(selection)) => {
+            admin::list(&state, &headers, selection, &mut caller).await
+        }
+        Err(rejection) => Err(ApiError::BadRequest {
+            field: None,
+            message: rejection.body_text(),
+        }),
+    };
+    finish(&state, DLQ_INTEGRATION, &caller, result, started)
+}
+
+pub(crate) async fn dlq_show_route(
+    State(state): State<IngressState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let mut caller = Caller::default();
+    let result = admin::show(&state, &headers, id, &mut caller).await;
+    finish(&state, DLQ_INTEGRATION, &caller, result, started)
+}
+
+async fn dlq_operation(
+    state: IngressState,
+    headers: HeaderMap,
+    body: Body,
+    operation: admin::Operation,
+) -> Response {
+    respond(
+        &state,
+        DLQ_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| admin::operate(&state, &headers, body, operation, caller).await,
+    )
+    .await
+}
+
+pub(crate) async fn dlq_replay_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dlq_operation(state, headers, body, admin::Operation::Replay).await
+}
+
+pub(crate) async fn dlq_purge_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    dlq_operation(state, headers, body, admin::Operation::Purge).await
+}
+
+pub(crate) async fn readyz(State(state): State<IngressState>) -> Response {
+    let connected = state.bus.is_connected();
+    let streams = connected && state.bus.streams_present().await;
+    let body = json!({"status": if streams { "ready" } else { "not_ready" }, "nats_connected": connected, "streams_present": streams});
+    let status = if streams {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+pub(crate) async fn integrations_health(State(state): State<IngressState>) -> Json<Value> {
+    let connected = state.bus.is_connected();
+    let activity = rae_core::sync::lock(&state.activity).clone();
+    let fmt = |t: &OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    let recent = |t: &OffsetDateTime| OffsetDateTime::now_utc() - *t < time::Duration::minutes(5);
+    let mut out = serde_json::Map::new();
+    for id in state.integration_ids() {
+        let a = activity.get(&id).cloned().unwrap_or_default();
+        let recent_error = a
+            .last_error
+            .as_ref()
+            .filter(|(at, _)| recent(at) && a.last_activity.is_none_or(|ok| ok < *at));
+        let (status, error) = if !connected {
+            ("down", Some("NATS is not connected".to_owned()))
+        } else if let Some((_, e)) = recent_error {
+            ("degraded", Some(e.clone()))
+        } else {
+            ("healthy", None)
+        };
+        out.insert(
+            id,
+            json!({"status": status, "last_activity": a.last_activity.as_ref().and_then(fmt), "error": error}),
+        );
+    }
+    if let Some(health) = &state.rae_health {
+        let (status, last, error) = health.report();
+        out.insert(
+            "rae".into(),
+            json!({"status": status, "last_activity": last.as_ref().and_then(fmt), "error": error}),
+        );
+    }
+    Json(Value::Object(out))
+}
