@@ -23,7 +23,7 @@ pub(super) struct SendArgs {
     /// Tenant alias or RAE tenant id (default: ingress.default_tenant).
     #[arg(long)]
     tenant: Option<String>,
-    /// Project (default: ingress.default_project).
+    /// Project (default: the tenant's `project`, else ingress.default_project).
     #[arg(long)]
     project: Option<String>,
     /// Event kind.
@@ -35,12 +35,7 @@ pub(super) struct SendArgs {
 pub(super) async fn run(config: &Config, args: SendArgs) -> Result<(), Failure> {
     let now = OffsetDateTime::now_utc();
     let limits = config.limits.limits();
-    let tenant = args
-        .tenant
-        .unwrap_or_else(|| config.ingress.default_tenant.clone());
-    let project = args
-        .project
-        .unwrap_or_else(|| config.ingress.default_project.clone());
+    let (tenant, project) = config.destination(args.tenant.as_deref(), args.project.as_deref());
     let route = Route {
         tenant: &tenant,
         project: &project,

@@ -321,6 +321,15 @@ impl Config {
             .unwrap_or(&self.ingress.default_project)
     }
 
+    /// The tenant and project of an input: `tenant` (the integration's, or one the request
+    /// names), else `ingress.default_tenant`; the project by [`Config::project_for`]. Every
+    /// producer routes its events through this one method.
+    pub fn destination(&self, tenant: Option<&str>, project: Option<&str>) -> (String, String) {
+        let tenant = tenant.unwrap_or(&self.ingress.default_tenant).to_owned();
+        let project = self.project_for(&tenant, project).to_owned();
+        (tenant, project)
+    }
+
     /// The enabled integrations of one kind.
     pub fn integrations_of(
         &self,
@@ -512,6 +521,19 @@ integrations:
         assert_eq!(config.project_for("acme", None), "platform");
         assert_eq!(config.project_for("beta", None), "general");
         assert_eq!(config.project_for("default-tenant", None), "general");
+        let pair = |t: &str, p: &str| (t.to_owned(), p.to_owned());
+        assert_eq!(
+            config.destination(None, None),
+            pair("default-tenant", "general")
+        );
+        assert_eq!(
+            config.destination(Some("acme"), None),
+            pair("acme", "platform")
+        );
+        assert_eq!(
+            config.destination(Some("acme"), Some("ops")),
+            pair("acme", "ops")
+        );
     }
 
     #[test]

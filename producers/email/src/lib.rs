@@ -237,13 +237,8 @@ impl Email {
         bus: &Bus,
         tasks: &tokio_util::task::TaskTracker,
     ) -> Result<Email, BuildError> {
-        let tenant = settings
-            .tenant
-            .clone()
-            .unwrap_or_else(|| config.ingress.default_tenant.clone());
-        let project = config
-            .project_for(&tenant, settings.project.as_deref())
-            .to_owned();
+        let (tenant, project) =
+            config.destination(settings.tenant.as_deref(), settings.project.as_deref());
         let accept = settings
             .smtp
             .as_ref()

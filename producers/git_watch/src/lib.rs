@@ -100,13 +100,10 @@ impl GitWatcher {
             .repositories
             .iter()
             .map(|repo| {
-                let tenant = repo
-                    .tenant
-                    .clone()
-                    .or_else(|| settings.tenant.clone())
-                    .unwrap_or_else(|| config.ingress.default_tenant.clone());
-                let given = repo.project.as_deref().or(settings.project.as_deref());
-                let project = config.project_for(&tenant, given).to_owned();
+                let (tenant, project) = config.destination(
+                    repo.tenant.as_deref().or(settings.tenant.as_deref()),
+                    repo.project.as_deref().or(settings.project.as_deref()),
+                );
                 RepoSettings {
                     path: repo.path.clone(),
                     branches: repo

@@ -124,17 +124,18 @@ impl McpServer {
         tenant: Option<String>,
         project: Option<String>,
     ) -> Result<McpServer, BuildError> {
-        let tenant = tenant
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| config.ingress.default_tenant.clone());
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let (tenant, project) =
+            config.destination(given(&tenant).as_deref(), given(&project).as_deref());
         if tenant.len() > 128 || !config.tenant_resolves(&tenant) {
             return Err(BuildError::Tenant(tenant));
         }
-        let project = project.map(|p| p.trim().to_owned());
-        let project = config
-            .project_for(&tenant, project.as_deref().filter(|p| !p.is_empty()))
-            .to_owned();
         if project.chars().count() > 256 {
             return Err(BuildError::Project);
         }

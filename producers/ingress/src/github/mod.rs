@@ -78,13 +78,8 @@ impl Registry {
         let hooks = config
             .settings_of::<GithubConfig>()
             .map(|(integration, settings)| {
-                let tenant = settings
-                    .tenant
-                    .clone()
-                    .unwrap_or_else(|| config.ingress.default_tenant.clone());
-                let project = config
-                    .project_for(&tenant, settings.project.as_deref())
-                    .to_owned();
+                let (tenant, project) =
+                    config.destination(settings.tenant.as_deref(), settings.project.as_deref());
                 (
                     integration.id.clone(),
                     Github {

@@ -57,14 +57,10 @@ impl Registry {
         let apps = config
             .settings_of::<SlackConfig>()
             .map(|(integration, settings)| {
-                let tenant = settings
-                    .tenant
-                    .clone()
-                    .unwrap_or_else(|| config.ingress.default_tenant.clone());
+                let (tenant, project) =
+                    config.destination(settings.tenant.as_deref(), settings.project.as_deref());
                 let fallback = Workspace {
-                    project: config
-                        .project_for(&tenant, settings.project.as_deref())
-                        .to_owned(),
+                    project,
                     tenant,
                     channel_whitelist: settings.channel_whitelist.clone(),
                     auto_store_channels: settings.auto_store_channels.clone(),

@@ -59,13 +59,8 @@ impl Registry {
                     id: integration.id.clone(),
                 });
             }
-            let tenant = settings
-                .tenant
-                .clone()
-                .unwrap_or_else(|| config.ingress.default_tenant.clone());
-            let project = config
-                .project_for(&tenant, settings.project.as_deref())
-                .to_owned();
+            let (tenant, project) =
+                config.destination(settings.tenant.as_deref(), settings.project.as_deref());
             webhooks.insert(
                 integration.id.clone(),
                 Webhook {
