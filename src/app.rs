@@ -327,7 +327,7 @@ impl Built {
     }
 
     /// Adds the mail role: the SMTP listener and IMAP pollers of every enabled email
-    /// integration (DESIGN §7). `up` adds it when one is enabled, `mail` always.
+    /// integration. `up` adds it when one is enabled, `mail` always.
     ///
     /// # Errors
     /// [`StartError`] for a taken address, an unreadable certificate or bad settings.
@@ -410,12 +410,6 @@ impl Running {
         F: Future<Output = RoleResult> + Send + 'static,
     {
         self.supervisor.spawn(name, role);
-    }
-
-    /// Waits for the first role that ends; before shutdown, every end is a failure.
-    /// Cancel-safe, for a branch of `select!`; pending forever when no role runs.
-    pub async fn role_ended(&mut self) -> RoleFailure {
-        self.supervisor.first_ended().await
     }
 
     /// Runs until `shutdown` resolves (SIGINT/SIGTERM in the CLI) or a role ends, whichever

@@ -19,6 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use rae_core::telemetry::error_chain;
+
 /// Any error a role ends with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -201,22 +203,6 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// `err` and its sources, joined with ": " (what `{:#}` of anyhow prints), skipping a source
-/// whose text its parent already ends with: for log lines about an error.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -279,21 +265,6 @@ mod tests {
             error_chain(&failure),
             "role broken failed: listener gone",
             "{failure:?}"
-        );
-    }
-
-    #[test]
-    fn error_chain_says_a_cause_once_when_its_parent_quotes_it() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("cannot listen for SMTP on 127.0.0.1:25: {0}")]
-        struct Quoting(#[source] std::io::Error);
-        #[derive(Debug, thiserror::Error)]
-        #[error("cannot build email integration email")]
-        struct Outer(#[source] Quoting);
-        let err = Outer(Quoting(std::io::Error::other("address in use")));
-        assert_eq!(
-            error_chain(&err),
-            "cannot build email integration email: cannot listen for SMTP on 127.0.0.1:25: address in use"
         );
     }
 

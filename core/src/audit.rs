@@ -1,4 +1,4 @@
-//! Audit records (DESIGN §6, §9): every accept or reject decision of the ingress, written to
+//! Audit records: every accept or reject decision of the ingress, written to
 //! `RAE_AUDIT` as `rae.audit.<integration>.<outcome>`, never with secrets or bodies.
 //!
 //! Records go through a bounded queue to one background publisher, so auditing adds no round

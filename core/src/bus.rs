@@ -1,5 +1,5 @@
 //! The NATS side of the core: connecting with retry, creating the streams, consumers and KV
-//! buckets of DESIGN §3 idempotently, and the [`Publisher`] every producer and consumer uses.
+//! buckets idempotently, and the [`Publisher`] every producer and consumer uses.
 //!
 //! The publisher always sets `Nats-Msg-Id` and awaits the JetStream ack, so a caller that got
 //! `Ok` knows the event is stored and a redelivered input is deduplicated.
@@ -46,6 +46,12 @@ pub enum BusError {
     #[error("cannot create or update consumer {name} on {stream}")]
     Consumer {
         stream: String,
+        name: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot create or update key-value bucket {name}")]
+    BucketSetup {
         name: String,
         #[source]
         source: BoxError,
@@ -168,7 +174,7 @@ impl Bus {
         Publisher { bus: self.clone() }
     }
 
-    /// Creates or updates the streams and KV buckets of DESIGN §3; safe to call on every start.
+    /// Creates or updates the streams and KV buckets; safe to call on every start.
     ///
     /// # Errors
     /// [`BusError`] naming the stream or bucket that could not be created.
@@ -241,7 +247,7 @@ impl Bus {
             self.js
                 .create_or_update_stream(config)
                 .await
-                .map_err(|e| BusError::Bucket {
+                .map_err(|e| BusError::BucketSetup {
                     name: bucket.to_owned(),
                     source: e.into(),
                 })?;
@@ -329,7 +335,7 @@ impl Bus {
             .map_err(|e| BusError::jetstream(format!("stream {name}"), e))
     }
 
-    /// True when every stream of DESIGN §3 exists (readiness).
+    /// True when every stream exists (readiness).
     pub async fn streams_present(&self) -> bool {
         for name in [
             subjects::EVENTS_STREAM,
@@ -404,7 +410,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Publishes `event` to `subject` with the event headers of DESIGN §3, deduplicated by
+    /// Publishes `event` to `subject` with the event headers (`Rae-Schema`, `Rae-Tenant`, `Rae-Source`), deduplicated by
     /// `msg_id`.
     ///
     /// # Errors

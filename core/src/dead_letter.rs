@@ -1,4 +1,4 @@
-//! Dead letters (DESIGN §4): what a stage could not deliver, with the reason, kept browsable in
+//! Dead letters: what a stage could not deliver, with the reason, kept browsable in
 //! `RAE_DLQ`, and the operations on them (list, replay, purge) behind `rae-pipeline dlq`.
 
 use async_nats::jetstream::consumer;
@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::bus::{header_value, Bus, BusError, PublishError, Publisher, Stored};
 use crate::reader::StreamReader;
+use crate::text::clip_chars;
 use crate::{headers, subjects};
 
 /// The stage that gave up on an event; its input subject is where a replay goes.
@@ -201,10 +202,7 @@ impl DeadLetter {
 
     /// The history a replay of this dead letter (stored at `sequence`) carries.
     pub fn history_for_replay(&self, sequence: u64) -> Vec<PastFailure> {
-        let mut error: String = self.error.chars().take(MAX_HISTORY_ERROR).collect();
-        if self.error.chars().count() > MAX_HISTORY_ERROR {
-            error.push('…');
-        }
+        let error = clip_chars(&self.error, MAX_HISTORY_ERROR).into_owned();
         let mut history = self.history.clone();
         history.push(PastFailure {
             stage: self.stage,
@@ -246,11 +244,7 @@ impl DeadLetter {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        if one_line.chars().count() > chars {
-            format!("{}...", one_line.chars().take(chars).collect::<String>())
-        } else {
-            one_line
-        }
+        clip_chars(&one_line, chars).into_owned()
     }
 
     /// Stores the dead letter and awaits the ack; `msg_id` keeps a redelivered original from
@@ -289,6 +283,18 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// True when the filter names something, so it does not select every dead letter. `replay`
+    /// and `purge` refuse an empty filter unless asked for everything.
+    pub fn is_narrowed(&self) -> bool {
+        self.id.is_some()
+            || self.stage.is_some()
+            || self.reason.is_some()
+            || self.source.is_some()
+            || self.tenant.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
+    }
+
     pub fn matches(&self, sequence: u64, letter: &DeadLetter) -> bool {
         let id_ok = self
             .id
@@ -405,7 +411,7 @@ pub async fn depth(bus: &Bus) -> Result<u64, BusError> {
     let info = stream
         .get_info()
         .await
-        .map_err(|e| BusError::jetstream("ordered consumer messages", e))?;
+        .map_err(|e| BusError::jetstream("RAE_DLQ info", e))?;
     Ok(info.state.messages)
 }
 
@@ -424,7 +430,7 @@ mod tests {
             b"{oops",
         );
         assert_eq!(letter.event, Value::String("{oops".into()));
-        assert_eq!(letter.preview(3), "{oo...");
+        assert_eq!(letter.preview(3), "{o…");
     }
 
     #[test]

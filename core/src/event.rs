@@ -1,4 +1,4 @@
-//! The normalized event `event.v1` (DESIGN §4) that every producer publishes and every consumer
+//! The normalized event `event.v1` that every producer publishes and every consumer
 //! reads, with its validation and limits.
 
 use serde::{Deserialize, Serialize};

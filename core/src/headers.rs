@@ -1,4 +1,4 @@
-//! NATS header names of DESIGN §3, carried on every event and dead-letter message.
+//! NATS header names, carried on every event and dead-letter message.
 
 /// JetStream's deduplication id; always the event id (or a replay-specific id).
 pub const MSG_ID: &str = "Nats-Msg-Id";

@@ -1,4 +1,4 @@
-//! The RAE HTTP client (DESIGN §5): stores one event as one memory, with the tenant and key
+//! The RAE HTTP client: stores one event as one memory, with the tenant and key
 //! headers RAE expects and the event's facts in `metadata` so every memory traces back to it.
 
 use std::collections::BTreeMap;

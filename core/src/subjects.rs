@@ -1,4 +1,4 @@
-//! NATS subject, stream and bucket names of DESIGN §3, built in one place.
+//! NATS subject, stream and bucket names, built in one place.
 //!
 //! Every token that comes from outside input (tenant, source, kind, integration) is sanitized to
 //! lowercase `[a-z0-9_-]`, so no input can inject a `.`, `*` or `>` into a subject.

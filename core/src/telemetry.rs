@@ -1,5 +1,5 @@
 //! Logs and metrics: tracing setup, the Prometheus recorder and its own `/metrics` listener, the
-//! metric names of DESIGN §11, and one small struct per notable occurrence whose `emit()` logs
+//! metric names, and one small struct per notable occurrence whose `emit()` logs
 //! and counts together, so a log line and its metric never disagree.
 
 use crate::dead_letter::{Reason, Stage};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
-/// Metric names (DESIGN §11). Labels come from closed sets only.
+/// Metric names. Labels come from closed sets only.
 pub mod names {
     pub const INTEGRATION_REQUESTS: &str = "rae_integration_requests_total";
     pub const INTEGRATION_LATENCY: &str = "rae_integration_latency_seconds";
@@ -278,5 +278,40 @@ impl BreakerChanged {
             tracing::info!("rae available again, breaker closed");
         }
         metrics::gauge!(names::BREAKER_OPEN).set(if self.open { 1.0 } else { 0.0 });
+    }
+}
+/// `err` and its sources, joined with ": " (what `{:#}` of anyhow prints), skipping a source
+/// whose text its parent already ends with: for log lines about an error.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chain_says_a_cause_once_when_its_parent_quotes_it() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot listen for SMTP on 127.0.0.1:25: {0}")]
+        struct Quoting(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot build email integration email")]
+        struct Outer(#[source] Quoting);
+        let err = Outer(Quoting(std::io::Error::other("address in use")));
+        assert_eq!(
+            error_chain(&err),
+            "cannot build email integration email: cannot listen for SMTP on 127.0.0.1:25: address in use"
+        );
     }
 }

@@ -105,14 +105,7 @@ fn selection(id: Option<String>, all: bool, filter: FilterArgs) -> Result<Filter
         id,
         ..Filter::from(filter)
     };
-    let narrowed = filter.id.is_some()
-        || filter.stage.is_some()
-        || filter.reason.is_some()
-        || filter.source.is_some()
-        || filter.tenant.is_some()
-        || filter.since.is_some()
-        || filter.until.is_some();
-    if all || narrowed {
+    if all || filter.is_narrowed() {
         Ok(filter)
     } else {
         Err(Failure::Usage(anyhow::anyhow!(

@@ -296,11 +296,7 @@ fn contains_word(text: &str, word: &str) -> bool {
 }
 
 fn preview(text: &str) -> String {
-    let mut out: String = text.chars().take(40).collect();
-    if text.chars().count() > 40 {
-        out.push('…');
-    }
-    out
+    rae_core::text::clip_chars(text, 40).into_owned()
 }
 
 /// `#words` in `text`, lowercased, without the `#`; a `#` inside a word (`C#`, URLs' anchors)

@@ -1,4 +1,4 @@
-//! One pure decision per RAE answer (DESIGN §5), and the retry delay.
+//! One pure decision per RAE answer, and the retry delay.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! The RAE writer: reads `rae.enriched.>` from `RAE_ENRICHED` and stores each event in RAE
-//! (DESIGN §5). Acks only after RAE accepted the event; retries transient failures with
+//! The RAE writer: reads `rae.enriched.>` from `RAE_ENRICHED` and stores each event in RAE.
+//! Acks only after RAE accepted the event; retries transient failures with
 //! exponential backoff and full jitter (raised to `Retry-After`, capped); dead-letters other 4xx
 //! answers at once with RAE's body; and stops pulling while RAE is down (see [`breaker`]).
 

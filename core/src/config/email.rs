@@ -1,4 +1,4 @@
-//! Settings of an `email` integration (DESIGN §7): an SMTP listener, IMAP mailboxes and
+//! Settings of an `email` integration: an SMTP listener, IMAP mailboxes and
 //! receipts, run by `mail` and `up`.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{default_true, IntegrationContext, Problem, Secret};
 
-/// Settings of an email integration (DESIGN §7): an SMTP listener, IMAP mailboxes, receipts.
+/// Settings of an email integration: an SMTP listener, IMAP mailboxes, receipts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {

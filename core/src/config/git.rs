@@ -1,5 +1,5 @@
 //! Settings of a `git` integration: local repositories whose commits (and optionally
-//! uncommitted edits) become events (DESIGN §7), run by `up` and `git-watch`.
+//! uncommitted edits) become events, run by `up` and `git-watch`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{IntegrationContext, Problem};
 
 /// Settings of a git integration: local repositories whose commits (and optionally uncommitted
-/// edits) become events (DESIGN §7). A repository's own settings win over these defaults.
+/// edits) become events. A repository's own settings win over these defaults.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitConfig {

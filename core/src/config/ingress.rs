@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Problem, DEFAULT_TENANT};
+use super::{Context, Problem, DEFAULT_TENANT, TENANT_MESSAGE};
 
 /// The HTTP ingress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,10 +86,7 @@ impl IngressConfig {
             }
         }
         if !ctx.tenant_resolves(&self.default_tenant) {
-            bad(
-                ".default_tenant",
-                "must be a UUID, default-tenant, or an alias listed under tenants",
-            );
+            bad(".default_tenant", TENANT_MESSAGE);
         }
         if self.default_project.trim().is_empty() {
             bad(".default_project", "must not be empty");

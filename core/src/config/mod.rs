@@ -1,5 +1,5 @@
 //! Configuration: one `Config` tree loaded from embedded defaults, an optional YAML file and
-//! environment overrides, then validated as a whole (DESIGN §9).
+//! environment overrides, then validated as a whole.
 //!
 //! Loading order: defaults (each section's `Default`), then the file (`integrations.yaml` by
 //! default) with `${VAR}` and `${VAR:-default}` expanded inside string values ([`expand`]),

@@ -1,10 +1,10 @@
-//! `nats`: the connection to NATS and the JetStream resources of DESIGN §3.
+//! `nats`: the connection to NATS and the JetStream resources (streams, consumers, buckets).
 
 use serde::{Deserialize, Serialize};
 
 use super::{Problem, Secret};
 
-/// Connection to NATS and the JetStream resources of DESIGN §3.
+/// Connection to NATS and the JetStream resources (streams, consumers, buckets).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsConfig {

@@ -1,4 +1,4 @@
-//! `rae`: the RAE HTTP service (DESIGN §5) and which tenant ids it accepts.
+//! `rae`: the RAE HTTP service and which tenant ids it accepts.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,7 @@ pub enum RaeAuth {
     Bearer,
 }
 
-/// The RAE HTTP service (DESIGN §5).
+/// The RAE HTTP service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaeConfig {

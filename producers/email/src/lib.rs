@@ -1,4 +1,4 @@
-//! Email intake (DESIGN §7): an SMTP listener ([`smtp`]) and IMAP pollers ([`imap`]) that turn
+//! Email intake: an SMTP listener ([`smtp`]) and IMAP pollers ([`imap`]) that turn
 //! mail into events ([`parse`]).
 //!
 //! [`Intake`] is what both share: which recipients are accepted and for which tenant

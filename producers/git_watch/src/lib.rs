@@ -1,4 +1,4 @@
-//! The git watcher (DESIGN §7): local repositories whose new commits, matching file changes
+//! The git watcher: local repositories whose new commits, matching file changes
 //! and (optionally) settled uncommitted edits become events on `rae.events.<tenant>.git.<kind>`.
 //!
 //! Each repository is polled by its own task every `poll_interval_ms`: the refs of the watched
@@ -70,18 +70,6 @@ pub struct GitWatcher {
 }
 
 impl GitWatcher {
-    /// The watchers of every enabled git integration.
-    ///
-    /// # Errors
-    /// See [`GitWatcher::build`].
-    pub async fn build_all(config: &Config, bus: &Bus) -> Result<Vec<GitWatcher>, BuildError> {
-        let mut out = Vec::new();
-        for (integration, settings) in config.settings_of::<GitConfig>() {
-            out.push(GitWatcher::build(config, &integration.id, settings, bus).await?);
-        }
-        Ok(out)
-    }
-
     /// A watcher for the git integration `id` of a validated config, with its `settings`.
     /// Repositories are opened when it runs, so one that is missing at start is retried
     /// rather than fatal.

@@ -57,16 +57,6 @@ impl Selection {
         }
     }
 
-    fn narrowed(&self) -> bool {
-        self.id.is_some()
-            || self.stage.is_some()
-            || self.reason.is_some()
-            || self.source.is_some()
-            || self.tenant.is_some()
-            || self.since.is_some()
-            || self.until.is_some()
-    }
-
     fn limit(&self, default: usize) -> Result<usize, ApiError> {
         match self.limit.unwrap_or(default) {
             0 => Err(bad("limit", "must be at least 1")),
@@ -116,7 +106,7 @@ async fn select(
     let entries = dead_letter::list(&state.bus, &selection.filter(), MAX_LIMIT)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "RAE_DLQ not readable");
+            tracing::warn!(error = %rae_core::telemetry::error_chain(&e), "RAE_DLQ not readable");
             ApiError::Unavailable {
                 retry_after_secs: state.retry_after_secs,
             }
@@ -202,7 +192,7 @@ pub async fn operate(
             }
         })?
     };
-    if !selection.all && !selection.narrowed() {
+    if !selection.all && !selection.filter().is_narrowed() {
         return Err(bad(
             "body",
             "say which dead letters: id, a filter (stage, reason, source, tenant, since, until), or all: true",

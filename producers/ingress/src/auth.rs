@@ -1,4 +1,4 @@
-//! API keys (DESIGN §9): `Authorization: Bearer <key>` checked against SHA-256 digests from
+//! API keys: `Authorization: Bearer <key>` checked against SHA-256 digests from
 //! config, then the key's scopes and tenants. Several keys may be active at once, so a key is
 //! rotated by adding the new one, moving senders, and removing the old one.
 

@@ -139,8 +139,6 @@ impl IngressState {
         webhook::Context {
             publisher: &self.publisher,
             dedupe: &self.dedupe,
-            limits: &self.limits,
-            tolerance_secs: self.tolerance_secs,
             retry_after_secs: self.retry_after_secs,
         }
     }

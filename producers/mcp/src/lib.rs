@@ -1,4 +1,4 @@
-//! MCP: an MCP server on stdio (DESIGN §7) through which AI assistants (Claude Desktop, Cline,
+//! MCP: an MCP server on stdio through which AI assistants (Claude Desktop, Cline,
 //! Cursor, ...) store and recall memories.
 //!
 //! `store_memory` is a producer like any other: the call becomes one `mcp` event, published
@@ -36,6 +36,7 @@ use rae_core::bus::{Bus, BusError, PublishError};
 use rae_core::config::{Config, NatsConfig};
 use rae_core::event::{Event, InvalidField, Limits};
 use rae_core::rae::{RaeClient, RaeError};
+use rae_core::telemetry::error_chain;
 
 /// Integration id and label of the MCP server.
 pub const INTEGRATION: &str = "mcp";
@@ -264,7 +265,10 @@ impl McpServer {
                 "subject": subject,
                 "message": "stored in the pipeline: it is enriched and written to RAE within moments",
             })),
-            Err(err) => Answer::error("unavailable", format!("memory not stored: {err}")),
+            Err(err) => Answer::error(
+                "unavailable",
+                format!("memory not stored: {}", error_chain(&err)),
+            ),
         }
     }
 

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::{auth, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
 use rae_core::config::{Config, Scope, Secret, WebhookConfig};
-use rae_core::event::{Event, Limits, Route, Source};
+use rae_core::event::{Event, Route, Source};
 
 /// One webhook integration ready to verify requests.
 #[derive(Debug, Clone)]
@@ -95,8 +95,6 @@ pub struct Accepted {
 pub struct Context<'a> {
     pub publisher: &'a Publisher,
     pub dedupe: &'a Dedupe,
-    pub limits: &'a Limits,
-    pub tolerance_secs: u64,
     pub retry_after_secs: u64,
 }
 

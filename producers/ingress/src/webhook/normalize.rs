@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use rae_core::event::{self, Event, InvalidField, Layer, Limits, Route};
 
-/// The generic webhook body of DESIGN §6. Unknown fields are refused so a typo
+/// The generic webhook body. Unknown fields are refused so a typo
 /// (`"importnace"`) is an answer, not a silently ignored value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
