@@ -63,13 +63,14 @@ pub enum StartError {
     Connect(#[source] BusError),
     #[error("cannot set up the streams and buckets")]
     Setup(#[source] BusError),
-    /// A listener could not be bound; `message` names the address and the reason.
-    #[error("{message}")]
+    /// A listener could not be bound.
+    #[error("cannot start {role}")]
     Listen {
         /// `ingress` or `metrics`.
         role: &'static str,
         addr: String,
-        message: String,
+        #[source]
+        source: telemetry::BindError,
     },
     #[error("cannot build the writer")]
     Writer(#[source] rae_consumers::rae_writer::BuildError),
@@ -190,13 +191,14 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
     if options.serve_metrics {
         let handle = telemetry::metrics_handle();
         let addr = &config.ingress.metrics_listen;
-        let listener = telemetry::bind(addr, "metrics")
-            .await
-            .map_err(|e| StartError::Listen {
-                role: "metrics",
-                addr: addr.clone(),
-                message: e.to_string(),
-            })?;
+        let listener =
+            telemetry::bind(addr, "metrics")
+                .await
+                .map_err(|source| StartError::Listen {
+                    role: "metrics",
+                    addr: addr.clone(),
+                    source,
+                })?;
         built.metrics_addr = listener.local_addr().ok();
         let t = token.clone();
         built.add("metrics", async move {
@@ -249,14 +251,13 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
     }
     if roles.ingress {
         let addr = &config.ingress.listen;
-        let listener =
-            telemetry::bind(addr, "the ingress")
-                .await
-                .map_err(|e| StartError::Listen {
-                    role: "ingress",
-                    addr: addr.clone(),
-                    message: e.to_string(),
-                })?;
+        let listener = telemetry::bind(addr, "the ingress")
+            .await
+            .map_err(|source| StartError::Listen {
+                role: "ingress",
+                addr: addr.clone(),
+                source,
+            })?;
         let needs_fallback = config
             .integration(DEFAULT_WEBHOOK_ID)
             .and_then(|i| i.settings_as::<rae_core::config::WebhookConfig>())

@@ -27,14 +27,41 @@ const QUEUE: usize = 10_000;
 /// Audit publishes awaiting their JetStream ack at once.
 pub const IN_FLIGHT: usize = 256;
 
+/// What was decided about a request: a closed set, the last token of its audit subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Stored now.
+    Accepted,
+    /// Stored before (a redelivery, a repeated idempotency key).
+    Duplicate,
+    /// Authentic input that is not stored (an unhandled GitHub event, ...).
+    Ignored,
+    /// Answered without storing anything (a ping, a challenge, a search).
+    Answered,
+    /// Refused.
+    Rejected,
+}
+
+impl Outcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Answered => "answered",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
 /// One decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub integration: String,
-    /// `accepted`, `duplicate`, `ignored`, `answered` or `rejected`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// Error code of a rejection (`unauthorized`, `bad_request`, ...) or why input was ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -64,7 +91,7 @@ impl Auditor {
         let store = move |record: Record| {
             let publisher = publisher.clone();
             async move {
-                let subject = subjects::audit(&record.integration, record.outcome);
+                let subject = subjects::audit(&record.integration, record.outcome.as_str());
                 let payload = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
                 let id = crate::event::new_id();
                 if let Err(err) = publisher

@@ -131,17 +131,42 @@ pub async fn serve_metrics(
         .await
 }
 
-/// Binds a listener, naming the address in the error.
+/// Why a listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{what} address {addr:?} is not an address like 0.0.0.0:8080")]
+    NotAnAddress {
+        what: String,
+        addr: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("cannot listen for {what} on {addr}")]
+    Listen {
+        what: String,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds a listener for `what` (`metrics`, `the ingress`) on `addr`.
 ///
 /// # Errors
-/// A message naming the address that could not be bound.
-pub async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener, String> {
-    let parsed: SocketAddr = addr
-        .parse()
-        .map_err(|_| format!("{what} address {addr:?} is not an address like 0.0.0.0:8080"))?;
+/// [`BindError`] naming the address that is not one or could not be bound.
+pub async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener, BindError> {
+    let parsed: SocketAddr = addr.parse().map_err(|source| BindError::NotAnAddress {
+        what: what.to_owned(),
+        addr: addr.to_owned(),
+        source,
+    })?;
     tokio::net::TcpListener::bind(parsed)
         .await
-        .map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+        .map_err(|source| BindError::Listen {
+            what: what.to_owned(),
+            addr: addr.to_owned(),
+            source,
+        })
 }
 
 /// An ingress request was answered.

@@ -53,35 +53,9 @@ pub(super) enum DlqCommand {
         id: String,
     },
     /// Put dead letters back into their stage's input; each is removed once the republish is acked.
-    Replay {
-        /// One dead letter: DLQ sequence or event id.
-        #[arg(long, conflicts_with = "all")]
-        id: Option<String>,
-        /// Every dead letter (combine with the filters to narrow).
-        #[arg(long)]
-        all: bool,
-        #[command(flatten)]
-        filter: FilterArgs,
-        /// Say what would be replayed, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// At most this many.
-        #[arg(long, default_value_t = 10_000)]
-        limit: usize,
-    },
+    Replay(Selection),
     /// Delete dead letters for good.
-    Purge {
-        #[arg(long, conflicts_with = "all")]
-        id: Option<String>,
-        #[arg(long)]
-        all: bool,
-        #[command(flatten)]
-        filter: FilterArgs,
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long, default_value_t = 10_000)]
-        limit: usize,
-    },
+    Purge(Selection),
 }
 
 impl From<FilterArgs> for Filter {
@@ -96,6 +70,25 @@ impl From<FilterArgs> for Filter {
             until: args.until,
         }
     }
+}
+
+/// Which dead letters `replay` or `purge` acts on, and how.
+#[derive(Args)]
+pub(super) struct Selection {
+    /// One dead letter: DLQ sequence or event id.
+    #[arg(long, conflicts_with = "all")]
+    id: Option<String>,
+    /// Every dead letter (combine with the filters to narrow).
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Say what would be done, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// At most this many.
+    #[arg(long, default_value_t = 10_000)]
+    limit: usize,
 }
 
 /// The dead letters `replay` or `purge` touches: `--id` and the filter flags, or every one with
@@ -170,13 +163,13 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             );
             Ok(())
         }
-        DlqCommand::Replay {
+        DlqCommand::Replay(Selection {
             id,
             all,
             filter,
             dry_run,
             limit,
-        } => {
+        }) => {
             let filter = selection(id, all, filter)?;
             let entries = dead_letter::list(&bus, &filter, limit)
                 .await
@@ -211,13 +204,13 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             }
             Ok(())
         }
-        DlqCommand::Purge {
+        DlqCommand::Purge(Selection {
             id,
             all,
             filter,
             dry_run,
             limit,
-        } => {
+        }) => {
             let filter = selection(id, all, filter)?;
             let entries = dead_letter::list(&bus, &filter, limit)
                 .await

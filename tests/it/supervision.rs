@@ -125,13 +125,18 @@ async fn a_failed_start_names_the_step_and_leaves_nothing_running() {
     };
 
     match app::start(&config, Roles::ALL, &options).await {
-        Err(app::StartError::Listen {
-            role: "ingress",
-            addr,
-            message,
-        }) => {
-            assert_eq!(addr, taken_addr);
+        Err(
+            error @ app::StartError::Listen {
+                role: "ingress", ..
+            },
+        ) => {
+            let app::StartError::Listen { addr, .. } = &error else {
+                unreachable!()
+            };
+            assert_eq!(addr, &taken_addr);
+            let message = rae_core::telemetry::error_chain(&error);
             assert!(message.contains(&taken_addr), "{message}");
+            assert!(message.contains("Address already in use"), "{message}");
         }
         Err(other) => panic!("expected the ingress listener to fail, got {other:?}"),
         Ok(_) => panic!("the ingress port is taken"),

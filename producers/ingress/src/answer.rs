@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use rae_core::audit;
+use rae_core::audit::{self, Outcome};
 
 use crate::{webhook, ApiError, IngressState};
 
@@ -27,8 +27,7 @@ pub struct Caller {
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
-    /// `accepted`, `duplicate`, `ignored` or `answered`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub event_id: Option<String>,
     pub reason: Option<String>,
     /// Sent as `Retry-After` (a 503 batch answer).
@@ -42,9 +41,9 @@ impl Answer {
             status: StatusCode::ACCEPTED,
             body: json!({"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate}),
             outcome: if accepted.duplicate {
-                "duplicate"
+                Outcome::Duplicate
             } else {
-                "accepted"
+                Outcome::Accepted
             },
             event_id: Some(accepted.id.clone()),
             reason: None,
@@ -58,7 +57,7 @@ impl Answer {
         Answer {
             status: StatusCode::OK,
             body: json!({"status": "ignored", "reason": reason}),
-            outcome: "ignored",
+            outcome: Outcome::Ignored,
             event_id: None,
             reason: Some(reason),
             retry_after_secs: None,
@@ -70,7 +69,7 @@ impl Answer {
         Answer {
             status,
             body,
-            outcome: "answered",
+            outcome: Outcome::Answered,
             event_id: None,
             reason: None,
             retry_after_secs: None,
@@ -161,7 +160,7 @@ pub(crate) fn finish(
     state.note(integration, &result);
     let (status, outcome, reason, event_id) = match &result {
         Ok(a) => (
-            if a.outcome == "ignored" {
+            if a.outcome == Outcome::Ignored {
                 "ignored"
             } else {
                 "success"
@@ -170,7 +169,7 @@ pub(crate) fn finish(
             a.reason.clone(),
             a.event_id.clone(),
         ),
-        Err(e) => (e.code(), "rejected", Some(e.code().to_owned()), None),
+        Err(e) => (e.code(), Outcome::Rejected, Some(e.code().to_owned()), None),
     };
     state.auditor.record(audit::Record {
         at: OffsetDateTime::now_utc(),

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::webhook::{self, normalize};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
+use rae_core::audit::Outcome;
 use rae_core::config::Scope;
 use rae_core::event::{Event, InvalidField, Route, Source};
 
@@ -169,7 +170,7 @@ fn batch_answer(
         if let Some(ApiError::Unavailable { retry_after_secs }) = unavailable {
             // The whole batch can be retried: answer like a single memory would.
             let mut answer = Answer::reply(StatusCode::SERVICE_UNAVAILABLE, body);
-            answer.outcome = "rejected";
+            answer.outcome = Outcome::Rejected;
             answer.reason = Some("unavailable".into());
             answer.retry_after_secs = Some(retry_after_secs);
             return answer;
@@ -181,7 +182,11 @@ fn batch_answer(
         _ => StatusCode::MULTI_STATUS,
     };
     let mut answer = Answer::reply(status, body);
-    answer.outcome = if accepted > 0 { "accepted" } else { "rejected" };
+    answer.outcome = if accepted > 0 {
+        Outcome::Accepted
+    } else {
+        Outcome::Rejected
+    };
     if accepted < total {
         answer.reason = Some(format!("{} of {total} items rejected", total - accepted));
     }

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
+use rae_core::audit::Outcome;
 use rae_core::config::{Config, Secret, SlackConfig};
 use rae_core::event::{self, Event, Layer, Limits, Route, Source};
 
@@ -307,7 +308,7 @@ fn slack_time(ts: &str) -> Option<OffsetDateTime> {
 fn ephemeral(text: &str, failure: Option<&str>) -> Answer {
     let mut answer = Answer::reply(StatusCode::OK, commands::ephemeral(text));
     if let Some(reason) = failure {
-        answer.outcome = "rejected";
+        answer.outcome = Outcome::Rejected;
         answer.reason = Some(reason.to_owned());
     }
     answer
@@ -416,9 +417,9 @@ pub async fn accept_command(
             };
             let mut answer = ephemeral(&text, None);
             answer.outcome = if accepted.duplicate {
-                "duplicate"
+                Outcome::Duplicate
             } else {
-                "accepted"
+                Outcome::Accepted
             };
             answer.event_id = Some(accepted.id);
             answer
