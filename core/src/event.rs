@@ -259,12 +259,13 @@ impl Event {
     }
 }
 
-/// Content must be non-blank and within the byte limit.
+/// Content must show something (not only blanks, control characters or invisible format
+/// characters such as zero-width spaces) and be within the byte limit.
 ///
 /// # Errors
 /// [`InvalidField`] on `content`.
 pub fn validate_content(content: &str, limits: &Limits) -> Result<(), InvalidField> {
-    if content.trim().is_empty() {
+    if content.chars().all(is_invisible) {
         return Err(InvalidField::new("content", "must not be empty"));
     }
     if content.len() > limits.max_content_bytes {
@@ -274,6 +275,24 @@ pub fn validate_content(content: &str, limits: &Limits) -> Result<(), InvalidFie
         ));
     }
     Ok(())
+}
+
+/// True for a character that shows nothing: white space, control characters (NUL included) and
+/// the invisible format characters (zero-width spaces and joiners, direction marks, the word
+/// joiner, the byte-order mark, the soft hyphen).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// Importance must be a finite number in 0..=1.
@@ -463,6 +482,11 @@ mod tests {
             e.validate(&limits).unwrap_err().field
         };
         assert_eq!(check(&|e| e.content = "  ".into()), "content");
+        assert_eq!(check(&|e| e.content = "\0\0\0".into()), "content");
+        assert_eq!(
+            check(&|e| e.content = "\u{200B}\u{FEFF} \u{2060}\t".into()),
+            "content"
+        );
         assert_eq!(check(&|e| e.content = "x".repeat(64 * 1024 + 1)), "content");
         assert_eq!(check(&|e| e.importance = Some(1.5)), "importance");
         assert_eq!(check(&|e| e.importance = Some(f64::NAN)), "importance");

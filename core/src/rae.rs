@@ -84,9 +84,11 @@ pub enum RaeError {
     Connect { url: String, message: String },
     #[error("RAE at {url} did not answer within {timeout_ms} ms")]
     Timeout { url: String, timeout_ms: u64 },
-    #[error("RAE answered {status}: {body}")]
+    #[error("RAE answered {status} to POST {url}: {body}")]
     Status {
         status: u16,
+        /// The URL that was posted to, for the operator (never shown to callers).
+        url: String,
         body: String,
         /// `Retry-After` of the answer, when it had one.
         retry_after: Option<Duration>,
@@ -94,6 +96,16 @@ pub enum RaeError {
 }
 
 impl RaeError {
+    /// What a caller of the ingress (an API client, a Slack user) is told: what went wrong,
+    /// without RAE's internal address or its answer's body, which stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            RaeError::Connect { .. } => "RAE is unreachable right now".to_owned(),
+            RaeError::Timeout { .. } => "RAE did not answer in time".to_owned(),
+            RaeError::Status { status, .. } => format!("RAE answered {status}"),
+        }
+    }
+
     /// HTTP status of the answer, when RAE answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -251,6 +263,7 @@ impl RaeClient {
         let body = crate::text::clip_bytes(&body, MAX_ERROR_BODY).into_owned();
         Err(RaeError::Status {
             status: status.as_u16(),
+            url,
             body,
             retry_after,
         })
@@ -320,12 +333,17 @@ pub fn store_body(event: &Event) -> Value {
         "content": event.content,
         "source": source,
         "project": event.project,
-        "importance": event.importance,
+        "importance": event.importance.map(|i| i.max(IMPORTANCE_FLOOR)),
         "tags": event.tags,
         "layer": event.layer,
         "metadata": metadata,
     })
 }
+
+/// The importance sent for an event whose importance is 0: RAE stores `importance or 0.5`, so a
+/// literal 0 would become 0.5, the middle of the scale; the smallest positive step keeps it at
+/// the bottom.
+pub const IMPORTANCE_FLOOR: f64 = 0.01;
 
 /// Parses `Retry-After` as seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -365,6 +383,8 @@ mod tests {
         assert_eq!(body["content"], "Team decided to use PostgreSQL");
         assert_eq!(body["source"], "my_app");
         assert_eq!(body["importance"], 0.8);
+        event.importance = Some(0.0);
+        assert_eq!(store_body(&event)["importance"], IMPORTANCE_FLOOR);
         assert_eq!(body["metadata"]["event_id"], json!(event.id));
         assert_eq!(body["metadata"]["source"], "webhook");
     }

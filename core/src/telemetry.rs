@@ -293,12 +293,21 @@ impl RaeWrite<'_> {
 pub struct BreakerChanged {
     pub open: bool,
     pub reason: String,
+    /// The failure that opened it (status, method and URL, or the connection error).
+    pub error: Option<String>,
+    /// What the operator can do, when the cause is on our side.
+    pub fix: Option<&'static str>,
 }
 
 impl BreakerChanged {
     pub fn emit(self) {
         if self.open {
-            tracing::warn!(reason = %self.reason, "rae unavailable, breaker open: pausing writes");
+            tracing::warn!(
+                reason = %self.reason,
+                error = self.error.as_deref().unwrap_or(""),
+                fix = self.fix.unwrap_or(""),
+                "rae unavailable, breaker open: pausing writes"
+            );
         } else {
             tracing::info!("rae available again, breaker closed");
         }

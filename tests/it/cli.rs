@@ -882,3 +882,80 @@ async fn metrics_count_every_outcome_of_real_traffic() {
     up.terminate();
     assert_eq!(up.wait_exit().await, 0);
 }
+
+#[tokio::test]
+async fn a_misconfigured_store_path_is_logged_once_with_status_url_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    // What RAE answers to `/v2/memories` without its trailing slash.
+    rae.set_default(Reply::Status(307, json!({})));
+    let log = dir.path().join("up.log");
+    let mut cmd = command(dir.path(), &nats.url(), &rae.url());
+    cmd.env("RUST_LOG", "warn").arg("--log-format").arg("json");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = cmd
+        .arg("up")
+        .env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "RAE_PIPELINE_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("`up` to be ready", Duration::from_secs(30), || {
+        let url = format!("{base}/readyz");
+        async move { matches!(get(&url).await, Some((200, _))) }
+    })
+    .await;
+    for i in 0..8 {
+        let status = http()
+            .post(format!("{base}/api/v1/webhooks/memory"))
+            .header("X-Webhook-Secret", SECRET)
+            .body(format!(r#"{{"content": "held while RAE redirects {i}"}}"#))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
+    }
+    let opened = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["message"] == "rae unavailable, breaker open: pausing writes")
+            .collect::<Vec<_>>()
+    };
+    wait_for("the breaker to open", Duration::from_secs(30), || async {
+        !opened().is_empty()
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let lines = opened();
+    assert_eq!(lines.len(), 1, "one line per opening: {lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["reason"], "rae_misconfigured", "{line}");
+    let error = line["error"].as_str().unwrap();
+    assert!(error.contains("307"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "POST {}/v2/memories/",
+            rae.url().trim_end_matches('/')
+        )),
+        "{error}"
+    );
+    assert!(
+        line["fix"].as_str().unwrap().contains("trailing slash"),
+        "{line}"
+    );
+    // Nothing was dead-lettered: the events wait for the fix.
+    assert!(rae.stored().is_empty());
+}

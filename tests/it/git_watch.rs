@@ -539,7 +539,7 @@ async fn uncommitted_edits_are_debounced_and_broken_repositories_do_not_stop_the
         git_events(&pipeline)
             .await
             .iter()
-            .any(|e| e["attributes"]["origin"] == "working_tree")
+            .any(|e| e["attributes"]["change_origin"] == "working_tree")
     })
     .await;
 
@@ -559,7 +559,7 @@ async fn uncommitted_edits_are_debounced_and_broken_repositories_do_not_stop_the
     // too, so only the burst's edits are counted.)
     let edits: Vec<&Value> = events
         .iter()
-        .filter(|e| e["attributes"]["origin"] == "working_tree")
+        .filter(|e| e["attributes"]["change_origin"] == "working_tree")
         .filter(|e| e["content"].as_str().unwrap().contains("TODO: step"))
         .collect();
     assert_eq!(edits.len(), 1, "{edits:#?}");

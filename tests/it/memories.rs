@@ -286,3 +286,30 @@ async fn a_read_key_queries_rae_for_its_tenant() {
     assert_eq!(answer["field"], "k");
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_search_while_rae_is_down_answers_502_without_raes_address() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, &keys_yaml());
+    // Nothing listens there: the connection is refused.
+    let internal = format!("http://127.0.0.1:{}", free_port());
+    config.rae.base_url = internal.clone();
+    let mut pipeline = Pipeline::start(&config).await;
+    let auth = bearer(READER_KEY);
+    let body = json!({"query": "What database are we using?"}).to_string();
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/memories/query",
+            &body,
+            &[("authorization", &auth), ("x-tenant-id", "acme")],
+        )
+        .await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["error"], "rae_unavailable");
+    let message = answer["message"].as_str().unwrap();
+    assert!(message.contains("RAE is unreachable"), "{message}");
+    assert!(!message.contains("127.0.0.1"), "{message}");
+    assert!(!answer.to_string().contains(&internal), "{answer}");
+    pipeline.shutdown().await;
+}

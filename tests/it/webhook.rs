@@ -161,6 +161,10 @@ async fn bad_bodies_are_400_naming_the_field_and_413_over_the_limit() {
         ("{not json", "body"),
         (r#"{"source": "x"}"#, "content"),
         (r#"{"content": ""}"#, "content"),
+        (r#"{"content": " \n\t "}"#, "content"),
+        // Only NULs, or only zero-width and byte-order marks: nothing a memory could show.
+        (r#"{"content": "\u0000\u0000"}"#, "content"),
+        (r#"{"content": "\u200b\ufeff\u2060"}"#, "content"),
         (r#"{"content": 42}"#, "content"),
         (r#"{"content": "x", "importance": "high"}"#, "importance"),
         (r#"{"content": "x", "importance": 1.2}"#, "importance"),

@@ -343,6 +343,38 @@ mod tests {
     }
 
     #[test]
+    fn a_source_tag_never_triggers_a_signal_rule() {
+        // Every item of the memories API is tagged with its source `api`; only the git
+        // watcher's `api-change` signal is a risky change.
+        let from_api = enriched("api", "note", "Weekly sync notes", &[]);
+        assert!(from_api.tags.contains(&"api".to_owned()));
+        let rules = &from_api.enrichment.as_ref().unwrap().rules;
+        assert!(
+            !rules.iter().any(|r| r.contains("risky-change")),
+            "{rules:?}"
+        );
+        let signalled = enriched("git", "commit", "Change the public API", &["api-change"]);
+        let rules = &signalled.enrichment.as_ref().unwrap().rules;
+        assert!(
+            rules.iter().any(|r| r.contains("risky-change")),
+            "{rules:?}"
+        );
+        // No source name is a signal or a tag any default rule matches.
+        let config = EnrichConfig::default();
+        for source in Source::ALL {
+            let name = source.as_str();
+            assert!(!rae_core::config::GIT_SIGNALS.contains(&name), "{name}");
+            for rule in &config.rules {
+                assert!(
+                    !rule.tags.iter().any(|t| t == name),
+                    "{name} in {}",
+                    rule.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn words_match_whole_words_only() {
         assert!(contains_word("the outage is over", "outage"));
         assert!(contains_word("root cause: dns", "root cause"));

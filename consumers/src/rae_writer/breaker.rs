@@ -93,6 +93,8 @@ impl Breaker {
             BreakerChanged {
                 open: false,
                 reason: String::new(),
+                error: None,
+                fix: None,
             }
             .emit();
         } else {
@@ -102,7 +104,9 @@ impl Breaker {
     }
 
     /// A retryable failure; `pause` holds all writes for that long (429).
-    pub fn failure(&self, reason: Reason, pause: Option<Duration>) {
+    /// `error` is the failure as RAE's client saw it (status, method and URL, or the connection
+    /// error): the log line of an opening says it, once per opening.
+    pub fn failure(&self, reason: Reason, pause: Option<Duration>, error: &str) {
         let now = Instant::now();
         let mut s = self.lock();
         s.failures_in_a_row = s.failures_in_a_row.saturating_add(1);
@@ -131,6 +135,8 @@ impl Breaker {
             BreakerChanged {
                 open: true,
                 reason: reason.as_str().to_owned(),
+                error: Some(error.to_owned()),
+                fix: fix_for(reason),
             }
             .emit();
         }
@@ -195,6 +201,18 @@ impl Gate for Breaker {
     }
 }
 
+/// What an operator can do about the failures that open the breaker, when it is on our side.
+fn fix_for(reason: Reason) -> Option<&'static str> {
+    match reason {
+        Reason::RaeMisconfigured => Some(
+            "check rae.base_url and rae.store_path (RAE answers 307 to a store path without its \
+             trailing slash) and rae.api_key; events wait in JetStream until it is fixed",
+        ),
+        Reason::RaeUnreachable => Some("check that RAE runs and that rae.base_url points at it"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,19 +233,19 @@ mod tests {
     async fn opens_after_a_run_of_failures_and_probes_one_at_a_time() {
         let b = breaker();
         assert_eq!(b.admit(8).await, 8);
-        b.failure(Reason::RaeUnavailable, None);
-        b.failure(Reason::RaeUnavailable, None);
+        b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
+        b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
         assert!(!b.is_open());
         b.success();
-        b.failure(Reason::RaeUnavailable, None);
-        b.failure(Reason::RaeUnavailable, None);
-        b.failure(Reason::RaeUnavailable, None);
+        b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
+        b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
+        b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
         assert!(b.is_open());
         let start = Instant::now();
         assert_eq!(b.admit(8).await, 1);
         assert!(start.elapsed() >= Duration::from_secs(1));
         // A failed probe doubles the interval.
-        b.failure(Reason::RaeUnavailable, None);
+        b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
         let start = Instant::now();
         assert_eq!(b.admit(8).await, 1);
         assert!(start.elapsed() >= Duration::from_secs(2));
@@ -240,7 +258,7 @@ mod tests {
     async fn a_probe_that_never_reports_back_expires() {
         let b = breaker();
         for _ in 0..3 {
-            b.failure(Reason::RaeUnavailable, None);
+            b.failure(Reason::RaeUnavailable, None, "RAE answered 503");
         }
         assert_eq!(b.admit(8).await, 1);
         // The probe's event was not a write (say, an invalid event): no success, no failure.
@@ -256,7 +274,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_everything_until_retry_after() {
         let b = breaker();
-        b.failure(Reason::RaeThrottled, Some(Duration::from_secs(5)));
+        b.failure(
+            Reason::RaeThrottled,
+            Some(Duration::from_secs(5)),
+            "RAE answered 429",
+        );
         let start = Instant::now();
         assert_eq!(b.admit(8).await, 8);
         assert!(start.elapsed() >= Duration::from_secs(5));

@@ -217,7 +217,7 @@ impl Shared {
                 pause,
                 error,
             } => {
-                self.breaker.failure(reason, pause);
+                self.breaker.failure(reason, pause, &error);
                 RaeWrite {
                     event_id: &event.id,
                     outcome: "retry",

@@ -208,7 +208,13 @@ pub fn default_rules() -> Vec<RuleConfig> {
         },
         RuleConfig {
             name: "risky-change".into(),
-            tags: words(&["migration", "breaking-change", "dependencies", "revert", "api"]),
+            tags: words(&[
+                "migration",
+                "breaking-change",
+                "dependencies",
+                "revert",
+                "api-change",
+            ]),
             boost: 0.1,
             ..RuleConfig::default()
         },

@@ -133,7 +133,8 @@ pub const GIT_SIGNALS: &[&str] = &[
     "migration",
     "dependencies",
     "ci",
-    "api",
+    // Not `api`: that is the tag of the `api` source, and the two must not meet in one rule.
+    "api-change",
     "todo",
     "revert",
     "large-deletion",

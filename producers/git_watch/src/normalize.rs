@@ -215,13 +215,15 @@ impl Origin<'_> {
     fn extra(&self) -> Map<String, Value> {
         let mut extra = Map::new();
         match self {
+            // `change_origin`, not `origin`: `attributes.origin` is a sender's own name for
+            // itself, which the RAE writer sends as the memory's source.
             Origin::Commit { facts, .. } => {
-                extra.insert("origin".into(), json!("commit"));
+                extra.insert("change_origin".into(), json!("commit"));
                 extra.insert("sha".into(), json!(facts.sha));
                 extra.insert("author_email".into(), json!(facts.author_email));
             }
             Origin::WorkingTree { .. } => {
-                extra.insert("origin".into(), json!("working_tree"));
+                extra.insert("change_origin".into(), json!("working_tree"));
             }
         }
         extra
@@ -645,7 +647,9 @@ mod tests {
         let change = &events[1];
         assert_eq!(change.kind, "file_change");
         assert_eq!(change.attributes["path"], "src/auth/session.py");
-        assert_eq!(change.attributes["origin"], "commit");
+        assert_eq!(change.attributes["change_origin"], "commit");
+        // RAE's source for a git memory is `git`, whatever attributes the watcher adds.
+        assert_eq!(rae_core::rae::store_body(change)["source"], "git");
         assert_eq!(change.tags, ["git", "file-change", "security"]);
         assert!(change.content.starts_with(
             "src/auth/session.py modified in commit 0123456 on main in shop by Alice (+40 -5): Fix token expiry"

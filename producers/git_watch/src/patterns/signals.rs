@@ -124,9 +124,12 @@ impl Recognizer {
             || name.ends_with(".avsc")
             || name.ends_with(".d.ts");
         if api_file {
-            add("api", format!("{path}: API definition"));
+            add("api-change", format!("{path}: API definition"));
         } else if let Some(line) = change.lines.public_removed.first() {
-            add("api", format!("{path}: public declaration changed: {line}"));
+            add(
+                "api-change",
+                format!("{path}: public declaration changed: {line}"),
+            );
         }
         if let Some(line) = change.lines.todos_added.first() {
             add("todo", format!("{path}: added {line}"));
@@ -290,8 +293,8 @@ mod tests {
         assert_eq!(tags(".github/workflows/ci.yml"), ["ci"]);
         assert_eq!(tags("Dockerfile"), ["ci"]);
         assert_eq!(tags("infra/main.tf"), ["ci"]);
-        assert_eq!(tags("api/openapi.yaml"), ["api"]);
-        assert_eq!(tags("proto/events.proto"), ["api"]);
+        assert_eq!(tags("api/openapi.yaml"), ["api-change"]);
+        assert_eq!(tags("proto/events.proto"), ["api-change"]);
         assert!(tags("src/main.rs").is_empty());
     }
 
@@ -310,7 +313,7 @@ mod tests {
         assert_eq!(c.lines.todos_added, ["// TODO: handle retries"]);
         assert_eq!(c.lines.public_removed, ["pub fn publish(event: &Event)"]);
         let got: Vec<_> = r.file_signals(&c).into_iter().map(|s| s.tag).collect();
-        assert_eq!(got, ["api", "todo"]);
+        assert_eq!(got, ["api-change", "todo"]);
     }
 
     #[test]

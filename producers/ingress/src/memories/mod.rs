@@ -247,10 +247,9 @@ pub async fn query(
     if let Some(filters) = q.filters {
         request["filters"] = filters;
     }
-    let answer = state
-        .rae
-        .query(&tenant, &request)
-        .await
-        .map_err(|e| ApiError::Upstream(e.to_string()))?;
+    let answer = state.rae.query(&tenant, &request).await.map_err(|e| {
+        tracing::warn!(error = %e, "RAE search failed");
+        ApiError::Upstream(e.public_message())
+    })?;
     Ok(Answer::reply(StatusCode::OK, answer))
 }

@@ -448,7 +448,10 @@ async fn query_command(
         state.tasks.spawn(async move {
             match rae.query(&tenant, &request).await {
                 Ok(answer) => Ok(results_message(&query, &answer)),
-                Err(err) => Err(err.to_string()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "RAE search for a slash command failed");
+                    Err(err.public_message())
+                }
             }
         })
     };
