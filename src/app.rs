@@ -64,7 +64,7 @@ pub enum StartError {
     #[error("cannot set up the streams and buckets")]
     Setup(#[source] BusError),
     /// A listener could not be bound.
-    #[error("cannot start {role}")]
+    #[error("cannot start {role}{}", listen_hint(role))]
     Listen {
         /// `ingress` or `metrics`.
         role: &'static str,
@@ -98,6 +98,17 @@ pub enum StartError {
         #[source]
         source: rae_email::BuildError,
     },
+}
+
+/// What to do when a listener's address is taken.
+fn listen_hint(role: &str) -> &'static str {
+    match role {
+        "metrics" => {
+            " (another process on this host serves metrics there? give each its own with \
+             --metrics-listen ADDR, or --metrics-listen off)"
+        }
+        _ => " (another process listens there? set ingress.listen or RAE_PIPELINE_LISTEN)",
+    }
 }
 
 /// Why the shutdown was not clean.

@@ -29,6 +29,19 @@ impl Stage {
         }
     }
 
+    /// The reasons this stage dead-letters an event for.
+    pub const fn dead_letter_reasons(self) -> &'static [Reason] {
+        match self {
+            Stage::Enrich => &[Reason::InvalidEvent, Reason::MaxDeliveries],
+            Stage::Write => &[
+                Reason::InvalidEvent,
+                Reason::RaeRejected,
+                Reason::RetriesExhausted,
+                Reason::MaxDeliveries,
+            ],
+        }
+    }
+
     /// The stream the stage reads.
     pub const fn input_stream(self) -> &'static str {
         match self {

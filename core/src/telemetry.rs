@@ -95,9 +95,35 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // A recorder set earlier (tests) keeps working; this handle then renders nothing.
             let _ = metrics::set_global_recorder(recorder);
+            register_closed_series();
             handle
         })
         .clone()
+}
+
+/// Every series whose labels come from a closed set, at zero: a counter that first appears on
+/// its first increment gives dashboards "No data" and `rate()` alerts nothing to fire on.
+fn register_closed_series() {
+    for source in crate::event::Source::ALL {
+        metrics::counter!(names::EVENTS_PUBLISHED, "source" => source.as_str()).absolute(0);
+    }
+    metrics::counter!(names::EVENTS_ENRICHED).absolute(0);
+    for outcome in ["stored", "duplicate", "retry", "rejected"] {
+        metrics::counter!(names::RAE_WRITES, "outcome" => outcome).absolute(0);
+    }
+    for stage in [Stage::Enrich, Stage::Write] {
+        metrics::counter!(names::RETRIES, "stage" => stage.as_str()).absolute(0);
+        for reason in stage.dead_letter_reasons() {
+            metrics::counter!(
+                names::DEAD_LETTERS,
+                "stage" => stage.as_str(),
+                "reason" => reason.as_str()
+            )
+            .absolute(0);
+        }
+    }
+    metrics::counter!(names::AUDIT_DROPPED).absolute(0);
+    metrics::gauge!(names::BREAKER_OPEN).set(0.0);
 }
 
 /// Serves `GET /metrics` on its own listener until `token` is cancelled.

@@ -24,6 +24,10 @@ pub(super) struct RunArgs {
     /// exiting anyway.
     #[arg(long, default_value_t = 30)]
     pub(super) grace_secs: u64,
+    /// Address of this process's `/metrics` listener, or `off` (default: ingress.metrics_listen,
+    /// 0.0.0.0:9464, or RAE_PIPELINE_METRICS_LISTEN). Give each process on one host its own.
+    #[arg(long, value_name = "ADDR|off")]
+    pub(super) metrics_listen: Option<String>,
 }
 
 /// `up`: every role, and a local nats-server when none answers.
@@ -94,9 +98,19 @@ pub(super) async fn run_roles(
     } else {
         None
     };
+    let mut config = config.clone();
+    let serve_metrics = match args.metrics_listen.as_deref() {
+        Some("off") => false,
+        Some(addr) => {
+            config.ingress.metrics_listen = addr.to_owned();
+            true
+        }
+        None => true,
+    };
+    let config = &config;
     let options = app::Options {
         data_dir: args.data_dir.clone(),
-        serve_metrics: true,
+        serve_metrics,
     };
     // The `mail` command runs no other role; `up` (the only caller that starts NATS) runs
     // mail when an email integration is enabled.

@@ -959,3 +959,93 @@ async fn a_misconfigured_store_path_is_logged_once_with_status_url_and_fix() {
     // Nothing was dead-lettered: the events wait for the fix.
     assert!(rae.stored().is_empty());
 }
+
+#[tokio::test]
+async fn closed_label_series_are_exported_at_zero_before_any_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
+    let scrape = get(&up.metrics).await.unwrap().1;
+    for line in [
+        r#"rae_pipeline_dead_letters_total{stage="write",reason="rae_rejected"}"#,
+        r#"rae_pipeline_dead_letters_total{stage="write",reason="retries_exhausted"}"#,
+        r#"rae_pipeline_dead_letters_total{stage="enrich",reason="invalid_event"}"#,
+        r#"rae_pipeline_retries_total{stage="write"}"#,
+        r#"rae_pipeline_retries_total{stage="enrich"}"#,
+        r#"rae_pipeline_rae_writes_total{outcome="stored"}"#,
+        r#"rae_pipeline_events_published_total{source="github"}"#,
+        "rae_pipeline_events_enriched_total",
+        "rae_pipeline_audit_dropped_total",
+        "rae_pipeline_breaker_open",
+    ] {
+        assert_eq!(metric(&scrape, line), Some(0.0), "{line} in:\n{scrape}");
+    }
+}
+
+#[tokio::test]
+async fn roles_beside_up_on_one_host_take_their_own_metrics_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
+    let taken = up
+        .metrics
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+
+    // On `up`'s metrics address a second process fails at once and says how to fix it.
+    let out = run(command(dir.path(), &nats.url(), &rae.url())
+        .env("RAE_PIPELINE_METRICS_LISTEN", &taken)
+        .arg("writer"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&taken), "{stderr}");
+    assert!(stderr.contains("--metrics-listen"), "{stderr}");
+
+    // With --metrics-listen it serves its own /metrics beside `up`; with `off` it serves none.
+    let own = format!("127.0.0.1:{}", free_port());
+    let mut writer = command(dir.path(), &nats.url(), &rae.url())
+        .env("RAE_PIPELINE_METRICS_LISTEN", &taken)
+        .args(["writer", "--metrics-listen", &own])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{own}/metrics");
+    wait_for("the writer's own /metrics", Duration::from_secs(30), || {
+        let url = url.clone();
+        async move { matches!(get(&url).await, Some((200, _))) }
+    })
+    .await;
+    let mut quiet = command(dir.path(), &nats.url(), &rae.url())
+        .env("RAE_PIPELINE_METRICS_LISTEN", &taken)
+        .args(["enricher", "--metrics-listen", "off"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Both roles share the work with `up`: an event still reaches RAE once.
+    let id = up.post("beside up").await;
+    wait_for("RAE to store it", Duration::from_secs(20), || async {
+        rae.stored_event_ids().contains_key(&id)
+    })
+    .await;
+    assert!(
+        quiet.try_wait().unwrap().is_none(),
+        "the enricher without metrics is running"
+    );
+    assert!(
+        writer.try_wait().unwrap().is_none(),
+        "the writer is running"
+    );
+    for child in [&mut writer, &mut quiet] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        assert!(child.wait().unwrap().success());
+    }
+}
