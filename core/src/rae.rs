@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{is_rae_tenant_id, RaeAuth, RaeConfig, Secret, TenantConfig};
+use crate::config::{is_rae_tenant_id, RaeAuth, RaeConfig, Secret, TenantConfig, DEFAULT_TENANT};
+
+/// The tenant RAE means by `default-tenant`.
+pub const DEFAULT_TENANT_UUID: &str = "00000000-0000-0000-0000-000000000000";
 use crate::event::Event;
 
 /// What the writer knows of RAE's health, for `/api/v1/integrations/health` when the writer
@@ -225,9 +228,19 @@ impl RaeClient {
         self.post(&self.config.reflection_path, tenant, body).await
     }
 
-    /// The `X-Tenant-Id` RAE gets for a tenant alias, for the bodies that repeat it.
-    pub fn rae_tenant_id(&self, tenant: &str) -> String {
-        self.credentials(tenant).0
+    /// The tenant id for RAE routes that take `tenant_id` in the JSON body (hybrid search,
+    /// reflections). RAE maps `default-tenant` to its UUID only in the `X-Tenant-Id` header and
+    /// uses a body's value as given, so the body always gets the UUID.
+    pub fn body_tenant_id(&self, tenant: &str) -> String {
+        match self.credentials(tenant).0 {
+            id if id == DEFAULT_TENANT => DEFAULT_TENANT_UUID.to_owned(),
+            id => id,
+        }
+    }
+
+    /// Whether graph searches ask RAE to re-rank with its LLM (`rae.graph_reranking`).
+    pub fn graph_reranking(&self) -> bool {
+        self.config.graph_reranking
     }
 
     /// POSTs `body` to `path` with `tenant`'s credentials; a 2xx answer's JSON (null when it
@@ -411,5 +424,12 @@ mod tests {
         let (id, key) = client.credentials("unknown-alias");
         assert_eq!(id, "default-tenant");
         assert_eq!(key.unwrap().expose(), "global-key");
+        // Bodies that carry `tenant_id` get a UUID: RAE maps the alias only in the header.
+        assert_eq!(client.body_tenant_id("unknown-alias"), DEFAULT_TENANT_UUID);
+        assert_eq!(client.body_tenant_id("default-tenant"), DEFAULT_TENANT_UUID);
+        assert_eq!(
+            client.body_tenant_id("acme"),
+            "7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f"
+        );
     }
 }

@@ -398,8 +398,10 @@ async fn the_search_tools_answer_from_rae() {
     assert_eq!(tool_ok(&related), &graph);
     let sent = &rae.requests_to("/v2/search/hybrid")[0].body;
     assert_eq!(sent["query"], "what depends on the database?");
-    assert_eq!(sent["tenant_id"], "default-tenant");
+    // RAE uses a body's tenant_id as given: the UUID it means by `default-tenant`.
+    assert_eq!(sent["tenant_id"], "00000000-0000-0000-0000-000000000000");
     assert_eq!(sent["enable_graph_search"], true);
+    assert_eq!(sent["enable_reranking"], false);
     assert_eq!(sent["graph_max_depth"], 3);
     assert_eq!(sent["k"], 5);
 
@@ -412,7 +414,7 @@ async fn the_search_tools_answer_from_rae() {
     assert_eq!(tool_ok(&reflected), &reflection);
     assert_eq!(
         rae.requests_to("/v2/reflections/generate")[0].body,
-        json!({"tenant_id": "default-tenant", "project": "backend", "reflection_type": "pattern",
+        json!({"tenant_id": "00000000-0000-0000-0000-000000000000", "project": "backend", "reflection_type": "pattern",
             "max_memories": 50, "min_cluster_size": 3})
     );
     assert_eq!(session.close().await, 0);

@@ -31,6 +31,9 @@ pub struct RaeConfig {
     /// traversal. Current RAE serves it as hybrid search with the graph strategy; deployments
     /// that still have the dedicated route use `/v2/graph/query` (or `/v1/graph/query`).
     pub graph_path: String,
+    /// Whether a graph search asks RAE to re-rank its results with an LLM
+    /// (`enable_reranking`); off by default, since RAE then calls an external model.
+    pub graph_reranking: bool,
     /// Reflection generation (the MCP tool `generate_reflection`).
     pub reflection_path: String,
     pub health_path: String,
@@ -47,6 +50,7 @@ impl Default for RaeConfig {
             store_path: "/v2/memories/".into(),
             query_path: "/v2/memories/query".into(),
             graph_path: "/v2/search/hybrid".into(),
+            graph_reranking: false,
             reflection_path: "/v2/reflections/generate".into(),
             health_path: "/health".into(),
             timeout_ms: 10_000,

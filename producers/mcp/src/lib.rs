@@ -300,10 +300,11 @@ impl McpServer {
     }
 
     async fn query_graph(&self, arguments: Map<String, Value>) -> Answer {
-        let tenant_id = self.inner.rae.rae_tenant_id(&self.inner.tenant);
-        let body = match tools::parse(arguments)
-            .and_then(|args| tools::graph_body(args, &self.inner.project, &tenant_id))
-        {
+        let rae = &self.inner.rae;
+        let tenant_id = rae.body_tenant_id(&self.inner.tenant);
+        let body = match tools::parse(arguments).and_then(|args| {
+            tools::graph_body(args, &self.inner.project, &tenant_id, rae.graph_reranking())
+        }) {
             Ok(body) => body,
             Err(e) => return Answer::invalid(e),
         };
@@ -312,7 +313,7 @@ impl McpServer {
     }
 
     async fn generate_reflection(&self, arguments: Map<String, Value>) -> Answer {
-        let tenant_id = self.inner.rae.rae_tenant_id(&self.inner.tenant);
+        let tenant_id = self.inner.rae.body_tenant_id(&self.inner.tenant);
         let body = match tools::parse(arguments)
             .and_then(|args| tools::reflection_body(args, &self.inner.project, &tenant_id))
         {

@@ -436,6 +436,7 @@ pub fn graph_body(
     args: GraphArgs,
     default_project: &str,
     rae_tenant_id: &str,
+    reranking: bool,
 ) -> Result<Value, InvalidField> {
     let query = query_text(args.query)?;
     let k = in_range("k", args.k.unwrap_or(5), 1, MAX_GRAPH_K)?;
@@ -449,6 +450,7 @@ pub fn graph_body(
         "k": k,
         "top_k_vector": k,
         "enable_graph_search": true,
+        "enable_reranking": reranking,
         "graph_max_depth": depth,
         "graph_depth": depth,
         "traversal_strategy": "bfs",
@@ -656,7 +658,8 @@ mod tests {
     #[test]
     fn graph_and_reflection_bodies() {
         let g: GraphArgs = parse(args(json!({"query": "deps", "depth": 3}))).unwrap();
-        let body = graph_body(g, "default", "default-tenant").unwrap();
+        let body = graph_body(g, "default", "default-tenant", false).unwrap();
+        assert_eq!(body["enable_reranking"], false);
         assert_eq!(body["k"], 5);
         assert_eq!(body["top_k_vector"], 5);
         assert_eq!(body["graph_max_depth"], 3);
@@ -664,7 +667,7 @@ mod tests {
         assert_eq!(body["tenant_id"], "default-tenant");
         assert_eq!(body["project_id"], "default");
         let g: GraphArgs = parse(args(json!({"query": "deps", "depth": 6}))).unwrap();
-        assert_eq!(graph_body(g, "p", "t").unwrap_err().field, "depth");
+        assert_eq!(graph_body(g, "p", "t", false).unwrap_err().field, "depth");
 
         let r: ReflectionArgs = parse(args(json!({
             "project": "backend",
