@@ -43,7 +43,7 @@ pub(super) enum DlqCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: usize,
-        /// One JSON object per line instead of a table.
+        /// A JSON array of the dead letters (`[]` when there are none) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -120,9 +120,8 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
                 .await
                 .context("read RAE_DLQ")?;
             if json {
-                for entry in &entries {
-                    println!("{}", serde_json::to_string(entry).unwrap_or_default());
-                }
+                let array = serde_json::to_string(&entries).context("write JSON")?;
+                println!("{array}");
             } else if entries.is_empty() {
                 println!("no dead letters");
             } else {

@@ -510,6 +510,10 @@ async fn send_and_dlq_list_replay_from_the_command_line() {
         String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).contains("rae_rejected")
     })
     .await;
+    let listed: serde_json::Value =
+        serde_json::from_slice(&cli(&["dlq", "list", "--json"]).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["reason"], "rae_rejected", "{listed}");
     let listing = String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).into_owned();
     for column in [
         "STAGE",
@@ -546,6 +550,11 @@ async fn send_and_dlq_list_replay_from_the_command_line() {
     )
     .await;
     assert!(String::from_utf8_lossy(&cli(&["dlq", "list"]).stdout).contains("no dead letters"));
+    // Scripts get an empty array, not an empty output.
+    assert_eq!(
+        String::from_utf8_lossy(&cli(&["dlq", "list", "--json"]).stdout).trim(),
+        "[]"
+    );
     up.terminate();
     assert_eq!(up.wait_exit().await, 0);
 }
