@@ -169,7 +169,42 @@ impl Config {
         if problems.is_empty() {
             Ok(config)
         } else {
+            config.name_env_sources(&mut problems, env);
             Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Adds to each problem in a field an environment variable set which variable it was, so
+    /// `NATS_REPLICAS=abc` is not reported as a mistake in a file that never said it.
+    fn name_env_sources(&self, problems: &mut [Problem], env: &dyn Fn(&str) -> Option<String>) {
+        for (var, field) in ENV_OVERRIDES {
+            if env(var).is_none_or(|v| v.is_empty()) {
+                continue;
+            }
+            // `integrations[<id>]...` is reported by index.
+            let field = match field.strip_prefix("integrations[") {
+                Some(rest) => {
+                    let Some((id, tail)) = rest.split_once(']') else {
+                        continue;
+                    };
+                    match self.integrations.iter().position(|i| i.id == id) {
+                        Some(index) => format!("integrations[{index}]{tail}"),
+                        None => continue,
+                    }
+                }
+                None => (*field).to_owned(),
+            };
+            for problem in problems.iter_mut() {
+                let inside = problem
+                    .path
+                    .strip_prefix(&field)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']));
+                if inside {
+                    problem
+                        .message
+                        .push_str(&format!(" (set by the environment variable {var})"));
+                }
+            }
         }
     }
 
@@ -455,6 +490,27 @@ pub(crate) mod tests {
             .settings_as::<WebhookConfig>()
             .unwrap();
         assert_eq!(webhook.secrets[0].expose(), "s3cret-from-env");
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_its_variable() {
+        let env = env_of(&[("NATS_REPLICAS", "abc"), ("RAE_BASE_URL", "ftp://rae")]);
+        let err = Config::load(&Source::Text(String::new()), &env).unwrap_err();
+        let shown: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        assert!(
+            shown.iter().any(|p| p.starts_with("nats.replicas: ")
+                && p.ends_with("(set by the environment variable NATS_REPLICAS)")),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|p| p.starts_with("rae.base_url: ")
+                && p.ends_with("(set by the environment variable RAE_BASE_URL)")),
+            "{shown:?}"
+        );
+        // The same value from the file names no variable.
+        let text = "nats:\n  replicas: 9\n";
+        let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
+        assert!(!err.problems()[0].message.contains("environment"));
     }
 
     #[test]
