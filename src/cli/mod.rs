@@ -53,9 +53,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every role (ingress, enricher, writer, and the git watcher when a git integration is
-    /// enabled) in one process; starts a local nats-server when none answers at NATS_URL and
-    /// one is installed.
+    /// Run every role (ingress, enricher, writer, and the git watcher and email intake when a
+    /// git or email integration is enabled) in one process; starts a local nats-server when none
+    /// answers at NATS_URL and one is installed.
     Up(up::RunArgs),
     /// Run only the HTTP ingress.
     Ingress(up::RunArgs),

