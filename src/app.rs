@@ -358,8 +358,8 @@ impl Built {
         }
         tracing::info!(
             roles = ?supervisor.roles(),
-            ingress = ?self.ingress_addr,
-            metrics = ?self.metrics_addr,
+            ingress = self.ingress_addr.map(tracing::field::display),
+            metrics = self.metrics_addr.map(tracing::field::display),
             "rae-pipeline running"
         );
         let stop_on_drop = supervisor.token().clone().drop_guard();

@@ -773,6 +773,16 @@ async fn json_logs_name_the_event_on_every_line_about_it() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
+    // Values are written as values, not as Rust's Debug of an Option.
+    assert!(
+        !text.contains("Some(") && !text.contains("\"None\""),
+        "Debug values in:\n{text}"
+    );
+    let running = lines
+        .iter()
+        .find(|l| l["message"] == "rae-pipeline running")
+        .expect("a running line");
+    assert_eq!(running["ingress"], format!("127.0.0.1:{port}"), "{running}");
     let about_events = ["event published", "event will be retried", "rae write"];
     for message in about_events {
         let found: Vec<_> = lines.iter().filter(|l| l["message"] == message).collect();

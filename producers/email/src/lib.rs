@@ -318,7 +318,7 @@ impl Email {
     pub async fn run(self, token: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(listener) = self.smtp {
-            tracing::info!(integration = %self.id, listen = ?listener.local_addr(), "smtp listener running");
+            tracing::info!(integration = %self.id, listen = listener.local_addr().map(tracing::field::display), "smtp listener running");
             tasks.spawn(listener.run(token.clone()));
         }
         for poller in self.pollers {

@@ -198,7 +198,7 @@ pub(crate) fn finish(
         }
         Err(err) => {
             if matches!(err, ApiError::Unauthorized(_) | ApiError::Forbidden(_)) {
-                tracing::info!(integration, key_id = ?caller.key_id, reason = %err, "request refused");
+                tracing::info!(integration, key_id = caller.key_id.as_deref(), reason = %err, "request refused");
             }
             err.into_response()
         }
