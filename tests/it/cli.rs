@@ -911,36 +911,10 @@ async fn a_misconfigured_store_path_is_logged_once_with_status_url_and_fix() {
     rae.set_default(Reply::Status(307, json!({})));
     let log = dir.path().join("up.log");
     let mut cmd = command(dir.path(), &nats.url(), &rae.url());
-    cmd.env("RUST_LOG", "warn").arg("--log-format").arg("json");
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut child = cmd
-        .arg("up")
-        .env("RAE_PIPELINE_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "RAE_PIPELINE_METRICS_LISTEN",
-            format!("127.0.0.1:{metrics_port}"),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for("`up` to be ready", Duration::from_secs(30), || {
-        let url = format!("{base}/readyz");
-        async move { matches!(get(&url).await, Some((200, _))) }
-    })
-    .await;
+    cmd.arg("--log-format").arg("json");
+    let up = Up::start_logging(cmd, Some(&log)).await;
     for i in 0..8 {
-        let status = http()
-            .post(format!("{base}/api/v1/webhooks/memory"))
-            .header("X-Webhook-Secret", SECRET)
-            .body(format!(r#"{{"content": "held while RAE redirects {i}"}}"#))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 202);
+        up.post(&format!("held while RAE redirects {i}")).await;
     }
     let opened = || {
         std::fs::read_to_string(&log)
@@ -954,10 +928,8 @@ async fn a_misconfigured_store_path_is_logged_once_with_status_url_and_fix() {
         !opened().is_empty()
     })
     .await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    up.terminate();
+    assert_eq!(up.wait_exit().await, 0);
     let lines = opened();
     assert_eq!(lines.len(), 1, "one line per opening: {lines:?}");
     let line = &lines[0];
