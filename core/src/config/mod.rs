@@ -618,10 +618,53 @@ integrations:
                 IntegrationKind::Webhook,
                 IntegrationKind::Github,
                 IntegrationKind::Slack,
-                IntegrationKind::Git
+                IntegrationKind::Git,
+                IntegrationKind::Email,
             ]
         );
         assert!(config.tenants.contains_key("acme"));
         assert_eq!(config.api_keys.len(), 2);
+    }
+
+    /// Every setting of every section appears in the example file, so it stays the complete
+    /// reference it claims to be: the list comes from the config types (their defaults, as
+    /// `check-config` prints them), not from a hand-kept list.
+    #[test]
+    fn the_example_names_every_setting() {
+        fn keys(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+            if let serde_json::Value::Object(map) = value {
+                for (key, inner) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    keys(inner, &path, out);
+                    out.push(path);
+                }
+            }
+        }
+        let defaults = Config::load(&Source::Text(String::new()), &env_of(&[])).unwrap();
+        let defaults = serde_json::to_value(&defaults).unwrap();
+        let text = include_str!("../../../integrations.example.yaml");
+        let example: serde_json::Value = yaml_serde::from_str(text).unwrap();
+        let (mut wanted, mut given) = (Vec::new(), Vec::new());
+        keys(&defaults, "", &mut wanted);
+        keys(&example, "", &mut given);
+        let missing: Vec<&String> = wanted
+            .iter()
+            // Lists and maps of the user's own entries, not settings.
+            .filter(|p| {
+                !["integrations", "tenants", "api_keys"]
+                    .contains(&p.split('.').next().unwrap_or(""))
+            })
+            // Setting `enrich.rules` replaces the shipped rules: the example names it in a comment.
+            .filter(|p| p.as_str() != "enrich.rules")
+            .filter(|p| !given.contains(p))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "integrations.example.yaml lacks {missing:?}"
+        );
     }
 }
