@@ -19,6 +19,8 @@ pub struct RaeHealth(std::sync::Arc<std::sync::Mutex<HealthState>>);
 
 #[derive(Debug, Default)]
 struct HealthState {
+    /// When the health route was last checked, and what it said.
+    checked: Option<(time::OffsetDateTime, Result<(), String>)>,
     down: Option<String>,
     paused_until: Option<time::OffsetDateTime>,
     last_stored: Option<time::OffsetDateTime>,
@@ -34,6 +36,11 @@ impl RaeHealth {
         self.with(|s| s.down = Some(reason.to_owned()));
     }
 
+    /// The outcome of a check of RAE's health route.
+    pub fn checked(&self, outcome: Result<(), String>) {
+        self.with(|s| s.checked = Some((time::OffsetDateTime::now_utc(), outcome)));
+    }
+
     /// RAE answered a write.
     pub fn stored(&self) {
         self.with(|s| {
@@ -47,8 +54,9 @@ impl RaeHealth {
         self.with(|s| s.paused_until = Some(until));
     }
 
-    /// `(status, last_activity, error)`: `down` while the breaker is open, `degraded` while a
-    /// 429 pause lasts, `healthy` otherwise.
+    /// `(status, last_activity, error)`: `down` while the breaker is open or the last health
+    /// check failed, `degraded` while a 429 pause lasts, `unknown` before any check or write,
+    /// `healthy` otherwise.
     pub fn report(&self) -> (&'static str, Option<time::OffsetDateTime>, Option<String>) {
         self.with(|s| {
             let now = time::OffsetDateTime::now_utc();
@@ -65,7 +73,20 @@ impl RaeHealth {
                     Some("rate limited by RAE (429)".into()),
                 )
             } else {
-                ("healthy", s.last_stored, None)
+                // A write is the better witness: it wins over an older failed check.
+                let stored_since =
+                    |at: &time::OffsetDateTime| s.last_stored.is_some_and(|w| w > *at);
+                match &s.checked {
+                    Some((at, Err(error))) if !stored_since(at) => (
+                        "down",
+                        s.last_stored,
+                        Some(format!("health check failed: {error}")),
+                    ),
+                    None if s.last_stored.is_none() => {
+                        ("unknown", None, Some("not checked yet".into()))
+                    }
+                    _ => ("healthy", s.last_stored, None),
+                }
             }
         })
     }
@@ -282,10 +303,22 @@ impl RaeClient {
         })
     }
 
-    /// True when `GET /health` answers 2xx.
-    pub async fn healthy(&self) -> bool {
+    /// Checks RAE's health route (`GET {base_url}{health_path}`).
+    ///
+    /// # Errors
+    /// What went wrong, naming the URL: a refused connection, a timeout or a non-2xx answer.
+    pub async fn check_health(&self) -> Result<(), String> {
         let url = self.url(&self.config.health_path);
-        matches!(self.http.get(url).send().await, Ok(r) if r.status().is_success())
+        match self.http.get(&url).send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("GET {url} answered {}", response.status().as_u16())),
+            Err(e) => Err(self.transport_error(&url, e).to_string()),
+        }
+    }
+
+    /// The URL of RAE's health route, for log lines.
+    pub fn health_url(&self) -> String {
+        self.url(&self.config.health_path)
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> RaeError {
@@ -371,6 +404,20 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_is_unknown_until_checked_and_a_write_beats_an_older_failed_check() {
+        let health = RaeHealth::default();
+        assert_eq!(health.report().0, "unknown");
+        health.checked(Err("GET http://rae:8000/health answered 503".into()));
+        let (status, _, error) = health.report();
+        assert_eq!(status, "down");
+        assert!(error.unwrap().contains("answered 503"));
+        health.stored();
+        assert_eq!(health.report().0, "healthy");
+        health.checked(Ok(()));
+        assert_eq!(health.report().0, "healthy");
+    }
 
     #[test]
     fn retry_after_in_seconds_and_dates() {

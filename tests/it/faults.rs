@@ -295,3 +295,41 @@ async fn replaying_a_thousand_dead_letters_stores_each_once() {
     assert_eq!(stream_messages(&bus, DLQ_STREAM).await, 0);
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rae_down_at_start_is_reported_before_any_write() {
+    let nats = NatsServer::start();
+    let mut rae = FakeRae::start().await;
+    let config = test_config(&nats, &rae, "");
+    rae.stop().await;
+    let pipeline = Pipeline::start(&config).await;
+    let health = |base: String| async move {
+        let text = get(&format!("{base}/api/v1/integrations/health")).await?.1;
+        serde_json::from_str::<Value>(&text).ok()
+    };
+    let base = pipeline.base.clone();
+    wait_for("health to say RAE is down", Duration::from_secs(20), || {
+        let base = base.clone();
+        async move {
+            health(base).await.is_some_and(|h| {
+                h["rae"]["status"] == "down"
+                    && h["rae"]["error"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("health check failed"))
+            })
+        }
+    })
+    .await;
+    rae.restart().await;
+    wait_for("health to see RAE back", Duration::from_secs(20), || {
+        let base = base.clone();
+        async move {
+            health(base)
+                .await
+                .is_some_and(|h| h["rae"]["status"] == "healthy")
+        }
+    })
+    .await;
+    let mut pipeline = pipeline;
+    pipeline.shutdown().await;
+}

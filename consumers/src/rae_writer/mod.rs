@@ -114,6 +114,11 @@ impl Writer {
     /// Runs until `token` is cancelled, then finishes the writes in flight.
     pub async fn run(self, token: CancellationToken) {
         let bus = self.shared.publisher.bus().clone();
+        let probing = watch_health(
+            self.shared.rae.clone(),
+            self.shared.breaker.health(),
+            token.clone(),
+        );
         let shared = self.shared;
         let gate = shared.breaker.clone();
         let concurrency = shared.config.concurrency;
@@ -121,7 +126,7 @@ impl Writer {
             let shared = shared.clone();
             async move { shared.handle(message).await }
         };
-        consumers::run_stage(
+        let writing = consumers::run_stage(
             &bus,
             Stage::Write,
             self.consumer,
@@ -129,8 +134,48 @@ impl Writer {
             gate,
             handle,
             token,
-        )
-        .await;
+        );
+        tokio::join!(writing, probing);
+    }
+}
+
+/// How often RAE's health route is checked while it answers, and while it does not.
+const HEALTH_EVERY: Duration = Duration::from_secs(30);
+const HEALTH_RETRY: Duration = Duration::from_secs(2);
+
+/// Checks RAE's health route at start and then periodically, so `/api/v1/integrations/health`
+/// knows RAE's state before the first write and an unreachable RAE is said at start, naming
+/// the URL and the error. Each change is logged once.
+async fn watch_health(rae: RaeClient, health: rae_core::rae::RaeHealth, token: CancellationToken) {
+    let mut last: Option<bool> = None;
+    loop {
+        let outcome = tokio::select! {
+            biased;
+            () = token.cancelled() => return,
+            outcome = rae.check_health() => outcome,
+        };
+        let reachable = outcome.is_ok();
+        match (&outcome, last) {
+            (Err(error), Some(true) | None) => {
+                tracing::warn!(url = %rae.health_url(), error = %error, "RAE is not reachable");
+            }
+            (Ok(()), Some(false)) => {
+                tracing::info!(url = %rae.health_url(), "RAE is reachable again");
+            }
+            _ => {}
+        }
+        last = Some(reachable);
+        health.checked(outcome);
+        let wait = if reachable {
+            HEALTH_EVERY
+        } else {
+            HEALTH_RETRY
+        };
+        tokio::select! {
+            biased;
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
