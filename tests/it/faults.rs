@@ -112,15 +112,30 @@ async fn an_outage_shows_in_the_breaker_metric_and_health_and_ends_without_dead_
     pipeline.shutdown().await;
 }
 
+/// `GET /api/v1/integrations/health` of the ingress at `base`.
+async fn health(base: String) -> Option<Value> {
+    let text = get(&format!("{base}/api/v1/integrations/health")).await?.1;
+    serde_json::from_str::<Value>(&text).ok()
+}
+
+/// Waits until `health` says RAE's status is `status`.
+async fn wait_for_rae_status(base: &str, status: &'static str, what: &str) {
+    wait_for(what, Duration::from_secs(20), || {
+        let base = base.to_owned();
+        async move {
+            health(base)
+                .await
+                .is_some_and(|h| h["rae"]["status"] == status)
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn rae_health_is_reported_by_up_while_rae_is_down() {
     let nats = NatsServer::start();
     let mut rae = FakeRae::start().await;
     let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
-    let health = |base: String| async move {
-        let text = get(&format!("{base}/api/v1/integrations/health")).await?.1;
-        serde_json::from_str::<Value>(&text).ok()
-    };
     pipeline.accept("before").await;
     wait_for("a first write", Duration::from_secs(10), || async {
         !rae.stored().is_empty()
@@ -135,25 +150,9 @@ async fn rae_health_is_reported_by_up_while_rae_is_down() {
         pipeline.accept(&format!("while down {i}")).await;
     }
     let base = pipeline.base.clone();
-    wait_for("health to say RAE is down", Duration::from_secs(20), || {
-        let base = base.clone();
-        async move {
-            health(base)
-                .await
-                .is_some_and(|h| h["rae"]["status"] == "down")
-        }
-    })
-    .await;
+    wait_for_rae_status(&base, "down", "health to say RAE is down").await;
     rae.restart().await;
-    wait_for("health to recover", Duration::from_secs(20), || {
-        let base = base.clone();
-        async move {
-            health(base)
-                .await
-                .is_some_and(|h| h["rae"]["status"] == "healthy")
-        }
-    })
-    .await;
+    wait_for_rae_status(&base, "healthy", "health to recover").await;
     pipeline.shutdown().await;
 }
 
@@ -303,10 +302,6 @@ async fn a_rae_down_at_start_is_reported_before_any_write() {
     let config = test_config(&nats, &rae, "");
     rae.stop().await;
     let pipeline = Pipeline::start(&config).await;
-    let health = |base: String| async move {
-        let text = get(&format!("{base}/api/v1/integrations/health")).await?.1;
-        serde_json::from_str::<Value>(&text).ok()
-    };
     let base = pipeline.base.clone();
     wait_for("health to say RAE is down", Duration::from_secs(20), || {
         let base = base.clone();
@@ -321,15 +316,7 @@ async fn a_rae_down_at_start_is_reported_before_any_write() {
     })
     .await;
     rae.restart().await;
-    wait_for("health to see RAE back", Duration::from_secs(20), || {
-        let base = base.clone();
-        async move {
-            health(base)
-                .await
-                .is_some_and(|h| h["rae"]["status"] == "healthy")
-        }
-    })
-    .await;
+    wait_for_rae_status(&base, "healthy", "health to see RAE back").await;
     let mut pipeline = pipeline;
     pipeline.shutdown().await;
 }
