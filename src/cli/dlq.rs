@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
+use rae_core::bus::Bus;
 use rae_core::config::Config;
 use rae_core::dead_letter::{self, Filter, Stage};
 
@@ -91,6 +92,17 @@ pub(super) struct Selection {
     limit: usize,
 }
 
+impl Selection {
+    /// The dead letters chosen, read from `RAE_DLQ` (at most `--limit`).
+    async fn entries(self, bus: &Bus) -> Result<Vec<dead_letter::Entry>, Failure> {
+        let filter = selection(self.id, self.all, self.filter)?;
+        let entries = dead_letter::list(bus, &filter, self.limit)
+            .await
+            .context("read RAE_DLQ")?;
+        Ok(entries)
+    }
+}
+
 /// The dead letters `replay` or `purge` touches: `--id` and the filter flags, or every one with
 /// `--all`. Without any of them the command is refused rather than taken to mean "all".
 fn selection(id: Option<String>, all: bool, filter: FilterArgs) -> Result<Filter, Failure> {
@@ -162,17 +174,9 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             );
             Ok(())
         }
-        DlqCommand::Replay(Selection {
-            id,
-            all,
-            filter,
-            dry_run,
-            limit,
-        }) => {
-            let filter = selection(id, all, filter)?;
-            let entries = dead_letter::list(&bus, &filter, limit)
-                .await
-                .context("read RAE_DLQ")?;
+        DlqCommand::Replay(chosen) => {
+            let dry_run = chosen.dry_run;
+            let entries = chosen.entries(&bus).await?;
             let mut done = 0usize;
             for entry in &entries {
                 let target = entry.letter.stage.input_subject(
@@ -203,17 +207,9 @@ pub(super) async fn run(config: &Config, command: DlqCommand) -> Result<(), Fail
             }
             Ok(())
         }
-        DlqCommand::Purge(Selection {
-            id,
-            all,
-            filter,
-            dry_run,
-            limit,
-        }) => {
-            let filter = selection(id, all, filter)?;
-            let entries = dead_letter::list(&bus, &filter, limit)
-                .await
-                .context("read RAE_DLQ")?;
+        DlqCommand::Purge(chosen) => {
+            let dry_run = chosen.dry_run;
+            let entries = chosen.entries(&bus).await?;
             for entry in &entries {
                 if dry_run {
                     println!("would purge {} ({})", entry.sequence, entry.letter.reason);
