@@ -18,6 +18,30 @@ use crate::{headers, subjects};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// True when JetStream answered that it cannot take the request yet, as a cluster does while
+/// it elects its leaders; a later request can succeed.
+fn not_ready(kind: &jetstream::context::CreateStreamErrorKind) -> bool {
+    use jetstream::context::CreateStreamErrorKind as Kind;
+    use jetstream::ErrorCode;
+    match kind {
+        Kind::TimedOut | Kind::JetStreamUnavailable => true,
+        Kind::JetStream(err) => [
+            ErrorCode::CLUSTER_NOT_ACTIVE,
+            ErrorCode::CLUSTER_NOT_ASSIGNED,
+            ErrorCode::CLUSTER_NOT_AVAILABLE,
+            ErrorCode::CLUSTER_NOT_LEADER,
+        ]
+        .contains(&err.error_code()),
+        _ => false,
+    }
+}
+
+/// How long `setup` keeps asking a JetStream that is not ready yet (a cluster electing its
+/// leaders after a start or a node loss): the connect timeout, and at least 30 s.
+fn setup_patience(config: &NatsConfig) -> Duration {
+    Duration::from_secs(config.connect_timeout_secs.max(30))
+}
+
 /// Any error a NATS client call returns, kept as the source of a [`BusError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -180,6 +204,7 @@ impl Bus {
     /// [`BusError`] naming the stream or bucket that could not be created.
     pub async fn setup(&self) -> Result<(), BusError> {
         let c = &self.config;
+        let deadline = tokio::time::Instant::now() + setup_patience(c);
         let dup = Duration::from_secs(c.duplicate_window_secs);
         for (name, subject, max_age) in [
             (
@@ -214,8 +239,7 @@ impl Bus {
                 allow_direct: true,
                 ..Default::default()
             };
-            self.js
-                .create_or_update_stream(config)
+            self.create_or_update_stream(config, deadline)
                 .await
                 .map_err(|e| BusError::Stream {
                     name: name.to_owned(),
@@ -244,8 +268,7 @@ impl Bus {
                 duplicate_window: Duration::from_secs(120),
                 ..Default::default()
             };
-            self.js
-                .create_or_update_stream(config)
+            self.create_or_update_stream(config, deadline)
                 .await
                 .map_err(|e| BusError::BucketSetup {
                     name: bucket.to_owned(),
@@ -253,6 +276,29 @@ impl Bus {
                 })?;
         }
         Ok(())
+    }
+
+    /// Creates or updates one stream, asking again while JetStream is not ready to answer: a
+    /// cluster that is still electing its leaders times requests out or says it is unavailable.
+    async fn create_or_update_stream(
+        &self,
+        config: stream::Config,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), jetstream::context::CreateStreamError> {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.js.create_or_update_stream(config.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(err)
+                    if not_ready(&err.kind()) && tokio::time::Instant::now() + delay < deadline =>
+                {
+                    tracing::debug!(stream = %config.name, error = %err, "JetStream not ready, asking again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Creates (or updates) a durable pull consumer with explicit acks.

@@ -433,7 +433,7 @@ tenants:
     rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f
     api_key: acme-rae-key-1
 integrations:
-  - { id: github, config: { secrets: [github-secret-1], tenant: acme } }
+  - { id: github, config: { secrets: [github-secret-0001], tenant: acme } }
 api_keys:
   - id: acme-backend
     sha256: "9d3b5fbd4fc9fbc36ee4d1fb7e1a2ff7af8bd2ff4c35f6b5bdc0cd6bb2b7b4c1"
@@ -471,7 +471,7 @@ api_keys:
         SECRET,
         RAE_KEY,
         "acme-rae-key-1",
-        "github-secret-1",
+        "github-secret-0001",
         "ci-bot-key-0123456789",
     ] {
         assert!(!stdout.contains(secret), "{secret} shown in:\n{stdout}");

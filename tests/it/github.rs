@@ -378,7 +378,7 @@ tenants:
     integrations:
       github:
         organizations: ["Octocoders"]
-        secrets: ["acme-own-secret"]
+        secrets: ["acme-own-secret-1"]
   beta:
     rae_tenant_id: 11111111-2222-3333-4444-555555555555
     integrations:
@@ -408,7 +408,7 @@ tenants:
         "pull_request",
         "t-2",
         &pr,
-        "acme-own-secret",
+        "acme-own-secret-1",
     )
     .await;
     assert_eq!(status, 202, "{answer}");
@@ -416,8 +416,15 @@ tenants:
     assert_eq!(event["tenant"], "acme");
 
     // acme's secret does not sign for beta's repository.
-    let (status, answer) =
-        deliver(&pipeline, "github", "push", "t-3", &push, "acme-own-secret").await;
+    let (status, answer) = deliver(
+        &pipeline,
+        "github",
+        "push",
+        "t-3",
+        &push,
+        "acme-own-secret-1",
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["reason"],

@@ -418,8 +418,8 @@ async fn store(
     response
 }
 
-pub const SECRET: &str = "test-secret-1";
-pub const OLD_SECRET: &str = "test-secret-0";
+pub const SECRET: &str = "test-secret-0001";
+pub const OLD_SECRET: &str = "test-secret-0000";
 pub const RAE_KEY: &str = "rae-test-key";
 
 /// A config for tests: fast retries, the test NATS and fake RAE, an ephemeral ingress port.

@@ -434,9 +434,9 @@ integrations:
   - id: ci
     config: { secrets: [42, "long-enough-secret"] }
   - id: github
-    config: { secrets: ["gh-secret-1"], repositories: [not-a-repo] }
+    config: { secrets: ["gh-secret-0000001"], repositories: [not-a-repo] }
   - id: slack
-    config: { signing_secret: "slack-secret-1", query_results: "five" }
+    config: { signing_secret: "slack-secret-0001", query_results: "five" }
   - id: hook
     colour: red
   - id: git
@@ -475,7 +475,7 @@ integrations:
 
     #[test]
     fn an_entry_is_written_back_in_the_shape_of_the_file() {
-        let text = "integrations:\n  - { id: gh, kind: github, config: { secrets: [gh-secret-1], repositories: [acme/app] } }\n  - { id: slack, enabled: false }\n";
+        let text = "integrations:\n  - { id: gh, kind: github, config: { secrets: [gh-secret-0000001], repositories: [acme/app] } }\n  - { id: slack, enabled: false }\n";
         let config = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap();
         let written = serde_json::to_value(&config.integrations).unwrap();
         assert_eq!(written[0]["kind"], "github");
@@ -496,7 +496,7 @@ integrations:
     #[test]
     fn a_secret_from_the_environment_needs_a_kind_with_secrets() {
         let text = "integrations:\n  - { id: github, kind: git, config: { repositories: [{ path: /srv/app }] } }\n";
-        let found = problems(text, &[("GITHUB_WEBHOOK_SECRET", "gh-secret-123")]);
+        let found = problems(text, &[("GITHUB_WEBHOOK_SECRET", "gh-secret-0123456")]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].path, "integrations[0].kind");
         assert!(found[0].message.contains("GITHUB_WEBHOOK_SECRET"));

@@ -89,15 +89,17 @@ pub(crate) fn keys_problems(keys: &[ApiKeyConfig], ctx: &Context) -> Vec<Problem
             bad(format!("{path}.id"), "is used by another key");
         }
         key_ids.push(&key.id);
-        match (&key.sha256, &key.key) {
-            (Some(_), Some(_)) => bad(path.clone(), "set sha256 or key, not both"),
-            (None, None) => bad(
+        match (
+            &key.sha256,
+            &key.key,
+            key.key.as_ref().and_then(Secret::weakness),
+        ) {
+            (Some(_), Some(_), _) => bad(path.clone(), "set sha256 or key, not both"),
+            (None, None, _) => bad(
                 format!("{path}.sha256"),
                 "is required (print it with `rae-pipeline keys hash`), or set key",
             ),
-            (None, Some(k)) if k.expose().len() < 16 => {
-                bad(format!("{path}.key"), "must be at least 16 characters")
-            }
+            (None, Some(_), Some(weakness)) => bad(format!("{path}.key"), &weakness),
             _ => match key.digest() {
                 None => bad(format!("{path}.sha256"), "must be 64 hex digits"),
                 Some(digest) if digests.contains(&digest) => {

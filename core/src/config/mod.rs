@@ -480,7 +480,7 @@ pub(crate) mod tests {
         let text = "nats:\n  url: nats://file:4222\n";
         let env = env_of(&[
             ("NATS_URL", "nats://env:4222"),
-            ("RAE_WEBHOOK_SECRET", "s3cret-from-env"),
+            ("RAE_WEBHOOK_SECRET", "s3cret-from-env-1"),
         ]);
         let config = Config::load(&Source::Text(text.into()), &env).unwrap();
         assert_eq!(config.nats.url, "nats://env:4222");
@@ -489,7 +489,7 @@ pub(crate) mod tests {
             .unwrap()
             .settings_as::<WebhookConfig>()
             .unwrap();
-        assert_eq!(webhook.secrets[0].expose(), "s3cret-from-env");
+        assert_eq!(webhook.secrets[0].expose(), "s3cret-from-env-1");
     }
 
     #[test]
@@ -531,7 +531,7 @@ integrations:
       secrets: ["short"]
       tenant: acme2
   - id: Bad.Id
-    config: { secrets: ["longenough"], colour: red }
+    config: { secrets: ["long-enough-secret"], colour: red }
 "#;
         let err = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap_err();
         let paths: Vec<_> = err.problems().iter().map(|p| p.path.as_str()).collect();
@@ -557,16 +557,16 @@ integrations:
     #[test]
     fn github_and_slack_secrets_from_env_enable_those_routes() {
         let env = env_of(&[
-            ("GITHUB_WEBHOOK_SECRET", "gh-secret-123"),
-            ("SLACK_SIGNING_SECRET", "slack-secret-123"),
+            ("GITHUB_WEBHOOK_SECRET", "gh-secret-0123456"),
+            ("SLACK_SIGNING_SECRET", "slack-secret-0123"),
         ]);
         let config = Config::load(&Source::Text(String::new()), &env).unwrap();
         let (github, settings) = config.settings_of::<GithubConfig>().next().unwrap();
         assert_eq!(github.id, GITHUB_ID);
-        assert_eq!(settings.secrets[0].expose(), "gh-secret-123");
+        assert_eq!(settings.secrets[0].expose(), "gh-secret-0123456");
         let (slack, settings) = config.settings_of::<SlackConfig>().next().unwrap();
         assert_eq!(slack.id, SLACK_ID);
-        assert_eq!(settings.secrets()[0].expose(), "slack-secret-123");
+        assert_eq!(settings.secrets()[0].expose(), "slack-secret-0123");
     }
 
     #[test]
@@ -608,6 +608,7 @@ integrations:
             ("CI_WEBHOOK_SECRET", "example-secret-2"),
             ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
             ("SLACK_SIGNING_SECRET", "example-secret-4"),
+            ("CI_BOT_API_KEY", "rpk_3f9a1c07e45b28d6a1f0c9e7"),
         ]);
         let config = Config::load(&Source::Text(text), &env).unwrap();
         let kinds: Vec<_> = config.integrations.iter().map(|i| i.kind()).collect();
@@ -624,6 +625,34 @@ integrations:
         );
         assert!(config.tenants.contains_key("acme"));
         assert_eq!(config.api_keys.len(), 2);
+    }
+
+    /// The example carries no credential that works as shipped: without the environment
+    /// variable the key is a problem naming it, and a placeholder put there is refused.
+    #[test]
+    fn the_example_has_no_usable_default_credential() {
+        let text = include_str!("../../../integrations.example.yaml");
+        let load = |key: Option<&str>| {
+            let mut vars = vec![
+                ("RAE_WEBHOOK_SECRET", "example-secret-1"),
+                ("CI_WEBHOOK_SECRET", "example-secret-2"),
+                ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
+                ("SLACK_SIGNING_SECRET", "example-secret-4"),
+            ];
+            vars.extend(key.map(|k| ("CI_BOT_API_KEY", k)));
+            let err = Config::load(&Source::Text(text.to_owned()), &env_of(&vars)).unwrap_err();
+            err.problems().to_vec()
+        };
+        let unset = load(None);
+        assert_eq!(unset.len(), 1, "{unset:?}");
+        assert_eq!(unset[0].path, "api_keys[1].key");
+        assert!(unset[0].message.contains("CI_BOT_API_KEY"), "{unset:?}");
+        let placeholder = load(Some("rpk_change-me-change-me"));
+        assert_eq!(placeholder.len(), 1, "{placeholder:?}");
+        assert!(
+            placeholder[0].message.contains("placeholder"),
+            "{placeholder:?}"
+        );
     }
 
     /// Every setting of every section appears in the example file, so it stays the complete

@@ -39,14 +39,67 @@ impl Serialize for Secret {
     }
 }
 
-/// Problems of a list of signing secrets at `.{field}`: each at least 8 characters, and at
-/// least one when `required`.
+/// The fewest characters a signing secret or API key may have.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Words that mark a value as a placeholder left from an example, compared without case,
+/// `-`, `_` and spaces.
+const PLACEHOLDERS: [&str; 9] = [
+    "changeme",
+    "replaceme",
+    "placeholder",
+    "yoursecret",
+    "yourkey",
+    "yourtoken",
+    "secrethere",
+    "keyhere",
+    "xxxxxxxx",
+];
+
+impl Secret {
+    /// Why this value is too weak to guard a route, if it is: shorter than
+    /// [`MIN_SECRET_CHARS`], made of very few different characters (`aaaa…`, eight spaces), or a
+    /// placeholder such as `change-me`. `None` for a value fit to use.
+    pub fn weakness(&self) -> Option<String> {
+        const ADVICE: &str = "use a random value, e.g. `openssl rand -hex 32`";
+        let value = self.expose();
+        let chars = value.chars().count();
+        if chars < MIN_SECRET_CHARS {
+            return Some(format!(
+                "must be at least {MIN_SECRET_CHARS} characters (has {chars}); {ADVICE}"
+            ));
+        }
+        let mut distinct: Vec<char> = value.chars().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < 6 || value.trim().is_empty() {
+            return Some(format!(
+                "has only {} different characters; {ADVICE}",
+                distinct.len()
+            ));
+        }
+        let folded: String = value
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect();
+        PLACEHOLDERS
+            .iter()
+            .find(|word| folded.contains(*word))
+            .map(|word| format!("looks like a placeholder (contains {word:?}); {ADVICE}"))
+    }
+}
+
+/// Problems of a list of signing secrets at `.{field}`: each fit to use (see
+/// [`Secret::weakness`]), and at least one when `required`.
 pub(crate) fn secrets_problems(secrets: &[Secret], field: &str, required: bool) -> Vec<Problem> {
     let mut problems: Vec<Problem> = secrets
         .iter()
         .enumerate()
-        .filter(|(_, secret)| secret.expose().len() < 8)
-        .map(|(j, _)| Problem::new(format!(".{field}[{j}]"), "must be at least 8 characters"))
+        .filter_map(|(j, secret)| {
+            let weakness = secret.weakness()?;
+            Some(Problem::new(format!(".{field}[{j}]"), weakness))
+        })
         .collect();
     if required && secrets.is_empty() {
         problems.push(Problem::new(
@@ -80,7 +133,10 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            paths(&[Secret::new("long-enough"), Secret::new("short")], true),
+            paths(
+                &[Secret::new("long-enough-secret"), Secret::new("short")],
+                true
+            ),
             [".secrets[1]"]
         );
         assert_eq!(paths(&[], true), [".secrets"]);
@@ -88,15 +144,39 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_and_low_variety_values_are_weak() {
+        let weakness = |value: &str| Secret::new(value).weakness();
+        assert_eq!(weakness("3f9a1c07e45b28d6a1f0c9e7"), None);
+        assert_eq!(weakness("It's a Secret to Everybody"), None);
+        for weak in [
+            "rpk_change-me-change-me",
+            "REPLACE_ME_WITH_A_SECRET",
+            "<your-secret-here>......",
+            "                ",
+            "aaaaaaaaaaaaaaaaaaaa",
+            "1212121212121212",
+            "short-secret",
+        ] {
+            assert!(weakness(weak).is_some(), "{weak:?} passed");
+        }
+        assert!(weakness("rpk_change-me-change-me")
+            .unwrap()
+            .contains("placeholder (contains \"changeme\")"));
+        assert!(weakness("        ")
+            .unwrap()
+            .contains("at least 16 characters (has 8)"));
+    }
+
+    #[test]
     fn secrets_never_print() {
         let env = env_of(&[
             ("RAE_API_KEY", "key-123456"),
-            ("RAE_WEBHOOK_SECRET", "hook-123456"),
+            ("RAE_WEBHOOK_SECRET", "hook-123456789012"),
         ]);
         let config = Config::load(&Source::Text(String::new()), &env).unwrap();
         let shown = format!("{config:?}{}", config.redacted_yaml().unwrap());
         assert!(
-            !shown.contains("key-123456") && !shown.contains("hook-123456"),
+            !shown.contains("key-123456") && !shown.contains("hook-123456789012"),
             "{shown}"
         );
         assert!(shown.contains("<redacted>"));
@@ -117,9 +197,9 @@ tenants:
     api_key: tenant-api-key-1
     integrations: { github: { organizations: [acme-corp], secrets: [tenant-gh-secret-1] } }
 integrations:
-  - { id: memory, config: { secrets: [memory-secret-1] } }
-  - { id: github, config: { secrets: [github-secret-1] } }
-  - { id: slack, config: { signing_secret: slack-secret-1, signing_secrets: [slack-secret-2], bot_token: slack-bot-token-1 } }
+  - { id: memory, config: { secrets: [memory-secret-0001] } }
+  - { id: github, config: { secrets: [github-secret-0001] } }
+  - { id: slack, config: { signing_secret: slack-secret-0001, signing_secrets: [slack-secret-0002], bot_token: slack-bot-token-1 } }
   - id: email
     config:
       smtp: { accept: ["@example.com"], auth_users: [{ user: submitter, password: smtp-password-1 }] }
@@ -139,10 +219,10 @@ api_keys:
                 "rae-api-key-1",
                 "tenant-api-key-1",
                 "tenant-gh-secret-1",
-                "memory-secret-1",
-                "github-secret-1",
-                "slack-secret-1",
-                "slack-secret-2",
+                "memory-secret-0001",
+                "github-secret-0001",
+                "slack-secret-0001",
+                "slack-secret-0002",
                 "slack-bot-token-1",
                 "smtp-password-1",
                 "imap-password-1",

@@ -101,6 +101,8 @@ pub(crate) async fn read_body(
 }
 
 /// Refuses a body whose declared type is not one of `accepted` (a missing type is allowed).
+/// Where `application/json` is accepted, so is any `application/<name>+json` (RFC 6839), as
+/// CloudEvents and other JSON formats declare themselves.
 ///
 /// # Errors
 /// 415 naming the accepted types.
@@ -116,7 +118,10 @@ pub fn require_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<()
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if accepted.contains(&essence.as_str()) {
+    let json_suffix = essence.starts_with("application/") && essence.ends_with("+json");
+    if accepted.contains(&essence.as_str())
+        || (json_suffix && accepted.contains(&"application/json"))
+    {
         Ok(())
     } else {
         let hint = if accepted.contains(&"application/json") {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use axum::http::HeaderMap;
 use time::OffsetDateTime;
 
-use crate::{auth, Answer, ApiError, Caller, IngressState};
+use crate::{auth, require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
 use rae_core::config::{Config, Scope, Secret, WebhookConfig};
 use rae_core::event::{Event, Route, Source};
@@ -111,6 +111,7 @@ pub async fn accept(
     state: &IngressState,
     caller: &mut Caller,
 ) -> Result<Answer, ApiError> {
+    require_content_type(headers, &["application/json"])?;
     let now = OffsetDateTime::now_utc();
     let verified = if auth::bearer(headers).is_some() {
         let key = state.keys.authenticate(headers, now)?;
@@ -181,9 +182,9 @@ mod tests {
 tenants:
   acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f, project: platform }
 integrations:
-  - { id: ci, config: { secrets: [ci-secret-1], tenant: acme } }
-  - { id: deploys, config: { secrets: [deploy-secret-1], tenant: acme, project: ops } }
-  - { id: memory, config: { secrets: [memory-secret-1] } }
+  - { id: ci, config: { secrets: [ci-secret-000001], tenant: acme } }
+  - { id: deploys, config: { secrets: [deploy-secret-0001], tenant: acme, project: ops } }
+  - { id: memory, config: { secrets: [memory-secret-0001] } }
 "#;
         let config = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap();
         let registry = Registry::build(&config, None).unwrap();
