@@ -634,6 +634,11 @@ async fn git_watch_command_runs_the_watcher_alone_and_refuses_paths_that_are_not
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not a git repository"), "{stderr}");
+    // git's sentence, without libgit2's internals.
+    assert!(
+        !stderr.contains("class=") && !stderr.contains("code="),
+        "{stderr}"
+    );
     let out = cli(dir.path(), "nats://127.0.0.1:1")
         .arg("git-watch")
         .output()

@@ -26,18 +26,25 @@ pub const LISTED_COMMITS: usize = 10;
 /// Counting merged or dropped commits stops here.
 const COUNT_CAP: usize = 10_000;
 
-/// A git operation that failed, with what was being done.
+/// A git operation that failed, with what was being done and git's own sentence.
+///
+/// libgit2's display adds its internals (`; class=Os (2); code=NotFound (-3)`), which tell a
+/// user nothing: only its message is kept, and its code for callers that branch on it.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {source}")]
+#[error("{what}: {message}")]
 pub struct ScanError {
     pub what: String,
-    #[source]
-    pub source: git2::Error,
+    pub message: String,
+    pub code: git2::ErrorCode,
 }
 
 fn fail(what: impl Into<String>) -> impl FnOnce(git2::Error) -> ScanError {
     let what = what.into();
-    move |source| ScanError { what, source }
+    move |source| ScanError {
+        what,
+        message: source.message().to_owned(),
+        code: source.code(),
+    }
 }
 
 /// Opens the repository at `path` (a work tree, its `.git`, or a bare repository; parent
