@@ -215,6 +215,16 @@ pub fn derived_id(integration: &str, provider_id: &str) -> String {
     .to_string()
 }
 
+/// A stable event id for a provider's or sender's own id (a GitHub delivery, an idempotency
+/// key), scoped by integration and tenant: a caller holding one tenant's credential cannot make
+/// another tenant's genuine delivery look like a duplicate by sending its id first.
+pub fn scoped_id(route: &Route<'_>, provider_id: &str) -> String {
+    derived_id(
+        &format!("{}/{}", route.integration, route.tenant),
+        provider_id,
+    )
+}
+
 impl Event {
     /// Checks the schema rules and limits, naming the first offending field.
     ///
@@ -513,6 +523,24 @@ mod tests {
         for layer in Layer::ALL {
             assert_eq!(layer.as_str().parse::<Layer>().unwrap(), layer);
         }
+    }
+
+    #[test]
+    fn scoped_ids_differ_per_tenant() {
+        let route = |tenant| Route {
+            tenant,
+            project: "default",
+            source: Source::Github,
+            integration: "github",
+        };
+        assert_eq!(
+            scoped_id(&route("acme"), "d1"),
+            scoped_id(&route("acme"), "d1")
+        );
+        assert_ne!(
+            scoped_id(&route("acme"), "d1"),
+            scoped_id(&route("beta"), "d1")
+        );
     }
 
     #[test]

@@ -437,5 +437,28 @@ tenants:
 
     let (status, _) = deliver(&pipeline, "github", "push", "t-5", &push, "nobody-secret").await;
     assert_eq!(status, 401);
+
+    // Delivery ids are remembered per tenant: acme, learning the id of a delivery meant for
+    // beta and sending it first, cannot make beta's genuine delivery a duplicate.
+    let (status, answer) = deliver(
+        &pipeline,
+        "github",
+        "pull_request",
+        "t-6",
+        &pr,
+        "acme-own-secret-1",
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = deliver(&pipeline, "github", "push", "t-6", &push, GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["duplicate"], false, "{answer}");
+    let beta = answer["id"].as_str().unwrap().to_owned();
+    wait_for(
+        "beta's delivery in RAE",
+        Duration::from_secs(10),
+        || async { rae.stored_event_ids().get(&beta) == Some(&1) },
+    )
+    .await;
     pipeline.shutdown().await;
 }

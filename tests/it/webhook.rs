@@ -49,7 +49,10 @@ async fn the_seed_example_reaches_rae_with_its_event_id() {
 async fn signatures_with_and_without_timestamp_and_rotated_secrets() {
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;
-    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let strict = format!(
+        "  - id: strict\n    config: {{ secrets: [\"{SECRET}\"], require_timestamp: true }}\n"
+    );
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &strict)).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
 
     let body = r#"{"content": "signed without timestamp"}"#;
@@ -58,17 +61,47 @@ async fn signatures_with_and_without_timestamp_and_rotated_secrets() {
         .post_webhook(body, &[("x-webhook-signature", &sig)])
         .await;
     assert_eq!(status, 202, "{answer}");
+    // The same signed request again is a replay: answered as a duplicate, never a new event.
+    let (status, replay, _) = pipeline
+        .post_webhook(body, &[("x-webhook-signature", &sig)])
+        .await;
+    assert_eq!(status, 202, "{replay}");
+    assert_eq!(replay["duplicate"], true, "{replay}");
+    assert_eq!(replay["id"], answer["id"]);
+    // An integration with require_timestamp refuses the body-only signature.
+    let (status, refused, _) = pipeline
+        .post(
+            "/api/v1/webhooks/strict",
+            body,
+            &[("x-webhook-signature", &sig)],
+        )
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-Webhook-Timestamp is required"),
+        "{refused}"
+    );
 
     let body = r#"{"content": "signed with timestamp"}"#;
     let ts = now.to_string();
     let sig = sign(SECRET, Some(&ts), body.as_bytes());
-    let (status, answer, _) = pipeline
-        .post_webhook(
-            body,
-            &[("x-webhook-signature", &sig), ("x-webhook-timestamp", &ts)],
-        )
-        .await;
+    let headers = [
+        ("x-webhook-signature", sig.as_str()),
+        ("x-webhook-timestamp", &ts),
+    ];
+    let (status, answer, _) = pipeline.post_webhook(body, &headers).await;
     assert_eq!(status, 202, "{answer}");
+    let (status, replay, _) = pipeline.post_webhook(body, &headers).await;
+    assert_eq!(status, 202, "{replay}");
+    assert_eq!(replay["duplicate"], true, "{replay}");
+    let (status, strict, _) = pipeline
+        .post("/api/v1/webhooks/strict", body, &headers)
+        .await;
+    assert_eq!(status, 202, "{strict}");
+    assert_eq!(strict["duplicate"], false, "{strict}");
 
     // The old secret of a rotation still works.
     let body = r#"{"content": "signed with the old secret"}"#;
@@ -78,10 +111,12 @@ async fn signatures_with_and_without_timestamp_and_rotated_secrets() {
         .await;
     assert_eq!(status, 202);
 
-    wait_for("three memories in RAE", Duration::from_secs(10), || async {
-        rae.stored().len() == 3
+    wait_for("four memories in RAE", Duration::from_secs(10), || async {
+        rae.stored().len() == 4
     })
     .await;
+    let stored = rae.stored_event_ids();
+    assert!(stored.values().all(|n| *n == 1), "{stored:?}");
     pipeline.shutdown().await;
 }
 

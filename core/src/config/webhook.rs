@@ -15,6 +15,9 @@ pub struct WebhookConfig {
     pub tenant: Option<String>,
     /// Project of its events when the body names none (default `ingress.default_project`).
     pub project: Option<String>,
+    /// Refuse `X-Webhook-Signature` without `X-Webhook-Timestamp`: a body-only signature stays
+    /// valid forever, a timestamped one only within `ingress.signature_tolerance_secs`.
+    pub require_timestamp: bool,
 }
 
 impl WebhookConfig {

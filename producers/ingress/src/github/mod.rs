@@ -2,7 +2,7 @@
 //!
 //! Verifies `X-Hub-Signature-256` over the raw body, turns the deliveries a team wants to
 //! remember into one event each ([`normalize`]), routes each to the tenant that claims its
-//! repository or organization, and remembers `X-GitHub-Delivery` in `rae_dedupe`, so a
+//! repository or organization, and remembers `X-GitHub-Delivery` in `rae_dedupe` per tenant, so a
 //! redelivery days later is answered as a duplicate.
 
 pub mod normalize;
@@ -294,7 +294,7 @@ pub async fn accept(
         source: Source::Github,
         integration: &hook.id,
     };
-    let id = event::derived_id(&hook.id, delivery);
+    let id = event::scoped_id(&route, delivery);
     let event = Event::builder(route, id, memory.kind, memory.content)
         .tags(memory.tags)
         .occurred_at(memory.occurred_at.unwrap_or(now))

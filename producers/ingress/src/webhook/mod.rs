@@ -22,6 +22,7 @@ pub struct Webhook {
     pub secrets: Vec<Secret>,
     pub tenant: String,
     pub project: String,
+    pub require_timestamp: bool,
 }
 
 /// The enabled webhook integrations, by id.
@@ -68,6 +69,7 @@ impl Registry {
                     secrets,
                     tenant,
                     project,
+                    require_timestamp: settings.require_timestamp,
                 },
             );
         }
@@ -117,7 +119,10 @@ pub async fn accept(
         let key = state.keys.authenticate(headers, now)?;
         caller.key_id = Some(key.id.clone());
         key.allow(Scope::WebhooksWrite, &webhook.tenant)?;
-        verify::Verified::new(body)
+        verify::Authenticated {
+            body: verify::Verified::new(body),
+            signature: None,
+        }
     } else {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let credentials = verify::Credentials {
@@ -125,20 +130,24 @@ pub async fn accept(
             signature: header(verify::SIGNATURE_HEADER),
             timestamp: header(verify::TIMESTAMP_HEADER),
         };
-        verify::verify(
-            credentials,
-            body,
-            &webhook.secrets,
-            state.tolerance_secs,
-            now.unix_timestamp(),
-        )
-        .map_err(|e| ApiError::Unauthorized(e.to_string()))?
+        let policy = verify::Policy {
+            secrets: &webhook.secrets,
+            tolerance_secs: state.tolerance_secs,
+            require_timestamp: webhook.require_timestamp,
+        };
+        verify::verify(credentials, body, policy, now.unix_timestamp())
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))?
     };
     match &caller.key_id {
         Some(key) => state.admit(&format!("key:{key}"))?,
         None => state.admit(&format!("integration:{}", webhook.id))?,
     }
-    let parsed = normalize::parse(verified.body())?;
+    let mut parsed = normalize::parse(verified.body.body())?;
+    // A signed request without its own key is identified by its signature: sent again (a
+    // replay, or the sender's retry after a lost answer) it is a duplicate, never a new event.
+    if parsed.idempotency_key.is_none() {
+        parsed.idempotency_key = verified.signature;
+    }
     let keyed = parsed.idempotency_key.is_some();
     let route = Route {
         integration: &webhook.id,

@@ -112,7 +112,7 @@ pub fn normalize(
             ))
         }
         // Scoped by tenant too: two tenants' senders may pick the same key.
-        Some(key) => event::derived_id(&format!("{}/{}", route.integration, route.tenant), key),
+        Some(key) => event::scoped_id(&route, key),
         None => event::new_id(),
     };
     let mut attributes = body.metadata.unwrap_or_default();

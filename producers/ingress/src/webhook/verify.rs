@@ -7,7 +7,9 @@
 //!   `<ts>.<body>` and a timestamp outside the tolerance is refused (replay protection).
 //!
 //! Comparisons are constant time. Only [`verify`] makes a [`Verified`] body, so unverified input
-//! cannot reach the normalizer by type.
+//! cannot reach the normalizer by type. A signature that verified is returned with the body:
+//! the handler makes it the event's idempotency key, so a replayed request is a duplicate and
+//! never a second event. An integration with `require_timestamp` refuses body-only signatures.
 
 pub use crate::verified::Verified;
 use rae_core::config::Secret;
@@ -26,6 +28,8 @@ pub enum VerifyError {
     MalformedSignature,
     #[error("X-Webhook-Timestamp is {0}")]
     Timestamp(#[from] TimestampError),
+    #[error("X-Webhook-Timestamp is required with X-Webhook-Signature by this integration: sign `<unix seconds>.<body>` and send the seconds in X-Webhook-Timestamp")]
+    TimestampRequired,
     #[error("signature does not match any active secret")]
     BadSignature,
     #[error("secret does not match any active secret")]
@@ -42,39 +46,73 @@ pub struct Credentials<'a> {
     pub timestamp: Option<&'a str>,
 }
 
-/// Checks `credentials` against `secrets` for `body`, at unix time `now`.
+/// What a webhook checks a request against: its active secrets and signing rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub secrets: &'a [Secret],
+    /// How far `X-Webhook-Timestamp` may be from `now`.
+    pub tolerance_secs: u64,
+    /// Refuse signatures without a timestamp.
+    pub require_timestamp: bool,
+}
+
+/// An authenticated body, with the signature that proved it when one did.
+#[derive(Debug, Clone)]
+pub struct Authenticated<'a> {
+    pub body: Verified<'a>,
+    /// `sha256=<hex>` in lower case, with the timestamp it covers: the same request sent
+    /// again carries the same value.
+    pub signature: Option<String>,
+}
+
+/// Checks `credentials` against `policy` for `body`, at unix time `now`.
 ///
 /// # Errors
 /// [`VerifyError`] saying which check failed.
 pub fn verify<'a>(
     credentials: Credentials<'_>,
     body: &'a [u8],
-    secrets: &[Secret],
-    tolerance_secs: u64,
+    policy: Policy<'_>,
     now: i64,
-) -> Result<Verified<'a>, VerifyError> {
+) -> Result<Authenticated<'a>, VerifyError> {
+    let secrets = policy.secrets;
     if secrets.is_empty() {
         return Err(VerifyError::NoSecrets);
     }
     if let Some(signature) = credentials.signature {
         let expected = signature::parse_hex_digest(signature, "sha256=")
             .ok_or(VerifyError::MalformedSignature)?;
-        let signed = match credentials.timestamp {
+        let (signed, timestamp) = match credentials.timestamp {
             Some(ts) => {
-                let ts = signature::check_timestamp(ts, now, tolerance_secs)?;
-                signature::any_secret_signs(secrets, &[ts.as_bytes(), b".", body], &expected)
+                let ts = signature::check_timestamp(ts, now, policy.tolerance_secs)?;
+                let signed =
+                    signature::any_secret_signs(secrets, &[ts.as_bytes(), b".", body], &expected);
+                (signed, Some(ts))
             }
-            None => signature::any_secret_signs(secrets, &[body], &expected),
+            None if policy.require_timestamp => return Err(VerifyError::TimestampRequired),
+            None => (
+                signature::any_secret_signs(secrets, &[body], &expected),
+                None,
+            ),
         };
-        return if signed {
-            Ok(Verified::new(body))
-        } else {
-            Err(VerifyError::BadSignature)
-        };
+        if !signed {
+            return Err(VerifyError::BadSignature);
+        }
+        let hex = hex::encode(expected);
+        return Ok(Authenticated {
+            body: Verified::new(body),
+            signature: Some(match timestamp {
+                Some(ts) => format!("{ts}.sha256={hex}"),
+                None => format!("sha256={hex}"),
+            }),
+        });
     }
     if let Some(given) = credentials.secret {
         return if signature::any_secret_equals(secrets, given) {
-            Ok(Verified::new(body))
+            Ok(Authenticated {
+                body: Verified::new(body),
+                signature: None,
+            })
         } else {
             Err(VerifyError::BadSecret)
         };
@@ -101,13 +139,54 @@ mod tests {
         vec![Secret::new("old-secret-1"), Secret::new("new-secret-2")]
     }
 
+    fn policy(secrets: &[Secret], require_timestamp: bool) -> Policy<'_> {
+        Policy {
+            secrets,
+            tolerance_secs: 300,
+            require_timestamp,
+        }
+    }
+
     fn with_signature(signature: &str, timestamp: Option<&str>) -> Result<(), VerifyError> {
         let credentials = Credentials {
             signature: Some(signature),
             timestamp,
             ..Credentials::default()
         };
-        verify(credentials, BODY, &secrets(), 300, NOW).map(|_| ())
+        verify(credentials, BODY, policy(&secrets(), false), NOW).map(|_| ())
+    }
+
+    #[test]
+    fn a_signature_is_returned_as_the_replay_key_and_can_be_required_with_a_timestamp() {
+        let secrets = secrets();
+        let ts = NOW.to_string();
+        let signature = sign("new-secret-2", Some(&ts), BODY);
+        let credentials = Credentials {
+            signature: Some(&signature),
+            timestamp: Some(&ts),
+            ..Credentials::default()
+        };
+        let accepted = verify(credentials, BODY, policy(&secrets, true), NOW).unwrap();
+        assert_eq!(accepted.signature, Some(format!("{ts}.{signature}")));
+
+        let body_only = sign("new-secret-2", None, BODY);
+        let credentials = Credentials {
+            signature: Some(&body_only),
+            ..Credentials::default()
+        };
+        assert_eq!(
+            verify(credentials, BODY, policy(&secrets, true), NOW).map(|_| ()),
+            Err(VerifyError::TimestampRequired)
+        );
+        let accepted = verify(credentials, BODY, policy(&secrets, false), NOW).unwrap();
+        assert_eq!(accepted.signature, Some(body_only));
+
+        let plain = Credentials {
+            secret: Some("new-secret-2"),
+            ..Credentials::default()
+        };
+        let accepted = verify(plain, BODY, policy(&secrets, true), NOW).unwrap();
+        assert_eq!(accepted.signature, None);
     }
 
     #[test]
@@ -200,7 +279,7 @@ mod tests {
                 secret,
                 ..Credentials::default()
             };
-            verify(credentials, BODY, &secrets(), 300, NOW).map(|_| ())
+            verify(credentials, BODY, policy(&secrets(), false), NOW).map(|_| ())
         };
         assert_eq!(check(Some("old-secret-1")), Ok(()));
         assert_eq!(check(Some("new-secret-2")), Ok(()));
