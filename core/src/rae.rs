@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{is_rae_tenant_id, RaeAuth, RaeConfig, Secret, TenantConfig, DEFAULT_TENANT};
+use crate::config::{
+    find_tenant, is_rae_tenant_id, RaeAuth, RaeConfig, Secret, TenantConfig, DEFAULT_TENANT,
+};
 
 /// The tenant RAE means by `default-tenant`.
 pub const DEFAULT_TENANT_UUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -187,9 +189,10 @@ impl RaeClient {
         })
     }
 
-    /// `X-Tenant-Id` and key for an event's tenant alias.
+    /// `X-Tenant-Id` and key for an event's tenant: a configured tenant's own, whether it is
+    /// named by its alias or its `rae_tenant_id`.
     fn credentials(&self, tenant: &str) -> (String, Option<&Secret>) {
-        let entry = self.tenants.get(tenant);
+        let entry = find_tenant(&self.tenants, tenant).map(|(_, t)| t);
         let tenant_id = match entry.and_then(|t| t.rae_tenant_id.clone()) {
             Some(id) => id,
             None if is_rae_tenant_id(tenant) => tenant.to_owned(),
@@ -466,6 +469,10 @@ mod tests {
         };
         let client = RaeClient::new(&config, &tenants).unwrap();
         let (id, key) = client.credentials("acme");
+        assert_eq!(id, "7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f");
+        assert_eq!(key.unwrap().expose(), "acme-key");
+        // Named by its RAE id, acme is still acme, with its own key.
+        let (id, key) = client.credentials("7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f");
         assert_eq!(id, "7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f");
         assert_eq!(key.unwrap().expose(), "acme-key");
         let (id, key) = client.credentials("unknown-alias");

@@ -108,6 +108,42 @@ async fn the_seed_api_example_reaches_rae_for_the_keys_tenant() {
     pipeline.shutdown().await;
 }
 
+/// A tenant named by its RAE id is the same tenant as its alias: a key bound to acme's UUID
+/// writes as acme, with acme's own RAE key, and X-Tenant-ID may name either.
+#[tokio::test]
+async fn a_tenant_named_by_its_rae_id_is_its_alias() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml = format!(
+        "{}  - {{ id: by-uuid, key: \"rpk_uuid_bound_key_for_tests_05\", scopes: [\"memories:write\"], tenants: [\"{ACME}\"] }}\n",
+        keys_yaml()
+    );
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml)).await;
+    let memory = json!({"content": "written through the tenant's RAE id"});
+    for (key, tenant) in [
+        ("rpk_uuid_bound_key_for_tests_05", None),
+        ("rpk_uuid_bound_key_for_tests_05", Some("acme")),
+        (WRITER_KEY, Some(ACME)),
+    ] {
+        let (status, answer, _) = post_memories(&pipeline, key, tenant, &memory).await;
+        assert_eq!(status, 202, "{tenant:?}: {answer}");
+        let id = answer["id"].as_str().unwrap().to_owned();
+        assert_eq!(events_with_id(pipeline.bus(), &id).await[0]["tenant"], "acme");
+        wait_for("RAE to store it", Duration::from_secs(10), || async {
+            rae.stored_event_ids().contains_key(&id)
+        })
+        .await;
+        let stored = rae.stored();
+        let stored = stored
+            .iter()
+            .find(|m| m.body["metadata"]["event_id"] == json!(id))
+            .unwrap();
+        assert_eq!(stored.headers["x-tenant-id"], ACME);
+        assert_eq!(stored.headers["x-api-key"], "acme-rae-key", "{tenant:?}");
+    }
+    pipeline.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_batch_answers_each_item_and_stores_the_valid_ones() {
     let nats = NatsServer::start();

@@ -53,7 +53,7 @@ pub use problem::{ConfigError, Context, Problem};
 pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
 pub use secret::{Secret, REDACTED};
 pub use slack::SlackConfig;
-pub use tenants::{TenantConfig, TenantGithub, TenantIntegrations, TenantSlack};
+pub use tenants::{find_tenant, TenantConfig, TenantGithub, TenantIntegrations, TenantSlack};
 pub use webhook::WebhookConfig;
 pub use writer::WriterConfig;
 
@@ -356,11 +356,19 @@ impl Config {
             .unwrap_or(&self.ingress.default_project)
     }
 
+    /// The one name of a tenant: its alias under `tenants` when `tenant` is that alias or the
+    /// tenant's `rae_tenant_id`, else `tenant` as given (a RAE tenant id no alias names).
+    pub fn tenant_alias<'a>(&'a self, tenant: &'a str) -> &'a str {
+        find_tenant(&self.tenants, tenant).map_or(tenant, |(alias, _)| alias)
+    }
+
     /// The tenant and project of an input: `tenant` (the integration's, or one the request
-    /// names), else `ingress.default_tenant`; the project by [`Config::project_for`]. Every
-    /// producer routes its events through this one method.
+    /// names, as its alias), else `ingress.default_tenant`; the project by
+    /// [`Config::project_for`]. Every producer routes its events through this one method.
     pub fn destination(&self, tenant: Option<&str>, project: Option<&str>) -> (String, String) {
-        let tenant = tenant.unwrap_or(&self.ingress.default_tenant).to_owned();
+        let tenant = self
+            .tenant_alias(tenant.unwrap_or(&self.ingress.default_tenant))
+            .to_owned();
         let project = self.project_for(&tenant, project).to_owned();
         (tenant, project)
     }

@@ -8,6 +8,22 @@ use serde::{Deserialize, Serialize};
 
 use super::{is_rae_tenant_id, secrets_problems, Problem, Secret};
 
+/// The configured tenant that `tenant` names, by its alias or by its `rae_tenant_id`, with
+/// its alias: the one lookup behind [`super::Config::tenant_alias`] and the RAE client's
+/// credentials, so a tenant has one identity whichever name a caller used.
+pub fn find_tenant<'a>(
+    tenants: &'a BTreeMap<String, TenantConfig>,
+    tenant: &str,
+) -> Option<(&'a str, &'a TenantConfig)> {
+    if let Some((alias, config)) = tenants.get_key_value(tenant) {
+        return Some((alias, config));
+    }
+    tenants
+        .iter()
+        .find(|(_, t)| t.rae_tenant_id.as_deref() == Some(tenant))
+        .map(|(alias, config)| (alias.as_str(), config))
+}
+
 /// RAE credentials, defaults and integration settings for one tenant alias.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -40,10 +40,16 @@ impl KeyRing {
             .api_keys
             .iter()
             .filter_map(|k| {
+                // A tenant named by its RAE id is the same tenant as its alias.
                 let tenants = if k.tenants.iter().any(|t| t == "*") {
                     Some(configured.clone())
                 } else {
-                    Some(k.tenants.clone())
+                    Some(
+                        k.tenants
+                            .iter()
+                            .map(|t| config.tenant_alias(t).to_owned())
+                            .collect(),
+                    )
                 };
                 Some((
                     k.digest()?,

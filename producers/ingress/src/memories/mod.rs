@@ -47,6 +47,8 @@ fn authorize(
             })?
             .to_owned(),
     };
+    // One identity per tenant: its RAE id names the same tenant as its alias.
+    let tenant = state.config.tenant_alias(&tenant).to_owned();
     caller.tenant = Some(tenant.clone());
     key.allow(scope, &tenant)?;
     if !state.config.tenant_resolves(&tenant) {
