@@ -128,7 +128,10 @@ async fn a_tenant_named_by_its_rae_id_is_its_alias() {
         let (status, answer, _) = post_memories(&pipeline, key, tenant, &memory).await;
         assert_eq!(status, 202, "{tenant:?}: {answer}");
         let id = answer["id"].as_str().unwrap().to_owned();
-        assert_eq!(events_with_id(pipeline.bus(), &id).await[0]["tenant"], "acme");
+        assert_eq!(
+            events_with_id(pipeline.bus(), &id).await[0]["tenant"],
+            "acme"
+        );
         wait_for("RAE to store it", Duration::from_secs(10), || async {
             rae.stored_event_ids().contains_key(&id)
         })

@@ -372,3 +372,46 @@ async fn health_routes() {
     assert!(health["memory"]["last_activity"].is_string(), "{health}");
     pipeline.shutdown().await;
 }
+
+/// Sends `request` as raw bytes and returns the status and the JSON body of the answer.
+async fn raw_request(base: &str, request: &[u8]) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+/// Malformed requests get our JSON error shape with the right status, not the HTTP stack's
+/// plain text or an unrelated 413.
+#[tokio::test]
+async fn malformed_requests_get_the_json_error_shape() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let head = format!(
+        "POST /api/v1/webhooks/memory HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Webhook-Secret: {SECRET}\r\n"
+    );
+    let bad_chunk = format!("{head}Transfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n");
+    let (status, answer) = raw_request(&pipeline.base, bad_chunk.as_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "bad_request", "{answer}");
+    assert_eq!(answer["field"], "body", "{answer}");
+
+    let bad_utf8 = "GET /api/v1/dlq/%FF%FE HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (status, answer) = raw_request(&pipeline.base, bad_utf8.as_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "bad_request", "{answer}");
+    assert_eq!(answer["field"], "path", "{answer}");
+    assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
+    pipeline.shutdown().await;
+}

@@ -93,11 +93,31 @@ pub(crate) async fn read_body(
     }
     match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Err(err)) if over_limit(&err) => Err(ApiError::PayloadTooLarge { limit }),
+        // Bad chunked encoding, a body shorter than its Content-Length, a connection cut off.
+        Ok(Err(err)) => Err(ApiError::BadRequest {
+            field: Some("body".into()),
+            message: format!(
+                "the request body could not be read: {}",
+                rae_core::telemetry::error_chain(&err)
+            ),
+        }),
         Err(_) => Err(ApiError::RequestTimeout(
             state.request_timeout.as_millis() as u64
         )),
     }
+}
+
+/// True when reading a body stopped at the size limit, not at a malformed body.
+fn over_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Refuses a body whose declared type is not one of `accepted` (a missing type is allowed).

@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,13 +16,31 @@ use crate::answer::{finish, respond};
 use crate::{admin, github, memories, slack, webhook};
 use crate::{ApiError, Caller, IngressState, API_INTEGRATION, DLQ_INTEGRATION};
 
+/// The one `{...}` segment of a route's path. A segment axum cannot decode (bad UTF-8 after
+/// percent-decoding) is our JSON 400 naming the path, not axum's plain-text answer.
+pub(crate) struct Segment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Segment(value)),
+            Err(rejection) => Err(ApiError::BadRequest {
+                field: Some("path".into()),
+                message: rejection.body_text(),
+            }),
+        }
+    }
+}
+
 fn no_integration(kind: &str, id: &str) -> Response {
     ApiError::NotFound(format!("no enabled {kind} integration {id:?}")).into_response()
 }
 
 pub(crate) async fn webhook_route(
     State(state): State<IngressState>,
-    Path(integration): Path<String>,
+    Segment(integration): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -77,7 +96,7 @@ pub(crate) async fn memories_query_route(
 
 pub(crate) async fn github_route(
     State(state): State<IngressState>,
-    Path(integration): Path<String>,
+    Segment(integration): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -97,7 +116,7 @@ pub(crate) async fn github_route(
 
 pub(crate) async fn slack_events_route(
     State(state): State<IngressState>,
-    Path(integration): Path<String>,
+    Segment(integration): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -117,7 +136,7 @@ pub(crate) async fn slack_events_route(
 
 pub(crate) async fn slack_commands_route(
     State(state): State<IngressState>,
-    Path(integration): Path<String>,
+    Segment(integration): Segment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -156,7 +175,7 @@ pub(crate) async fn dlq_list_route(
 
 pub(crate) async fn dlq_show_route(
     State(state): State<IngressState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     headers: HeaderMap,
 ) -> Response {
     let started = Instant::now();
