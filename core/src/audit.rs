@@ -7,9 +7,15 @@
 //! once: one at a time it stored about 9k records a second, fewer than the ingress takes
 //! requests (`docs/benchmarks.md`). Records are therefore stored about, not exactly, in the order
 //! of their decisions; each carries its time `at`.
+//!
+//! Refusals are folded ([`Refusals`]): within a window of [`REFUSAL_WINDOW`], the first refusal
+//! of one caller for one reason is stored at once and the rest are counted into one summary
+//! record (`repeated`), so a flood of bad requests costs a record per window, not one each.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -71,6 +77,67 @@ pub struct Record {
     pub key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// On a summary of folded refusals: how many more like the one stored at `at` came, the
+    /// last at `until`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option",
+        default
+    )]
+    pub until: Option<OffsetDateTime>,
+}
+
+/// How long refusals of one caller for one reason are folded into one summary.
+pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+/// Callers folded at once; past it a refusal is stored on its own, as before folding.
+const FOLDED_CALLERS: usize = 1_000;
+
+/// Who was refused for what: the record without its time.
+type RefusalKey = (String, Option<String>, Option<String>, Option<String>);
+
+/// Refusals of the current window, by caller and reason.
+#[derive(Default)]
+pub struct Refusals {
+    groups: HashMap<RefusalKey, (Record, u64)>,
+}
+
+impl Refusals {
+    /// The record to store now, if any: every record that is not a refusal, and the first
+    /// refusal of its caller and reason in this window; later ones are only counted.
+    pub fn admit(&mut self, record: Record) -> Option<Record> {
+        if record.outcome != Outcome::Rejected {
+            return Some(record);
+        }
+        let key = (
+            record.integration.clone(),
+            record.reason.clone(),
+            record.tenant.clone(),
+            record.key_id.clone(),
+        );
+        if let Some((first, count)) = self.groups.get_mut(&key) {
+            first.until = Some(record.at);
+            *count += 1;
+            return None;
+        }
+        if self.groups.len() < FOLDED_CALLERS {
+            self.groups.insert(key, (record.clone(), 0));
+        }
+        Some(record)
+    }
+
+    /// Ends the window: one summary per caller and reason refused again after its first record.
+    pub fn flush(&mut self) -> Vec<Record> {
+        self.groups
+            .drain()
+            .filter(|(_, (_, count))| *count > 0)
+            .map(|(_, (mut first, count))| {
+                first.repeated = Some(count);
+                first
+            })
+            .collect()
+    }
 }
 
 /// Handle to the audit queue; cheap to clone.
@@ -104,6 +171,9 @@ impl Auditor {
         };
         let task = tokio::spawn(async move {
             let mut in_flight = FuturesUnordered::new();
+            let mut refusals = Refusals::default();
+            let mut window = tokio::time::interval(REFUSAL_WINDOW);
+            window.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // After cancellation the queue is closed but still hands out what it holds.
             let (mut open, mut stopping) = (true, false);
             loop {
@@ -114,9 +184,15 @@ impl Auditor {
                         rx.close();
                     }
                     Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+                    _ = window.tick(), if open => {
+                        in_flight.extend(refusals.flush().into_iter().map(&store));
+                    }
                     record = rx.recv(), if open && in_flight.len() < IN_FLIGHT => match record {
-                        Some(record) => in_flight.push(store(record)),
-                        None => open = false,
+                        Some(record) => in_flight.extend(refusals.admit(record).map(&store)),
+                        None => {
+                            open = false;
+                            in_flight.extend(refusals.flush().into_iter().map(&store));
+                        }
                     },
                     else => break,
                 }
@@ -143,5 +219,48 @@ impl Auditor {
                 tracing::warn!("audit queue full, records dropped (rae_pipeline_audit_dropped_total counts them)");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(key_id: &str, at: i64) -> Record {
+        Record {
+            at: OffsetDateTime::from_unix_timestamp(at).unwrap(),
+            integration: "api".into(),
+            outcome: Outcome::Rejected,
+            reason: Some("unauthorized".into()),
+            tenant: None,
+            key_id: Some(key_id.into()),
+            event_id: None,
+            repeated: None,
+            until: None,
+        }
+    }
+
+    #[test]
+    fn refusals_of_one_caller_fold_into_one_summary_per_window() {
+        let mut refusals = Refusals::default();
+        assert!(refusals.admit(refusal("a", 1)).is_some());
+        for at in 2..=50 {
+            assert!(refusals.admit(refusal("a", at)).is_none());
+        }
+        assert!(refusals.admit(refusal("b", 3)).is_some());
+        let accepted = Record {
+            outcome: Outcome::Accepted,
+            ..refusal("a", 4)
+        };
+        assert!(refusals.admit(accepted.clone()).is_some());
+        assert!(refusals.admit(accepted).is_some());
+        let summaries = refusals.flush();
+        assert_eq!(summaries.len(), 1, "only a was refused again");
+        assert_eq!(summaries[0].key_id.as_deref(), Some("a"));
+        assert_eq!(summaries[0].repeated, Some(49));
+        assert_eq!(summaries[0].at.unix_timestamp(), 1);
+        assert_eq!(summaries[0].until.unwrap().unix_timestamp(), 50);
+        // A new window stores the first refusal again.
+        assert!(refusals.admit(refusal("a", 60)).is_some());
     }
 }

@@ -415,3 +415,36 @@ async fn malformed_requests_get_the_json_error_shape() {
     assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
     pipeline.shutdown().await;
 }
+
+/// A flood of refused requests from one caller costs one audit record and one summary per
+/// window, not a record each.
+#[tokio::test]
+async fn a_flood_of_refusals_is_folded_into_one_audit_summary() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let body = r#"{"content": "refused"}"#;
+    for _ in 0..300 {
+        let (status, _, _) = pipeline
+            .post_webhook(body, &[("x-webhook-secret", "not-the-secret-at-all")])
+            .await;
+        assert_eq!(status, 401);
+    }
+    let summary = || async {
+        stream_json(pipeline.bus(), rae_core::subjects::AUDIT_STREAM)
+            .await
+            .into_iter()
+            .find(|r| r["repeated"].is_number())
+    };
+    wait_for("the refusals' summary", Duration::from_secs(30), || async {
+        summary().await.is_some()
+    })
+    .await;
+    let records = stream_json(pipeline.bus(), rae_core::subjects::AUDIT_STREAM).await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    let summary = summary().await.unwrap();
+    assert_eq!(summary["repeated"], 299, "{summary}");
+    assert_eq!(summary["reason"], "unauthorized");
+    assert!(summary["until"].is_string(), "{summary}");
+    pipeline.shutdown().await;
+}

@@ -204,6 +204,8 @@ pub(crate) fn finish(
         tenant: caller.tenant.clone(),
         key_id: caller.key_id.clone(),
         event_id,
+        repeated: None,
+        until: None,
     });
     rae_core::telemetry::IntegrationRequest {
         integration,
