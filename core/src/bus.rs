@@ -206,26 +206,38 @@ impl Bus {
         let c = &self.config;
         let deadline = tokio::time::Instant::now() + setup_patience(c);
         let dup = Duration::from_secs(c.duplicate_window_secs);
-        for (name, subject, max_age) in [
+        // What a full stream does: the pipeline's own streams refuse new messages, so a
+        // publisher sees the failure and retries (nothing accepted is dropped); the audit
+        // trail drops its oldest records.
+        let keep = stream::DiscardPolicy::New;
+        for (name, subject, max_age, max_bytes, discard) in [
             (
                 subjects::EVENTS_STREAM,
                 subjects::EVENTS_ALL,
                 DAY * c.events_max_age_days as u32,
+                c.events_max_bytes,
+                keep,
             ),
             (
                 subjects::ENRICHED_STREAM,
                 subjects::ENRICHED_ALL,
                 DAY * c.events_max_age_days as u32,
+                c.enriched_max_bytes,
+                keep,
             ),
             (
                 subjects::DLQ_STREAM,
                 subjects::DLQ_ALL,
                 DAY * c.dlq_max_age_days as u32,
+                c.dlq_max_bytes,
+                keep,
             ),
             (
                 subjects::AUDIT_STREAM,
                 subjects::AUDIT_ALL,
                 DAY * c.audit_max_age_days as u32,
+                c.audit_max_bytes,
+                stream::DiscardPolicy::Old,
             ),
         ] {
             let config = stream::Config {
@@ -235,6 +247,8 @@ impl Bus {
                 storage: stream::StorageType::File,
                 num_replicas: c.replicas,
                 max_age,
+                max_bytes: i64::try_from(max_bytes).unwrap_or(i64::MAX),
+                discard,
                 duplicate_window: dup.min(max_age),
                 allow_direct: true,
                 ..Default::default()

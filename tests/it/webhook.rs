@@ -448,3 +448,68 @@ async fn a_flood_of_refusals_is_folded_into_one_audit_summary() {
     assert!(summary["until"].is_string(), "{summary}");
     pipeline.shutdown().await;
 }
+
+/// A full events stream refuses new events with 503 and `Retry-After`, and keeps every event
+/// it accepted; the audit stream drops its oldest records instead.
+#[tokio::test]
+async fn a_full_events_stream_is_503_and_keeps_what_it_accepted() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, "");
+    config.nats.events_max_bytes = rae_core::config::MIN_STREAM_BYTES;
+    let mut pipeline = Pipeline::start(&config).await;
+    let events = pipeline.bus().stream(EVENTS_STREAM).await.unwrap();
+    let info = events.clone().get_info().await.unwrap();
+    assert_eq!(info.config.max_bytes, 1024 * 1024);
+    assert_eq!(
+        info.config.discard,
+        async_nats::jetstream::stream::DiscardPolicy::New
+    );
+    let audit = pipeline
+        .bus()
+        .stream(rae_core::subjects::AUDIT_STREAM)
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.config.discard,
+        async_nats::jetstream::stream::DiscardPolicy::Old
+    );
+
+    let mut accepted = Vec::new();
+    let refusal = loop {
+        assert!(
+            accepted.len() < 40,
+            "1 MiB held more than 40 events of 60 KB"
+        );
+        let body = json!({"content": format!("{} {}", accepted.len(), "x".repeat(60_000))});
+        let (status, answer, headers) = pipeline
+            .post_webhook(&body.to_string(), &[("x-webhook-secret", SECRET)])
+            .await;
+        match status {
+            202 => accepted.push(answer["id"].as_str().unwrap().to_owned()),
+            _ => break (status, answer, headers),
+        }
+    };
+    let (status, answer, headers) = refusal;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "unavailable");
+    assert!(headers.get("retry-after").is_some());
+    assert!(accepted.len() >= 10, "{}", accepted.len());
+    assert_eq!(
+        stream_messages(pipeline.bus(), EVENTS_STREAM).await,
+        accepted.len() as u64
+    );
+    wait_for(
+        "every accepted event in RAE",
+        Duration::from_secs(30),
+        || async {
+            let stored = rae.stored_event_ids();
+            accepted.iter().all(|id| stored.contains_key(id))
+        },
+    )
+    .await;
+    pipeline.shutdown().await;
+}

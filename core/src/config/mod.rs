@@ -48,7 +48,7 @@ pub use integrations::{
 };
 pub use keys::{key_digest, ApiKeyConfig, Scope};
 pub use limits::LimitsConfig;
-pub use nats::NatsConfig;
+pub use nats::{NatsConfig, MIN_STREAM_BYTES};
 pub use problem::{ConfigError, Context, Problem};
 pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
 pub use secret::{Secret, REDACTED};

@@ -27,7 +27,19 @@ pub struct NatsConfig {
     pub audit_max_age_days: u64,
     /// How long provider delivery ids are remembered in `rae_dedupe`.
     pub dedupe_ttl_days: u64,
+    /// Byte limits of the streams. A full `RAE_EVENTS` refuses new events (the ingress answers
+    /// 503 with `Retry-After`) and a full `RAE_ENRICHED` or `RAE_DLQ` holds the consumer's
+    /// message for a retry, so nothing accepted is ever dropped; a full `RAE_AUDIT` drops its
+    /// oldest records first.
+    pub events_max_bytes: u64,
+    pub enriched_max_bytes: u64,
+    pub dlq_max_bytes: u64,
+    pub audit_max_bytes: u64,
 }
+
+/// The smallest byte limit a stream may have: room for a few events at the largest size.
+pub const MIN_STREAM_BYTES: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * 1024 * 1024;
 
 impl Default for NatsConfig {
     fn default() -> Self {
@@ -44,6 +56,10 @@ impl Default for NatsConfig {
             dlq_max_age_days: 30,
             audit_max_age_days: 30,
             dedupe_ttl_days: 7,
+            events_max_bytes: GIB,
+            enriched_max_bytes: GIB,
+            dlq_max_bytes: GIB / 4,
+            audit_max_bytes: GIB / 4,
         }
     }
 }
@@ -78,6 +94,19 @@ impl NatsConfig {
                 problems.push(Problem::new(path, "must be greater than 0"));
             }
         }
+        for (path, value) in [
+            (".events_max_bytes", self.events_max_bytes),
+            (".enriched_max_bytes", self.enriched_max_bytes),
+            (".dlq_max_bytes", self.dlq_max_bytes),
+            (".audit_max_bytes", self.audit_max_bytes),
+        ] {
+            if value < MIN_STREAM_BYTES {
+                problems.push(Problem::new(
+                    path,
+                    format!("must be at least {MIN_STREAM_BYTES} (1 MiB)"),
+                ));
+            }
+        }
         problems
     }
 }
@@ -92,12 +121,19 @@ mod tests {
             url: "nats://a:4222, http://b,".into(),
             replicas: 0,
             dedupe_ttl_days: 0,
+            audit_max_bytes: 4096,
             ..NatsConfig::default()
         };
         let paths: Vec<_> = nats.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(
             paths,
-            [".url[1]", ".url[2]", ".replicas", ".dedupe_ttl_days"]
+            [
+                ".url[1]",
+                ".url[2]",
+                ".replicas",
+                ".dedupe_ttl_days",
+                ".audit_max_bytes"
+            ]
         );
         assert!(NatsConfig::default().problems().is_empty());
     }
