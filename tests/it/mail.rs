@@ -12,6 +12,8 @@ use rae_core::subjects::EVENTS_STREAM;
 
 use crate::harness::*;
 
+mod hardening;
+
 const ACME: &str = "4b8e0c1e-2f3a-4d5b-8c6d-7e8f9a0b1c2d";
 
 fn mail_yaml() -> String {

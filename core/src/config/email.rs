@@ -78,6 +78,10 @@ pub struct SmtpConfig {
     pub tls_key: Option<PathBuf>,
     /// Submitters allowed to send (AUTH PLAIN or LOGIN); when any, MAIL needs AUTH first.
     pub auth_users: Vec<SmtpUser>,
+    /// Senders (MAIL FROM) allowed to send: `alice@example.com` or `@example.com`, any case;
+    /// others are refused with 550. Empty lets anyone who reaches the port write memories
+    /// (the envelope sender is not authenticated: pair this with `auth_users` or a firewall).
+    pub allowed_senders: Vec<String>,
 }
 
 impl Default for SmtpConfig {
@@ -92,6 +96,7 @@ impl Default for SmtpConfig {
             tls_cert: None,
             tls_key: None,
             auth_users: Vec::new(),
+            allowed_senders: Vec::new(),
         }
     }
 }
@@ -214,6 +219,16 @@ impl EmailConfig {
                     );
                 }
             }
+            for (i, sender) in smtp.allowed_senders.iter().enumerate() {
+                if !is_address_or_domain(sender) {
+                    bad(
+                        format!(".smtp.allowed_senders[{i}]"),
+                        &format!(
+                            "{sender:?} must be an address like alice@example.com, or @example.com for a whole domain"
+                        ),
+                    );
+                }
+            }
             for (i, user) in smtp.auth_users.iter().enumerate() {
                 if user.user.is_empty() {
                     bad(format!(".smtp.auth_users[{i}].user"), "must not be empty");
@@ -269,5 +284,52 @@ impl EmailConfig {
             }
         }
         problems
+    }
+}
+
+/// `local@domain` or `@domain`: one `@`, a domain with a dot or a single label, no spaces or
+/// angle brackets.
+fn is_address_or_domain(entry: &str) -> bool {
+    let Some((local, domain)) = entry.split_once('@') else {
+        return false;
+    };
+    let clean = |s: &str| {
+        !s.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@' | ',' | '"')
+        })
+    };
+    clean(local)
+        && clean(domain)
+        && !domain.is_empty()
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::env_of;
+    use crate::config::{Config, Source};
+
+    #[test]
+    fn allowed_senders_are_addresses_or_domains() {
+        let yaml = r#"
+integrations:
+  - id: email
+    config:
+      smtp:
+        accept: ["memories@example.com"]
+        allowed_senders: ["alice@example.com", "@Example.org", "bob", "@", "a b@example.com", "<c@example.com>", "d@example..com", "e@@example.com"]
+"#;
+        let err = Config::load(&Source::Text(yaml.into()), &env_of(&[])).unwrap_err();
+        let problems: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        let at = "integrations[0].config.smtp.allowed_senders";
+        let paths: Vec<String> = (2..8).map(|i| format!("{at}[{i}]")).collect();
+        let got: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(got, paths, "{problems:?}");
+        assert_eq!(
+            problems[0],
+            format!("{at}[2]: \"bob\" must be an address like alice@example.com, or @example.com for a whole domain")
+        );
     }
 }

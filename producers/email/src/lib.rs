@@ -2,13 +2,16 @@
 //! mail into events ([`parse`]).
 //!
 //! [`Intake`] is what both share: which recipients are accepted and for which tenant
-//! (`memories+<tenant>@domain`), and storing a message as one event per tenant, keyed by its
-//! `Message-ID` in `rae_dedupe` so a resend days later is a duplicate, not a second memory.
+//! (`memories+<tenant>@domain`, a tenant configured under `tenants`; [`recipients`]), and
+//! storing a message as one event per tenant, keyed by its `Message-ID` in `rae_dedupe` so a
+//! resend days later is a duplicate, not a second memory.
 //! A message counts as taken only once JetStream acknowledged its events.
 
+pub mod addresses;
 pub mod imap;
 pub mod parse;
 pub mod receipts;
+pub mod recipients;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -22,6 +25,9 @@ use rae_core::bus::{Bus, Dedupe, PublishError, Publisher};
 use rae_core::config::{Config, EmailConfig};
 use rae_core::event::{InvalidField, Limits, Route, Source};
 use rae_core::subjects;
+
+use addresses::AddressList;
+use recipients::Recipients;
 
 /// The longest a message waits for JetStream before the sender is told to retry.
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,12 +87,7 @@ pub struct Recipient {
 /// Recipients, tenants and storage of one email integration.
 pub struct Intake {
     integration: String,
-    tenant: String,
-    project: String,
-    /// Lowercased `local@domain` or `@domain`.
-    accept: Vec<String>,
-    /// Projects of tenant aliases, and which tenants resolve (`config.tenant_resolves`).
-    config: Arc<Config>,
+    recipients: Recipients,
     limits: Limits,
     publisher: Publisher,
     dedupe: Dedupe,
@@ -99,40 +100,10 @@ impl Intake {
     /// The recipient `address` if mail for it is accepted, else the reason for a 550.
     ///
     /// # Errors
-    /// A sentence for the sender: the address is not served, or its `+tenant` is unknown.
+    /// A sentence for the sender: the address is not served, or its `+tenant` is not a
+    /// tenant configured under `tenants`.
     pub fn recipient(&self, address: &str) -> Result<Recipient, String> {
-        let address = address.trim().to_ascii_lowercase();
-        let Some((local, domain)) = address.rsplit_once('@') else {
-            return Err(format!("<{address}>: no such mailbox here"));
-        };
-        let (base, tag) = match local.split_once('+') {
-            Some((base, tag)) => (base, Some(tag)),
-            None => (local, None),
-        };
-        let served = self
-            .accept
-            .iter()
-            .any(|a| *a == format!("{base}@{domain}") || *a == format!("@{domain}"));
-        if !served {
-            return Err(format!("<{address}>: no such mailbox here"));
-        }
-        let (tenant, project) = match tag.filter(|t| !t.is_empty()) {
-            None => (self.tenant.clone(), self.project.clone()),
-            Some(tag) => {
-                if !self.config.tenant_resolves(tag) {
-                    return Err(format!(
-                        "<{address}>: unknown tenant {tag:?} (use an alias listed under tenants)"
-                    ));
-                }
-                let project = self.config.project_for(tag, None).to_owned();
-                (tag.to_owned(), project)
-            }
-        };
-        Ok(Recipient {
-            address,
-            tenant,
-            project,
-        })
+        self.recipients.recipient(address)
     }
 
     /// Stores `raw` as one event per tenant among `recipients`; the event ids on success.
@@ -206,11 +177,7 @@ impl Intake {
         raw: &[u8],
         mailbox: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let recipient = Recipient {
-            address: mailbox.to_owned(),
-            tenant: self.tenant.clone(),
-            project: self.project.clone(),
-        };
+        let recipient = self.recipients.own(mailbox);
         self.store(raw, None, std::slice::from_ref(&recipient))
             .await
     }
@@ -242,19 +209,11 @@ impl Email {
         let accept = settings
             .smtp
             .as_ref()
-            .map(|s| {
-                s.accept
-                    .iter()
-                    .map(|a| a.trim().to_ascii_lowercase())
-                    .collect()
-            })
+            .map(|s| AddressList::new(&s.accept))
             .unwrap_or_default();
         let intake = Arc::new(Intake {
             integration: id.to_owned(),
-            tenant,
-            project,
-            accept,
-            config: Arc::new(config.clone()),
+            recipients: Recipients::new(tenant, project, accept, Arc::new(config.clone())),
             limits: config.limits.limits(),
             publisher: bus.publisher(),
             dedupe: bus.dedupe().await?,
@@ -294,6 +253,7 @@ impl Email {
                         .iter()
                         .map(|u| (u.user.clone(), u.password.clone()))
                         .collect(),
+                    allowed_senders: AddressList::new(&s.allowed_senders),
                 };
                 Some(smtp::Listener::new(listener, settings, intake.clone()))
             }

@@ -221,6 +221,9 @@ pub fn tags(subject: &str, body: &str, limits: &Limits) -> Vec<String> {
     tags
 }
 
+/// Bytes kept of a header copied into the attributes (`subject`, `thread`).
+const MAX_HEADER_ATTRIBUTE: usize = 512;
+
 /// The event of a mail for one recipient.
 ///
 /// `envelope_from` (SMTP `MAIL FROM`) stands in for a missing `From`; `recipient` is the
@@ -262,7 +265,12 @@ pub fn to_event(
             attributes.insert(k.to_owned(), v);
         }
     };
-    put("subject", json!(clip_bytes(&mail.subject, 512)));
+    // Headers can be as long as the message: attributes keep a bounded start of each, so a
+    // long subject is clipped here and never makes the whole event invalid.
+    put(
+        "subject",
+        json!(clip_bytes(&mail.subject, MAX_HEADER_ATTRIBUTE)),
+    );
     put("message_id", json!(mail.message_id));
     put("from_name", json!(mail.from_name));
     put("recipient", json!(recipient));
@@ -274,7 +282,13 @@ pub fn to_event(
         let start = mail.references.len().saturating_sub(10);
         put("references", json!(mail.references.get(start..)));
     }
-    put("thread", json!(mail.thread));
+    put(
+        "thread",
+        json!(mail
+            .thread
+            .as_deref()
+            .map(|t| clip_bytes(t, MAX_HEADER_ATTRIBUTE))),
+    );
     if !mail.attachments.is_empty() {
         let list: Vec<Value> = mail
             .attachments
@@ -440,6 +454,43 @@ mod tests {
         );
         assert!(e.content.len() <= limits.max_content_bytes);
         assert_eq!(e.attributes["truncated"], true);
+    }
+
+    #[test]
+    fn a_long_subject_is_clipped_not_refused() {
+        let subject = format!("Re: Budget{}", " word".repeat(30_000));
+        let raw =
+            format!("From: a@b.c\r\nSubject: {subject}\r\nMessage-ID: <s@b.c>\r\n\r\nbody\r\n");
+        let mail = parse(raw.as_bytes()).unwrap();
+        let limits = Limits::default();
+        let target = Route {
+            integration: "email",
+            source: Source::Email,
+            tenant: "t",
+            project: "p",
+        };
+        let e = to_event(
+            &mail,
+            target,
+            &limits,
+            None,
+            None,
+            OffsetDateTime::now_utc(),
+        );
+        e.validate(&limits).unwrap();
+        let start = e.content.strip_suffix('…').unwrap();
+        assert!(
+            subject.starts_with(start),
+            "the content is the subject's start"
+        );
+        assert_eq!(e.content.len(), limits.max_content_bytes);
+        for key in ["subject", "thread"] {
+            let value = e.attributes[key].as_str().unwrap();
+            assert!(
+                value.len() <= 512 && value.contains("Budget word"),
+                "{key}: {value}"
+            );
+        }
     }
 
     #[test]

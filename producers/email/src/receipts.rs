@@ -9,6 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::addresses::AddressList;
 use super::parse::Mail;
 use rae_core::config::{ReceiptsConfig, RelayTls};
 
@@ -16,8 +17,7 @@ use rae_core::config::{ReceiptsConfig, RelayTls};
 pub struct Receipts {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    /// Lowercased `local@domain` or `@domain`.
-    allow: Vec<String>,
+    allow: AddressList,
 }
 
 impl Receipts {
@@ -50,21 +50,13 @@ impl Receipts {
         Ok(Receipts {
             transport: builder.build(),
             from,
-            allow: config
-                .allow
-                .iter()
-                .map(|a| a.trim().to_ascii_lowercase())
-                .collect(),
+            allow: AddressList::new(&config.allow),
         })
     }
 
     /// True when `address` is on the allow list.
     pub fn allowed(&self, address: &str) -> bool {
-        let address = address.to_ascii_lowercase();
-        let domain = address.rsplit_once('@').map(|(_, d)| format!("@{d}"));
-        self.allow
-            .iter()
-            .any(|a| *a == address || Some(a) == domain.as_ref())
+        self.allow.contains(address)
     }
 
     /// The receipt for `mail`, when one may be sent to `to`.

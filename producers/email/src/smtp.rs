@@ -1,9 +1,15 @@
 //! The SMTP listener (RFC 5321) on tokio, with `smtp-proto` parsing the commands.
 //!
-//! One task per connection, at most `max_connections` at once. Lines are bounded, every
-//! command has a timeout, the message size is announced (`SIZE`) and enforced (552). A message
-//! is answered 250 only after its events are stored in JetStream; when NATS cannot take them
-//! the answer is 451, so the sending server retries later.
+//! One task per connection, at most `max_connections` at once. Command lines are bounded,
+//! every command and data line has a timeout, the message size is announced (`SIZE`) and
+//! enforced (552) on every byte. Only `<CRLF>.<CRLF>` ends a message; one with a bare LF or CR
+//! is refused (550) once that end arrives, so nothing in it runs as a command ([`data`]).
+//! Senders outside `allowed_senders` are refused at MAIL (550), as is MAIL before AUTH when
+//! there are `auth_users` (530). A message is answered 250 only after its events are stored
+//! in JetStream; when NATS cannot take them the answer is 451, so the sending server retries
+//! later.
+
+mod data;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,13 +23,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::data::{Data, DataReader};
+use super::addresses::AddressList;
 use super::{Intake, Recipient};
 use rae_core::config::Secret;
 
 /// Longest command line (RFC 5321 allows 512; extensions make them longer).
 const MAX_COMMAND_LINE: u64 = 4096;
-/// Longest data line read at once; longer lines are read in pieces.
-const MAX_DATA_LINE: u64 = 64 * 1024;
 /// Recipients of one message (RFC 5321 asks servers to take at least 100).
 const MAX_RECIPIENTS: usize = 100;
 /// Bad commands before the connection is closed.
@@ -37,6 +43,8 @@ pub struct Settings {
     pub command_timeout: Duration,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub users: Vec<(String, Secret)>,
+    /// Who may send (MAIL FROM); empty means anyone.
+    pub allowed_senders: AddressList,
 }
 
 /// A bound listener, ready to run.
@@ -169,6 +177,12 @@ impl Session {
     fn reset(&mut self) {
         self.from = None;
         self.rcpts.clear();
+    }
+
+    /// True when `address` (MAIL FROM, `""` for the null sender) may send.
+    fn sender_allowed(&self, address: &str) -> bool {
+        let allowed = &self.settings.allowed_senders;
+        allowed.is_empty() || allowed.contains(address)
     }
 
     fn auth_offered(&self) -> bool {
@@ -314,6 +328,12 @@ impl Session {
                         reply(&mut io, "503 5.5.1 Sender already given").await?;
                     } else if from.size > self.settings.max_message_bytes {
                         reply(&mut io, "552 5.3.4 Message too big").await?;
+                    } else if !self.sender_allowed(&from.address) {
+                        let text = format!(
+                            "550 5.7.1 Sender <{}> is not allowed to send here",
+                            from.address
+                        );
+                        reply(&mut io, &text).await?;
                     } else {
                         self.from = Some(from.address);
                         reply(&mut io, "250 2.1.0 OK").await?;
@@ -347,6 +367,9 @@ impl Session {
                     };
                     let answer = match data {
                         Data::TooBig => "552 5.3.4 Message too big".to_owned(),
+                        Data::BareLineEnd => {
+                            "550 5.5.2 bare LF or CR in message; use CRLF line endings".to_owned()
+                        }
                         Data::Message(raw) => {
                             let from = self.from.clone().filter(|f| !f.is_empty());
                             match self.intake.store(&raw, from.as_deref(), &self.rcpts).await {
@@ -448,62 +471,35 @@ impl Session {
         }
     }
 
-    /// The message after DATA, dot-unstuffed; `None` when the client went away.
+    /// The message after DATA, dot-unstuffed; `None` when the client went away or took too
+    /// long for a line. A shutdown does not interrupt it: a sender's mail is read to its end.
     async fn read_data(&self, io: &mut BufReader<Box<dyn Io>>) -> std::io::Result<Option<Data>> {
-        let max = self.settings.max_message_bytes;
-        let mut data = Vec::new();
-        let mut too_big = false;
-        let mut at_line_start = true;
+        let mut reader = DataReader::new(self.settings.max_message_bytes);
+        let mut lines = reader.lines();
+        let mut deadline = tokio::time::Instant::now() + self.settings.command_timeout;
         loop {
-            let mut line = match self.read_line(io, MAX_DATA_LINE).await? {
-                // Shutdown mid-message: finish reading it rather than drop a sender's mail.
-                None => match read_plain(io, MAX_DATA_LINE).await? {
-                    Some(line) => line,
-                    None => return Ok(None),
-                },
-                Some(Line::Closed) => return Ok(None),
-                Some(Line::TooLong) => {
-                    // A piece of a long line: keep it, the line goes on.
-                    Vec::new()
+            let filled = tokio::time::timeout_at(deadline, io.fill_buf()).await;
+            let input = match filled {
+                Ok(input) => input?,
+                Err(_) => {
+                    reply(io, "421 4.4.2 Timeout, closing connection").await?;
+                    return Ok(None);
                 }
-                Some(Line::Complete(line)) => line,
             };
-            let complete = line.ends_with(b"\n");
-            if at_line_start {
-                if line == b".\r\n" || line == b".\n" {
-                    break;
-                }
-                if line.first() == Some(&b'.') {
-                    line.remove(0);
-                }
+            if input.is_empty() {
+                return Ok(None);
             }
-            at_line_start = complete;
-            if !too_big {
-                if data.len() + line.len() > max {
-                    too_big = true;
-                    data = Vec::new();
-                } else {
-                    data.extend_from_slice(&line);
-                }
+            let (used, data) = reader.feed(input);
+            io.consume(used);
+            if data.is_some() {
+                return Ok(data);
+            }
+            if reader.lines() != lines {
+                lines = reader.lines();
+                deadline = tokio::time::Instant::now() + self.settings.command_timeout;
             }
         }
-        Ok(Some(if too_big {
-            Data::TooBig
-        } else {
-            Data::Message(data)
-        }))
     }
-}
-
-async fn read_plain(io: &mut BufReader<Box<dyn Io>>, max: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    let n = (&mut *io).take(max).read_until(b'\n', &mut buf).await?;
-    Ok((n > 0).then_some(buf))
-}
-
-enum Data {
-    Message(Vec<u8>),
-    TooBig,
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
