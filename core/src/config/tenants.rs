@@ -18,9 +18,14 @@ pub fn find_tenant<'a>(
     if let Some((alias, config)) = tenants.get_key_value(tenant) {
         return Some((alias, config));
     }
+    // UUIDs are the same in either case.
     tenants
         .iter()
-        .find(|(_, t)| t.rae_tenant_id.as_deref() == Some(tenant))
+        .find(|(_, t)| {
+            t.rae_tenant_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(tenant))
+        })
         .map(|(alias, config)| (alias.as_str(), config))
 }
 

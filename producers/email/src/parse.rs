@@ -271,16 +271,23 @@ pub fn to_event(
         "subject",
         json!(clip_bytes(&mail.subject, MAX_HEADER_ATTRIBUTE)),
     );
-    put("message_id", json!(mail.message_id));
-    put("from_name", json!(mail.from_name));
+    let clip = |text: &str| clip_bytes(text, MAX_HEADER_ATTRIBUTE).into_owned();
+    let clip_all = |ids: &[String]| ids.iter().map(|id| clip(id)).collect::<Vec<_>>();
+    put("message_id", json!(mail.message_id.as_deref().map(clip)));
+    put("from_name", json!(mail.from_name.as_deref().map(clip)));
     put("recipient", json!(recipient));
     if !mail.in_reply_to.is_empty() {
-        put("in_reply_to", json!(mail.in_reply_to));
+        put(
+            "in_reply_to",
+            json!(clip_all(
+                &mail.in_reply_to[..mail.in_reply_to.len().min(10)]
+            )),
+        );
     }
     if !mail.references.is_empty() {
         // The newest references matter most; a long thread's list would crowd the attributes.
         let start = mail.references.len().saturating_sub(10);
-        put("references", json!(mail.references.get(start..)));
+        put("references", json!(clip_all(&mail.references[start..])));
     }
     put(
         "thread",
@@ -490,6 +497,37 @@ mod tests {
                 value.len() <= 512 && value.contains("Budget word"),
                 "{key}: {value}"
             );
+        }
+    }
+
+    #[test]
+    fn long_address_and_id_headers_are_clipped_not_refused() {
+        let long = "x".repeat(100_000);
+        let raw = format!(
+            "From: \"{long}\" <a@b.c>\r\nSubject: s\r\nMessage-ID: <{long}@b.c>\r\nIn-Reply-To: <{long}@b.c>\r\nReferences: <{long}@b.c>\r\n\r\nbody\r\n"
+        );
+        let mail = parse(raw.as_bytes()).unwrap();
+        let limits = Limits::default();
+        let target = Route {
+            integration: "email",
+            source: Source::Email,
+            tenant: "t",
+            project: "p",
+        };
+        let e = to_event(
+            &mail,
+            target,
+            &limits,
+            None,
+            None,
+            OffsetDateTime::now_utc(),
+        );
+        e.validate(&limits).unwrap();
+        for key in ["message_id", "from_name"] {
+            assert!(e.attributes[key].as_str().unwrap().len() <= 512, "{key}");
+        }
+        for key in ["in_reply_to", "references"] {
+            assert!(e.attributes[key][0].as_str().unwrap().len() <= 512, "{key}");
         }
     }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rae_core::config::{Config, TenantConfig};
+use rae_core::config::{find_tenant, Config, TenantConfig};
 
 use super::addresses::AddressList;
 use super::Recipient;
@@ -77,24 +77,17 @@ impl Recipients {
     }
 }
 
-/// The alias under `tenants` that `tag` names: an alias (in any case, as addresses are
-/// lowercased), else the alias whose `rae_tenant_id` it is.
+/// The alias under `tenants` that `tag` names: an alias in any case (addresses are
+/// lowercased), else the tenant the core's one lookup finds (its alias or `rae_tenant_id`).
 pub fn configured_tenant<'a>(
     tenants: &'a BTreeMap<String, TenantConfig>,
     tag: &str,
 ) -> Option<&'a str> {
-    let by_alias = tenants.keys().find(|alias| alias.eq_ignore_ascii_case(tag));
-    let by_id = || {
-        tenants
-            .iter()
-            .find(|(_, t)| {
-                t.rae_tenant_id
-                    .as_deref()
-                    .is_some_and(|id| id.eq_ignore_ascii_case(tag))
-            })
-            .map(|(alias, _)| alias)
-    };
-    by_alias.or_else(by_id).map(String::as_str)
+    tenants
+        .keys()
+        .find(|alias| alias.eq_ignore_ascii_case(tag))
+        .map(String::as_str)
+        .or_else(|| find_tenant(tenants, tag).map(|(alias, _)| alias))
 }
 
 #[cfg(test)]
