@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::hygiene;
+
 /// Where an event came from: a closed set, the `<source>` token of its subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -229,8 +231,9 @@ impl Event {
     /// Checks the schema rules and limits, naming the first offending field.
     ///
     /// # Errors
-    /// [`InvalidField`] for an empty or oversized content, an importance outside 0..=1, too many
-    /// or too long tags, or oversized attributes.
+    /// [`InvalidField`] for an empty or oversized content, a control character in `tenant`,
+    /// `project` or `kind`, an importance outside 0..=1, too many or too long tags, or oversized
+    /// attributes.
     pub fn validate(&self, limits: &Limits) -> Result<(), InvalidField> {
         if self.id.is_empty() || self.id.len() > 128 {
             return Err(InvalidField::new("id", "must be 1 to 128 characters"));
@@ -243,6 +246,13 @@ impl Event {
         }
         if self.kind.is_empty() || self.kind.len() > 64 {
             return Err(InvalidField::new("kind", "must be 1 to 64 characters"));
+        }
+        for (field, value) in [
+            ("tenant", &self.tenant),
+            ("project", &self.project),
+            ("kind", &self.kind),
+        ] {
+            hygiene::check_identifier(field, value)?;
         }
         validate_content(&self.content, limits)?;
         if let Some(importance) = self.importance {
@@ -316,7 +326,8 @@ pub fn validate_importance(importance: f64) -> Result<(), InvalidField> {
     Ok(())
 }
 
-/// At most `max_tags` non-empty tags of at most `max_tag_chars` characters.
+/// At most `max_tags` tags, each of 1 to `max_tag_chars` characters once folded by
+/// [`hygiene::tag`] (so a tag of only control characters is refused).
 ///
 /// # Errors
 /// [`InvalidField`] on `tags` or `tags[i]`.
@@ -328,7 +339,8 @@ pub fn validate_tags(tags: &[String], limits: &Limits) -> Result<(), InvalidFiel
         ));
     }
     for (i, tag) in tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().count() > limits.max_tag_chars {
+        let tag = hygiene::tag(tag);
+        if tag.is_empty() || tag.chars().count() > limits.max_tag_chars {
             return Err(InvalidField::new(
                 format!("tags[{i}]"),
                 format!("must be 1 to {} characters", limits.max_tag_chars),
@@ -338,17 +350,19 @@ pub fn validate_tags(tags: &[String], limits: &Limits) -> Result<(), InvalidFiel
     Ok(())
 }
 
-/// Adds `tag` unless an equal tag (ignoring case) is present or the limit is reached.
+/// Adds `tag`, folded by [`hygiene::tag`], unless an equal tag (once folded) is present or the
+/// limit is reached.
 pub fn push_tag(tags: &mut Vec<String>, tag: &str, limits: &Limits) {
-    let tag = tag.trim();
+    let tag = hygiene::tag(tag);
     if tag.is_empty()
         || tag.chars().count() > limits.max_tag_chars
         || tags.len() >= limits.max_tags
-        || tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
+        // Folded on both sides: an event stored before tags were folded may carry `Decision`.
+        || tags.iter().any(|t| *t == tag || hygiene::tag(t) == tag)
     {
         return;
     }
-    tags.push(tag.to_owned());
+    tags.push(tag);
 }
 
 /// Where a producer's events go: the fields every event of one integration shares.
@@ -362,7 +376,8 @@ pub struct Route<'a> {
 
 /// Builds an [`Event`]: the required fields up front, the optional ones by name, and the
 /// defaults (no importance, no tags, layer `episodic`, occurred and received now, no actor, url
-/// or attributes) in one place.
+/// or attributes) in one place. Every producer makes its events here, so [`EventBuilder::build`]
+/// is where [`hygiene::event`] cleans them (text, tags, an implausible time).
 #[derive(Debug, Clone)]
 #[must_use = "an event builder does nothing until `build` or `validated`"]
 pub struct EventBuilder {
@@ -444,18 +459,23 @@ impl EventBuilder {
         self
     }
 
-    /// The event, not yet checked against the limits.
+    /// The event cleaned by [`hygiene::event`] (NFC text without control characters, folded
+    /// tags, an implausible `occurred_at` replaced by `received_at`), not yet checked against
+    /// the limits.
     pub fn build(self) -> Event {
-        self.event
+        let mut event = self.event;
+        hygiene::event(&mut event);
+        event
     }
 
-    /// The event once it passes [`Event::validate`].
+    /// The event [`build`](EventBuilder::build) makes, once it passes [`Event::validate`].
     ///
     /// # Errors
     /// [`InvalidField`] naming the first field that breaks the schema or a limit.
     pub fn validated(self, limits: &Limits) -> Result<Event, InvalidField> {
-        self.event.validate(limits)?;
-        Ok(self.event)
+        let event = self.build();
+        event.validate(limits)?;
+        Ok(event)
     }
 }
 
@@ -505,6 +525,33 @@ mod tests {
             check(&|e| e.tags = vec!["ok".into(), "x".repeat(65)]),
             "tags[1]"
         );
+        assert_eq!(check(&|e| e.tags = vec!["\u{7}\u{0}".into()]), "tags[0]");
+        assert_eq!(check(&|e| e.project = "ops\u{0}".into()), "project");
+        assert_eq!(check(&|e| e.tenant = "acme\t".into()), "tenant");
+        assert_eq!(check(&|e| e.kind = "note\n".into()), "kind");
+    }
+
+    #[test]
+    fn the_builder_cleans_every_event() {
+        let route = Route {
+            tenant: "default-tenant",
+            project: "default",
+            source: Source::Github,
+            integration: "github",
+        };
+        let received = OffsetDateTime::now_utc();
+        let event = Event::builder(route, new_id(), "note", "nul\0 and bell\u{7}\r\n")
+            .tags(vec!["CAFÉ".into(), "café".into(), "cafe\u{301}".into()])
+            .actor(Some("Zoë\u{0}".into()))
+            .occurred_at(OffsetDateTime::UNIX_EPOCH - time::Duration::SECOND)
+            .received_at(received)
+            .validated(&Limits::default())
+            .unwrap();
+        assert_eq!(event.content, "nul and bell\n");
+        assert_eq!(event.tags, ["caf\u{e9}"]);
+        assert_eq!(event.actor.as_deref(), Some("Zoë"));
+        // A provider's implausible time gives way to the receive time.
+        assert_eq!(event.occurred_at, received);
     }
 
     #[test]
@@ -550,10 +597,13 @@ mod tests {
     }
 
     #[test]
-    fn push_tag_dedupes_ignoring_case() {
+    fn push_tag_folds_and_dedupes() {
         let mut tags = vec!["Decision".to_owned()];
         push_tag(&mut tags, "decision", &Limits::default());
-        push_tag(&mut tags, "db", &Limits::default());
-        assert_eq!(tags, ["Decision", "db"]);
+        push_tag(&mut tags, "DB", &Limits::default());
+        push_tag(&mut tags, "CAFÉ", &Limits::default());
+        push_tag(&mut tags, "cafe\u{301}", &Limits::default());
+        push_tag(&mut tags, "\u{0}", &Limits::default());
+        assert_eq!(tags, ["Decision", "db", "caf\u{e9}"]);
     }
 }

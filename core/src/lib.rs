@@ -14,6 +14,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod event;
 pub mod headers;
+pub mod hygiene;
 pub mod rae;
 pub mod reader;
 pub mod signature;

@@ -168,6 +168,30 @@ async fn a_batch_answers_each_item_and_stores_the_valid_ones() {
     assert_eq!(results[1]["field"], "memories[1].content");
     assert_eq!(results[2]["duplicate"], false);
 
+    // Implausible times and control characters in a project are refused per item, by path.
+    let odd = json!({"memories": [
+        {"content": "ancient", "occurred_at": "0000-01-01T00:00:00Z"},
+        {"content": "far future", "occurred_at": "9999-12-31T23:59:59Z"},
+        {"content": "bell", "project": "acme\u{7}"},
+    ]});
+    let (status, answer, _) = post_memories(&pipeline, WRITER_KEY, Some("acme"), &odd).await;
+    assert_eq!(status, 400, "{answer}");
+    let fields: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "memories[0].occurred_at",
+            "memories[1].occurred_at",
+            "memories[2].project"
+        ],
+        "{answer}"
+    );
+
     // All valid: 202; the keyed item again is a duplicate.
     let again = json!({"memories": [{"content": "third", "idempotency_key": "k-3"}, {"content": "fourth"}]});
     let (status, answer, _) = post_memories(&pipeline, WRITER_KEY, Some("acme"), &again).await;

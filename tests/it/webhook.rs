@@ -513,3 +513,70 @@ async fn a_full_events_stream_is_503_and_keeps_what_it_accepted() {
     .await;
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn content_and_tags_arrive_cleaned_and_implausible_input_is_400() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+
+    // What a sender named and we would have to change is refused, naming the field.
+    let refused = [
+        (
+            r#"{"content": "x", "occurred_at": "0000-01-01T00:00:00Z"}"#,
+            "occurred_at",
+        ),
+        (
+            r#"{"content": "x", "occurred_at": "9999-12-31T23:59:59Z"}"#,
+            "occurred_at",
+        ),
+        (r#"{"content": "x", "project": "ops\u0000"}"#, "project"),
+        (r#"{"content": "x", "project": "ops\u001b[2J"}"#, "project"),
+        (r#"{"content": "x", "source": "my\tapp"}"#, "source"),
+    ];
+    for (body, field) in refused {
+        let (status, answer, _) = pipeline
+            .post_webhook(body, &[("x-webhook-secret", SECRET)])
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"], "bad_request", "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
+
+    // Text is cleaned: NUL and other controls gone, CRLF a newline, tabs kept; the three
+    // spellings of one tag are one lowercase NFC tag.
+    let body = json!({
+        "content": "deploy\u{0} done\r\nall\tgreen\u{7}\u{85}",
+        "tags": ["CAFÉ", "café", "cafe\u{301}", "Deploy"],
+        "occurred_at": "2024-05-01T10:00:00Z",
+    })
+    .to_string();
+    let (status, answer, _) = pipeline
+        .post_webhook(&body, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    wait_for(
+        "RAE to receive the memory",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert_eq!(stored["content"], "deploy done\nall\tgreen");
+    let tags: Vec<&str> = stored["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    // The enricher adds its tags after the sender's.
+    assert_eq!(tags[..2], ["caf\u{e9}", "deploy"], "{tags:?}");
+    assert_eq!(tags.iter().filter(|t| t.starts_with("caf")).count(), 1);
+    assert_eq!(stored["metadata"]["occurred_at"], "2024-05-01T10:00:00Z");
+    pipeline.shutdown().await;
+}

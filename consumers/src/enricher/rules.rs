@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use rae_core::config::{BaseImportance, EnrichConfig, RuleConfig};
 use rae_core::event::{push_tag, Enrichment, Event, Limits, Source};
+use rae_core::hygiene;
 
 /// One compiled boost-and-tag rule.
 #[derive(Debug, Clone)]
@@ -17,10 +18,10 @@ struct Rule {
     name: String,
     sources: Vec<Source>,
     kinds: Vec<String>,
-    /// Lowercased.
+    /// Folded by [`hygiene::tag`] (NFC, lowercase), as the content is compared lowercased.
     keywords: Vec<String>,
     regex: Option<Regex>,
-    /// Lowercased.
+    /// Folded by [`hygiene::tag`], as every event's tags are.
     tags: Vec<String>,
     min_reactions: Option<u64>,
     boost: f64,
@@ -74,9 +75,9 @@ fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
                 // Validation refused unknown names, so none is dropped here.
                 sources: r.sources.iter().filter_map(|s| s.parse().ok()).collect(),
                 kinds: r.kinds.clone(),
-                keywords: r.keywords.iter().map(|k| k.trim().to_lowercase()).collect(),
+                keywords: r.keywords.iter().map(|k| hygiene::tag(k)).collect(),
                 regex,
-                tags: r.tags.iter().map(|t| t.to_lowercase()).collect(),
+                tags: r.tags.iter().map(|t| hygiene::tag(t)).collect(),
                 min_reactions: r.min_reactions,
                 boost: r.boost,
                 add_tags: r.add_tags.clone(),
@@ -153,7 +154,10 @@ impl Rules {
             let added: Vec<&str> = rule
                 .add_tags
                 .iter()
-                .filter(|t| !event.tags.iter().any(|have| have.eq_ignore_ascii_case(t)))
+                .filter(|t| {
+                    let t = hygiene::tag(t);
+                    !event.tags.iter().any(|have| hygiene::tag(have) == t)
+                })
                 .map(String::as_str)
                 .collect();
             if !added.is_empty() {
@@ -258,7 +262,7 @@ impl Rule {
             let tag = event
                 .tags
                 .iter()
-                .find(|t| self.tags.contains(&t.to_lowercase()))?;
+                .find(|t| self.tags.contains(&hygiene::tag(t)))?;
             because.push(format!("tag {tag}"));
         }
         if let Some(min) = self.min_reactions {
@@ -510,6 +514,46 @@ mod tests {
             rules.enrich(event, &Limits::default()).importance,
             Some(0.2)
         );
+    }
+
+    #[test]
+    fn rule_tags_and_keywords_are_folded_like_event_tags() {
+        let config = EnrichConfig {
+            rules: vec![
+                RuleConfig {
+                    name: "cafe-tag".into(),
+                    tags: vec!["CAF\u{c9}".into()],
+                    boost: 0.1,
+                    add_tags: vec!["Menu".into()],
+                    ..RuleConfig::default()
+                },
+                RuleConfig {
+                    name: "cafe-word".into(),
+                    keywords: vec!["Cafe\u{301}".into()],
+                    boost: 0.1,
+                    ..RuleConfig::default()
+                },
+            ],
+            ..EnrichConfig::default()
+        };
+        let rules = Rules::new(&config).unwrap();
+        let route = rae_core::event::Route {
+            tenant: "default-tenant",
+            project: "default",
+            source: Source::Webhook,
+            integration: "memory",
+        };
+        let event = Event::builder(route, "id-1", "note", "Lunch at the caf\u{e9}")
+            .tags(vec!["cafe\u{301}".into(), "MENU".into()])
+            .build();
+        let out = rules.enrich(event, &Limits::default());
+        let applied = &out.enrichment.as_ref().unwrap().rules;
+        assert!(applied.contains(&"rule.cafe-tag".to_owned()), "{applied:?}");
+        assert!(
+            applied.contains(&"rule.cafe-word".to_owned()),
+            "{applied:?}"
+        );
+        assert_eq!(out.tags, ["caf\u{e9}", "menu", "webhook"]);
     }
 
     #[test]

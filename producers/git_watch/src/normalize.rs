@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::patterns::{FileChange, Globs, Recognizer, Signal};
 use super::scan::{CommitFacts, Rewrite, WorktreeChange};
-use rae_core::event::{derived_id, push_tag, Event, Limits, Route, Source};
+use rae_core::event::{derived_id, push_tag, Event, EventBuilder, Limits, Route, Source};
 use rae_core::text::{clip_bytes, clip_chars};
 
 /// Characters kept of a commit message body.
@@ -41,7 +41,16 @@ pub struct Target {
 }
 
 impl Target {
-    fn event(&self, id_key: &str, kind: &str, content: String, now: OffsetDateTime) -> Event {
+    /// An event of this repository; `commit` gives its time and author. Everything the event
+    /// says goes through the builder, so it is cleaned like every producer's (`rae_core::hygiene`).
+    fn event(
+        &self,
+        id_key: &str,
+        kind: &str,
+        content: String,
+        now: OffsetDateTime,
+        commit: Option<&CommitFacts>,
+    ) -> EventBuilder {
         let route = Route {
             tenant: &self.tenant,
             project: &self.project,
@@ -50,10 +59,15 @@ impl Target {
         };
         let id = derived_id(&self.integration, &format!("{}\n{id_key}", self.repository));
         let content = clip_bytes(&content, self.limits.max_content_bytes).into_owned();
-        Event::builder(route, id, kind, content)
+        let event = Event::builder(route, id, kind, content)
             .occurred_at(now)
-            .received_at(now)
-            .build()
+            .received_at(now);
+        match commit {
+            Some(facts) => event
+                .occurred_at(facts.committed_at)
+                .actor(Some(facts.author.clone()).filter(|a| !a.is_empty())),
+            None => event,
+        }
     }
 
     fn tag(&self, event: &mut Event, tags: impl IntoIterator<Item = impl AsRef<str>>) {
@@ -63,7 +77,7 @@ impl Target {
     }
 
     /// Attributes every event of this repository carries, then `extra`, trimmed to the limit.
-    fn attributes(&self, event: &mut Event, branch: Option<&str>, extra: Map<String, Value>) {
+    fn attributes(&self, branch: Option<&str>, extra: Map<String, Value>) -> Map<String, Value> {
         let mut map = Map::new();
         map.insert("repository".into(), json!(self.repository));
         if let Some(branch) = branch {
@@ -71,7 +85,7 @@ impl Target {
         }
         map.extend(extra);
         fit(&mut map, self.limits.max_attributes_bytes);
-        event.attributes = map;
+        map
     }
 }
 
@@ -137,11 +151,6 @@ pub fn commit_events(
     ));
     content.push_str(&signals_section(&signals));
 
-    let mut event = target.event(&format!("commit:{}", facts.sha), kind, content, now);
-    event.occurred_at = facts.committed_at;
-    event.actor = Some(facts.author.clone()).filter(|a| !a.is_empty());
-    target.tag(&mut event, ["git", kind]);
-    target.tag(&mut event, signals.iter().map(|s| &s.tag));
     let mut extra = Map::new();
     extra.insert("sha".into(), json!(facts.sha));
     extra.insert("parents".into(), json!(facts.parents));
@@ -167,7 +176,18 @@ pub fn commit_events(
                 .collect(),
         ),
     );
-    target.attributes(&mut event, Some(branch), extra);
+    let mut event = target
+        .event(
+            &format!("commit:{}", facts.sha),
+            kind,
+            content,
+            now,
+            Some(facts),
+        )
+        .attributes(target.attributes(Some(branch), extra))
+        .build();
+    target.tag(&mut event, ["git", kind]);
+    target.tag(&mut event, signals.iter().map(|s| &s.tag));
 
     let mut events = vec![event];
     if facts.merged.is_some() {
@@ -205,6 +225,13 @@ enum Origin<'a> {
 }
 
 impl Origin<'_> {
+    fn commit(&self) -> Option<&CommitFacts> {
+        match self {
+            Origin::Commit { facts, .. } => Some(facts),
+            Origin::WorkingTree { .. } => None,
+        }
+    }
+
     fn branch(&self) -> Option<&str> {
         match self {
             Origin::Commit { branch, .. } => Some(branch),
@@ -281,13 +308,6 @@ fn file_event(
                 .map_or("", |(_, id)| *id)
         ),
     };
-    let mut event = target.event(&id_key, "file_change", content, now);
-    if let Origin::Commit { facts, .. } = origin {
-        event.occurred_at = facts.committed_at;
-        event.actor = Some(facts.author.clone()).filter(|a| !a.is_empty());
-    }
-    target.tag(&mut event, origin.tags());
-    target.tag(&mut event, signals.iter().map(|s| &s.tag));
     let mut extra = origin.extra();
     if let Value::Object(file) = file_json(file) {
         extra.extend(file);
@@ -295,7 +315,12 @@ fn file_event(
     if !signals.is_empty() {
         extra.insert("signals".into(), signals_json(&signals));
     }
-    target.attributes(&mut event, origin.branch(), extra);
+    let mut event = target
+        .event(&id_key, "file_change", content, now, origin.commit())
+        .attributes(target.attributes(origin.branch(), extra))
+        .build();
+    target.tag(&mut event, origin.tags());
+    target.tag(&mut event, signals.iter().map(|s| &s.tag));
     event
 }
 
@@ -344,13 +369,6 @@ fn file_group_event(
             key
         }
     };
-    let mut event = target.event(&id_key, "file_change", content, now);
-    if let Origin::Commit { facts, .. } = origin {
-        event.occurred_at = facts.committed_at;
-        event.actor = Some(facts.author.clone()).filter(|a| !a.is_empty());
-    }
-    target.tag(&mut event, origin.tags());
-    target.tag(&mut event, signals.iter().map(|s| &s.tag));
     let mut extra = origin.extra();
     extra.insert("files_changed".into(), json!(files.len()));
     extra.insert("signals".into(), signals_json(&signals));
@@ -364,7 +382,12 @@ fn file_group_event(
                 .collect(),
         ),
     );
-    target.attributes(&mut event, origin.branch(), extra);
+    let mut event = target
+        .event(&id_key, "file_change", content, now, origin.commit())
+        .attributes(target.attributes(origin.branch(), extra))
+        .build();
+    target.tag(&mut event, origin.tags());
+    target.tag(&mut event, signals.iter().map(|s| &s.tag));
     event
 }
 
@@ -436,14 +459,16 @@ pub fn rewrite_event(rewrite: &Rewrite, target: &Target, now: OffsetDateTime) ->
         rewrite.old.join(","),
         rewrite.new
     );
-    let mut event = target.event(&id_key, "history_rewritten", content, now);
-    target.tag(&mut event, ["git", "history-rewritten"]);
     let mut extra = Map::new();
     extra.insert("old".into(), json!(rewrite.old));
     extra.insert("new".into(), json!(rewrite.new));
     extra.insert("dropped_commits".into(), json!(rewrite.dropped_count));
     extra.insert("unrelated".into(), json!(rewrite.unrelated));
-    target.attributes(&mut event, Some(&rewrite.branch), extra);
+    let mut event = target
+        .event(&id_key, "history_rewritten", content, now, None)
+        .attributes(target.attributes(Some(&rewrite.branch), extra))
+        .build();
+    target.tag(&mut event, ["git", "history-rewritten"]);
     event
 }
 

@@ -33,10 +33,12 @@ fn authorize(
             .to_str()
             .ok()
             .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .filter(|t| !t.is_empty() && t.len() <= 128 && !t.contains(char::is_control))
             .ok_or_else(|| ApiError::BadRequest {
                 field: Some("X-Tenant-ID".into()),
-                message: "X-Tenant-ID must be a tenant id of 1 to 128 characters".into(),
+                message:
+                    "X-Tenant-ID must be a tenant id of 1 to 128 characters, without control characters"
+                        .into(),
             })?
             .to_owned(),
         None => key

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use rae_core::event::{self, Event, InvalidField, Layer, Limits, Route};
+use rae_core::hygiene;
 
 /// The generic webhook body. Unknown fields are refused so a typo
 /// (`"importnace"`) is an answer, not a silently ignored value.
@@ -94,7 +95,9 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_owned())
 }
 
-/// Builds the event for `body` received at `now`.
+/// Builds the event for `body` received at `now`. The builder cleans the text and tags
+/// ([`hygiene`]); what the sender named (`source`, `project`, `kind`) with a control character,
+/// or an `occurred_at` outside 1970 to a day from now, is refused instead.
 ///
 /// # Errors
 /// [`InvalidField`] when a field breaks a limit of the event schema.
@@ -120,6 +123,7 @@ pub fn normalize(
         if origin.is_empty() || origin.len() > 128 {
             return Err(InvalidField::new("source", "must be 1 to 128 characters"));
         }
+        hygiene::check_identifier("source", &origin)?;
         attributes.insert("origin".into(), Value::String(origin));
     }
     let kind = body.kind.unwrap_or_else(|| "note".to_owned());
@@ -130,20 +134,19 @@ pub fn normalize(
         Some(layer) => layer.parse::<Layer>()?,
         None => Layer::default(),
     };
+    if let Some(at) = body.occurred_at {
+        hygiene::check_time("occurred_at", at, now)?;
+    }
+    event::validate_tags(&body.tags, limits)?;
     let project = body.project.as_deref().unwrap_or(route.project);
-    let mut event = Event::builder(Route { project, ..route }, id, kind, body.content)
+    Event::builder(Route { project, ..route }, id, kind, body.content)
         .importance(body.importance)
+        .tags(body.tags)
         .layer(layer)
         .occurred_at(body.occurred_at.unwrap_or(now))
         .received_at(now)
         .attributes(attributes)
-        .build();
-    event::validate_tags(&body.tags, limits)?;
-    for tag in &body.tags {
-        event::push_tag(&mut event.tags, tag, limits);
-    }
-    event.validate(limits)?;
-    Ok(event)
+        .validated(limits)
 }
 
 #[cfg(test)]
@@ -223,6 +226,43 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"content": "x", "layer": "deep"}"#), "layer");
         assert_eq!(field_of(r#"{"content": "x"} trailing"#), "body");
+        assert_eq!(
+            field_of(r#"{"content": "x", "occurred_at": "0000-01-01T00:00:00Z"}"#),
+            "occurred_at"
+        );
+        assert_eq!(
+            field_of(r#"{"content": "x", "occurred_at": "9999-12-31T23:59:59Z"}"#),
+            "occurred_at"
+        );
+        assert_eq!(
+            field_of(r#"{"content": "x", "project": "a\u0000"}"#),
+            "project"
+        );
+        assert_eq!(
+            field_of(r#"{"content": "x", "source": "app\u001b"}"#),
+            "source"
+        );
+        assert_eq!(field_of(r#"{"content": "x", "kind": "no\tte"}"#), "kind");
+        assert_eq!(
+            field_of(r#"{"content": "x", "tags": ["\u0007"]}"#),
+            "tags[0]"
+        );
+        assert_eq!(field_of(r#"{"content": "\u0000\u0007\r\n"}"#), "content");
+    }
+
+    #[test]
+    fn text_and_tags_are_cleaned() {
+        let body = br#"{"content": "nul\u0000 here\r\nnext", "tags": ["CAF\u00c9", "caf\u00e9", "cafe\u0301", "Deploy"], "occurred_at": "2024-05-01T10:00:00Z"}"#;
+        let event = normalize(
+            parse(body).unwrap(),
+            TARGET,
+            &Limits::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(event.content, "nul here\nnext");
+        assert_eq!(event.tags, ["caf\u{e9}", "deploy"]);
+        assert_eq!(event.occurred_at.year(), 2024);
     }
 
     #[test]

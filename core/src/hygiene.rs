@@ -1,0 +1,263 @@
+//! Input hygiene: the one normalization of text, tags and times that every event gets, whatever
+//! its source.
+//!
+//! [`EventBuilder::build`](crate::event::EventBuilder::build) applies [`event`] to each event it
+//! makes, so every producer (webhook, memories API, GitHub, Slack, email, git, MCP, `send`) gets
+//! the same rules without code of its own; [`crate::event::push_tag`] folds tags added later
+//! (the git watcher's, the enricher's) the same way. The rules:
+//!
+//! - **Text** (content, actor, string values of attributes): Unicode NFC; `\r\n` and a lone `\r`
+//!   become `\n`; every other control character (C0, DEL, C1) is removed except `\n` and `\t`.
+//!   Content with nothing visible left is refused by
+//!   [`validate_content`](crate::event::validate_content), as blank content always was.
+//! - **Identifiers** (tenant, project, kind, a sender's `source`): a control character is refused
+//!   with the field named ([`check_identifier`]), never silently changed, since the name would
+//!   then differ from the one the sender meant. A project is brought to NFC, so two spellings of
+//!   one name are one project.
+//! - **Tags** ([`tag`], [`tags`]): text rules, then line breaks and tabs become spaces, Unicode
+//!   lowercase, NFC, trimmed, empty ones dropped, duplicates dropped keeping the first: `CAFÉ`,
+//!   `café` and `cafe\u{301}` are one tag `café`. Enricher rules compare tags through [`tag`] too.
+//! - **Times** ([`plausible`]): from 1970-01-01T00:00:00Z to one day ([`MAX_AHEAD`]) after the
+//!   time the event was received. A time a sender chose (the webhook's and memories API's
+//!   `occurred_at`) outside that range is refused with the field named ([`check_time`]); a time
+//!   read from a provider's payload (a GitHub or Slack timestamp, a mail's `Date`, a commit time)
+//!   is replaced by the receive time, because the input itself is still worth a memory.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+use unicode_normalization::{is_nfc, UnicodeNormalization};
+
+use crate::event::{Event, InvalidField};
+
+/// The earliest plausible time of an event.
+pub const EARLIEST: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+/// How far after its receive time an event may say it happened (a sender's clock running ahead).
+pub const MAX_AHEAD: Duration = Duration::DAY;
+
+/// `raw` as text is stored: NFC, line breaks as `\n`, no control character but `\n` and `\t`.
+pub fn text(raw: &str) -> Cow<'_, str> {
+    let dirty = raw
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t');
+    if !dirty && is_nfc(raw) {
+        return Cow::Borrowed(raw);
+    }
+    let mut kept = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                kept.push('\n');
+            }
+            '\n' | '\t' => kept.push(c),
+            c if c.is_control() => {}
+            c => kept.push(c),
+        }
+    }
+    // Controls go first: one between a letter and its accent would otherwise keep them apart.
+    Cow::Owned(nfc(kept))
+}
+
+/// `raw` as a tag: [`text`], line breaks and tabs as spaces, lowercase, NFC, trimmed; empty when
+/// nothing is left.
+pub fn tag(raw: &str) -> String {
+    let spaced: String = text(raw)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    // Lowercasing may produce a sequence NFC composes (and `İ` becomes two characters).
+    nfc(spaced.trim().to_lowercase())
+}
+
+/// Each of `raw` as a [`tag`], without empty ones and later duplicates.
+pub fn tags(raw: Vec<String>) -> Vec<String> {
+    let mut folded: Vec<String> = Vec::with_capacity(raw.len());
+    for one in raw {
+        let one = tag(&one);
+        if !one.is_empty() && !folded.contains(&one) {
+            folded.push(one);
+        }
+    }
+    folded
+}
+
+fn nfc(text: String) -> String {
+    if is_nfc(&text) {
+        text
+    } else {
+        text.nfc().collect()
+    }
+}
+
+/// An identifier must hold no control character.
+///
+/// # Errors
+/// [`InvalidField`] on `field`.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), InvalidField> {
+    if value.chars().any(char::is_control) {
+        return Err(InvalidField::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// True when an event received at `received` may have happened at `at`: from [`EARLIEST`] to
+/// [`MAX_AHEAD`] after `received`.
+pub fn plausible(at: OffsetDateTime, received: OffsetDateTime) -> bool {
+    let latest = received.checked_add(MAX_AHEAD).unwrap_or(received);
+    (EARLIEST..=latest).contains(&at)
+}
+
+/// A time a sender chose must be [`plausible`].
+///
+/// # Errors
+/// [`InvalidField`] on `field`, saying the range.
+pub fn check_time(
+    field: &str,
+    at: OffsetDateTime,
+    received: OffsetDateTime,
+) -> Result<(), InvalidField> {
+    if plausible(at, received) {
+        return Ok(());
+    }
+    let given = at.format(&Rfc3339).unwrap_or_else(|_| at.to_string());
+    Err(InvalidField::new(
+        field,
+        format!("{given} is not plausible: must be from 1970-01-01T00:00:00Z to one day after now"),
+    ))
+}
+
+/// Applies the rules to `event`: text fields, the project's NFC form, tags, attributes, and an
+/// implausible `occurred_at` replaced by `received_at`. Identifiers are left for
+/// [`Event::validate`] to refuse.
+pub fn event(event: &mut Event) {
+    clean(&mut event.content, text);
+    clean(&mut event.project, |p| {
+        if is_nfc(p) {
+            Cow::Borrowed(p)
+        } else {
+            Cow::Owned(p.nfc().collect())
+        }
+    });
+    if let Some(actor) = &mut event.actor {
+        clean(actor, text);
+    }
+    if event.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        event.actor = None;
+    }
+    event.tags = tags(std::mem::take(&mut event.tags));
+    for value in event.attributes.values_mut() {
+        clean_value(value);
+    }
+    if !plausible(event.occurred_at, event.received_at) {
+        event.occurred_at = event.received_at;
+    }
+}
+
+fn clean(field: &mut String, rule: impl Fn(&str) -> Cow<'_, str>) {
+    if let Cow::Owned(cleaned) = rule(field) {
+        *field = cleaned;
+    }
+}
+
+fn clean_value(value: &mut Value) {
+    match value {
+        Value::String(s) => clean(s, text),
+        Value::Array(items) => items.iter_mut().for_each(clean_value),
+        Value::Object(map) => map.values_mut().for_each(clean_value),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn text_loses_controls_but_keeps_newlines_and_tabs() {
+        assert_eq!(text("a\0b\u{1}c\u{1b}[31md\u{7f}e"), "abc[31mde");
+        assert_eq!(text("one\ttwo\nthree"), "one\ttwo\nthree");
+        assert_eq!(text("dos\r\nline\rmac\n"), "dos\nline\nmac\n");
+        // C1 controls (U+0080..U+009F), such as NEL and CSI.
+        assert_eq!(text("x\u{85}y\u{9b}z"), "xyz");
+        assert!(matches!(text("plain text\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn text_is_nfc() {
+        assert_eq!(text("cafe\u{301}"), "caf\u{e9}");
+        // A control between a letter and its accent does not keep them apart.
+        assert_eq!(text("cafe\0\u{301}"), "caf\u{e9}");
+        assert_eq!(text("\u{212b}"), "\u{c5}");
+    }
+
+    #[test]
+    fn the_three_cafe_forms_are_one_tag() {
+        let forms = ["CAFÉ", "café", "cafe\u{301}", " Café\u{0} "];
+        for form in forms {
+            assert_eq!(tag(form), "caf\u{e9}", "{form:?}");
+        }
+        let folded = tags(forms.iter().map(|f| (*f).to_owned()).collect());
+        assert_eq!(folded, ["caf\u{e9}"]);
+        assert_eq!(
+            tags(vec!["B".into(), "a".into(), "b".into(), "\u{7}".into()]),
+            ["b", "a"]
+        );
+        assert_eq!(tag("two\twords\n"), "two words");
+        assert_eq!(tag("ÀÉÎ"), "àéî");
+    }
+
+    #[test]
+    fn identifiers_with_controls_are_refused() {
+        assert!(check_identifier("project", "platform-ops").is_ok());
+        assert!(check_identifier("project", "café").is_ok());
+        for bad in ["a\0b", "tab\there", "new\nline", "x\u{85}"] {
+            let err = check_identifier("project", bad).unwrap_err();
+            assert_eq!(err.field, "project", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn times_are_plausible_from_1970_to_a_day_ahead() {
+        let now = datetime!(2026-06-01 12:00 UTC);
+        assert!(plausible(datetime!(1970-01-01 00:00 UTC), now));
+        assert!(plausible(now, now));
+        assert!(plausible(now + Duration::DAY, now));
+        assert!(!plausible(now + Duration::DAY + Duration::SECOND, now));
+        assert!(!plausible(datetime!(1969-12-31 23:59:59 UTC), now));
+        assert!(!plausible(datetime!(0000-01-01 00:00 UTC), now));
+        assert!(!plausible(datetime!(9999-12-31 23:59:59 UTC), now));
+        let err = check_time("occurred_at", datetime!(9999-12-31 23:59:59 UTC), now).unwrap_err();
+        assert_eq!(err.field, "occurred_at");
+        assert!(err.message.contains("9999-12-31T23:59:59Z"), "{err}");
+    }
+
+    #[test]
+    fn an_event_is_cleaned_in_one_pass() {
+        let mut e = crate::event::sample();
+        e.content = "line\r\nnul\0 gone".into();
+        e.project = "cafe\u{301}".into();
+        e.actor = Some("\u{1b}".into());
+        e.tags = vec!["Deploy".into(), "deploy".into()];
+        e.attributes.insert(
+            "title".into(),
+            serde_json::json!(["a\u{7}b", {"x": "c\u{0}"}]),
+        );
+        e.occurred_at = datetime!(0000-01-01 00:00 UTC);
+        event(&mut e);
+        assert_eq!(e.content, "line\nnul gone");
+        assert_eq!(e.project, "caf\u{e9}");
+        assert_eq!(e.actor, None);
+        assert_eq!(e.tags, ["deploy"]);
+        assert_eq!(e.attributes["title"], serde_json::json!(["ab", {"x": "c"}]));
+        assert_eq!(e.occurred_at, e.received_at);
+    }
+}
