@@ -16,7 +16,7 @@ pub struct WebhookConfig {
     /// Project of its events when the body names none (default `ingress.default_project`).
     pub project: Option<String>,
     /// Refuse `X-Webhook-Signature` without `X-Webhook-Timestamp`: a body-only signature stays
-    /// valid forever, a timestamped one only within `ingress.signature_tolerance_secs`.
+    /// valid forever, a timestamped one only within `ingress.timestamp_tolerance_secs`.
     pub require_timestamp: bool,
 }
 
