@@ -263,6 +263,12 @@ impl Bus {
         for (bucket, max_age, history) in [
             (subjects::STATE_BUCKET, Duration::ZERO, 5),
             (subjects::DEDUPE_BUCKET, DAY * c.dedupe_ttl_days as u32, 1),
+            // As long as a message can come back from RAE_ENRICHED.
+            (
+                subjects::WRITES_BUCKET,
+                DAY * c.events_max_age_days as u32,
+                1,
+            ),
         ] {
             // The bucket's stream is created directly, as the KV layout defines it: async-nats'
             // `create_key_value` first asks for account info, which nats-server 2.9 answers in
@@ -382,6 +388,22 @@ impl Bus {
                 source: e.into(),
             })?;
         Ok(Dedupe { store })
+    }
+
+    /// The writer's journal in the `rae_writes` bucket.
+    ///
+    /// # Errors
+    /// [`BusError::Bucket`] when it does not exist (run `setup`).
+    pub async fn write_journal(&self) -> Result<crate::journal::WriteJournal, BusError> {
+        let store = self
+            .js
+            .get_key_value(subjects::WRITES_BUCKET)
+            .await
+            .map_err(|e| BusError::Bucket {
+                name: subjects::WRITES_BUCKET.to_owned(),
+                source: e.into(),
+            })?;
+        Ok(crate::journal::WriteJournal::new(store))
     }
 
     /// Stream handle by name.

@@ -15,6 +15,7 @@ pub mod dead_letter;
 pub mod event;
 pub mod headers;
 pub mod hygiene;
+pub mod journal;
 pub mod rae;
 pub mod reader;
 pub mod signature;

@@ -94,6 +94,21 @@ impl RaeHealth {
     }
 }
 
+/// Memories one lookup reads: RAE's largest list page.
+pub const LOOKUP_LIMIT: usize = 1000;
+
+/// What RAE holds for an event whose earlier write has no known outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Stored, as this memory id.
+    Found(String),
+    /// Not among the project's memories: write it.
+    Absent,
+    /// Not among the newest [`LOOKUP_LIMIT`] memories of a larger project: probably not
+    /// stored, but not known.
+    Undecided,
+}
+
 /// What RAE answered to a store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stored {
@@ -271,12 +286,32 @@ impl RaeClient {
     /// has none).
     async fn post(&self, path: &str, tenant: &str, body: &Value) -> Result<Value, RaeError> {
         let url = self.url(path);
+        let request = self.http.post(&url).json(body);
+        self.send(request, url, tenant).await
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        tenant: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, RaeError> {
+        let url = reqwest::Url::parse_with_params(&self.url(path), query)
+            .map(String::from)
+            .unwrap_or_else(|_| self.url(path));
+        let request = self.http.get(&url);
+        self.send(request, url, tenant).await
+    }
+
+    /// Sends `request` with the tenant's credentials; the JSON answer of a 2xx.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: String,
+        tenant: &str,
+    ) -> Result<Value, RaeError> {
         let (tenant_id, key) = self.credentials(tenant);
-        let mut request = self
-            .http
-            .post(&url)
-            .header("X-Tenant-Id", tenant_id)
-            .json(body);
+        let mut request = request.header("X-Tenant-Id", tenant_id);
         if let Some(key) = key {
             request = match self.config.auth {
                 RaeAuth::ApiKey => request.header("X-API-Key", key.expose()),
@@ -303,6 +338,44 @@ impl RaeClient {
             url,
             body,
             retry_after,
+        })
+    }
+
+    /// Looks for the memory of `event` in RAE, by the `metadata.event_id` every stored memory
+    /// carries: among the newest memories of the event's project (`GET` on the store path,
+    /// `project`, `limit` 1000, `sort=created_at:desc`), which is where a write whose answer
+    /// was lost moments ago is. [`Lookup::Undecided`] when the page was full without it.
+    ///
+    /// # Errors
+    /// [`RaeError`] when RAE cannot be asked.
+    pub async fn find_event(&self, event: &Event) -> Result<Lookup, RaeError> {
+        let limit = LOOKUP_LIMIT.to_string();
+        let query = [
+            ("project", event.project.as_str()),
+            ("limit", limit.as_str()),
+            ("sort", "created_at:desc"),
+        ];
+        let answer = self
+            .get(&self.config.store_path, &event.tenant, &query)
+            .await?;
+        let results = answer
+            .get("results")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let found = results.iter().find(|memory| {
+            memory.pointer("/metadata/event_id").and_then(Value::as_str) == Some(&event.id)
+        });
+        Ok(match found {
+            Some(memory) => Lookup::Found(
+                memory
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            None if results.len() < LOOKUP_LIMIT => Lookup::Absent,
+            None => Lookup::Undecided,
         })
     }
 

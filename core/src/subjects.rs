@@ -25,6 +25,8 @@ pub const AUDIT_ALL: &str = "rae.audit.>";
 pub const STATE_BUCKET: &str = "rae_state";
 /// Key-value bucket of provider delivery ids, kept for days.
 pub const DEDUPE_BUCKET: &str = "rae_dedupe";
+/// Key-value bucket of the writer's journal: per message, a write started or its memory id.
+pub const WRITES_BUCKET: &str = "rae_writes";
 
 /// Durable consumer name of the enricher on [`EVENTS_STREAM`].
 pub const ENRICHER_CONSUMER: &str = "enricher";

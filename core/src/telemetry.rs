@@ -27,6 +27,7 @@ pub mod names {
     pub const BREAKER_OPEN: &str = "rae_pipeline_breaker_open";
     pub const LLM_ENRICHMENTS: &str = "rae_pipeline_llm_enrichments_total";
     pub const AUDIT_DROPPED: &str = "rae_pipeline_audit_dropped_total";
+    pub const WRITE_RECONCILIATIONS: &str = "rae_pipeline_write_reconciliations_total";
 
     /// Every metric the code exports (dashboards and alerts may only use these).
     pub const ALL: &[&str] = &[
@@ -45,6 +46,7 @@ pub mod names {
         BREAKER_OPEN,
         LLM_ENRICHMENTS,
         AUDIT_DROPPED,
+        WRITE_RECONCILIATIONS,
     ];
 }
 
@@ -123,6 +125,9 @@ fn register_closed_series() {
         }
     }
     metrics::counter!(names::AUDIT_DROPPED).absolute(0);
+    for outcome in WriteReconciled::OUTCOMES {
+        metrics::counter!(names::WRITE_RECONCILIATIONS, "outcome" => outcome).absolute(0);
+    }
     metrics::gauge!(names::BREAKER_OPEN).set(0.0);
 }
 
@@ -312,6 +317,35 @@ impl RaeWrite<'_> {
         if let Some(e2e) = self.end_to_end {
             metrics::histogram!(names::END_TO_END_SECONDS).record(e2e.as_secs_f64());
         }
+    }
+}
+
+/// A message came back to the writer after an earlier write of it started, and how that was
+/// settled: `journal` (stored before, acked without writing), `found` (the lost write is in
+/// RAE), `absent` (it is not: written now), `undecided` (RAE's answer could not tell: written
+/// now, perhaps a second time).
+pub struct WriteReconciled<'a> {
+    pub event_id: &'a str,
+    pub outcome: &'static str,
+}
+
+impl WriteReconciled<'_> {
+    pub const OUTCOMES: [&'static str; 4] = ["journal", "found", "absent", "undecided"];
+
+    pub fn emit(self) {
+        if self.outcome == "undecided" {
+            tracing::warn!(
+                event_id = self.event_id,
+                "an earlier write's outcome is unknown and RAE's newest memories do not settle it; writing again, which may store it twice"
+            );
+        } else {
+            tracing::debug!(
+                event_id = self.event_id,
+                outcome = self.outcome,
+                "earlier write reconciled"
+            );
+        }
+        metrics::counter!(names::WRITE_RECONCILIATIONS, "outcome" => self.outcome).increment(1);
     }
 }
 

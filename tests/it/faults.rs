@@ -185,16 +185,80 @@ async fn a_writer_killed_mid_batch_loses_nothing_after_restart() {
         "the kill came too late to test anything"
     );
 
-    let _writer = Role::spawn("writer", dir.path(), &nats.url(), &rae.url(), free_port());
+    let metrics_port = free_port();
+    let _writer = Role::spawn("writer", dir.path(), &nats.url(), &rae.url(), metrics_port);
     wait_for("every event stored", Duration::from_secs(60), || async {
         let stored = rae.stored_event_ids();
         ids.iter().all(|id| stored.contains_key(id))
     })
     .await;
-    // Only the writes in flight at the kill may be repeated (RAE's own duplicate filter
-    // drops those by content): at most the writer's concurrency.
-    let repeats: usize = rae.stored_event_ids().values().map(|n| n - 1).sum();
-    assert!(repeats <= 8, "{repeats} repeated writes");
+    // The writes in flight at the kill reached RAE without an answer: once JetStream gives
+    // them to the restarted writer, it finds them in RAE and never writes them again.
+    let consumer = || async {
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = pipeline
+            .bus()
+            .stream(rae_core::subjects::ENRICHED_STREAM)
+            .await
+            .unwrap()
+            .get_consumer(rae_core::subjects::WRITER_CONSUMER)
+            .await
+            .unwrap();
+        let info = consumer.info().await.unwrap().clone();
+        info.num_pending == 0 && info.num_ack_pending == 0
+    };
+    wait_for(
+        "the writer to settle every message",
+        Duration::from_secs(60),
+        consumer,
+    )
+    .await;
+    let stored = rae.stored_event_ids();
+    let repeats: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeats.is_empty(), "stored twice: {repeats:?}");
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let scrape = get(&url).await.unwrap().1;
+    let found = metric(
+        &scrape,
+        "rae_pipeline_write_reconciliations_total{outcome=\"found\"}",
+    );
+    assert!(found.is_some_and(|n| n >= 1.0), "{scrape}");
+    assert_eq!(
+        metric(
+            &scrape,
+            "rae_pipeline_write_reconciliations_total{outcome=\"undecided\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(stream_messages(pipeline.bus(), DLQ_STREAM).await, 0);
+    pipeline.shutdown().await;
+}
+
+/// RAE commits writes whose answers never arrive: each comes back to the writer, which finds
+/// it in RAE and acks it instead of storing it again.
+#[tokio::test]
+async fn writes_whose_answers_are_lost_are_stored_once() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    rae.script((0..20).map(|_| Reply::Lost));
+    let mut config = test_config(&nats, &rae, "");
+    config.rae.timeout_ms = 300;
+    let mut pipeline = Pipeline::start(&config).await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(pipeline.accept(&format!("answer lost {i}")).await);
+    }
+    wait_for("every event stored", Duration::from_secs(60), || async {
+        let stored = rae.stored_event_ids();
+        ids.iter().all(|id| stored.contains_key(id))
+    })
+    .await;
+    // Every lost answer was a request that timed out and came back; none was written twice.
+    let lost = rae.requests_to("/v2/memories/").len() - rae.stored().len();
+    assert_eq!(lost, 0, "requests that were not commits");
+    let stored = rae.stored_event_ids();
+    let repeats: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeats.is_empty(), "stored twice: {repeats:?}");
+    assert_eq!(stored.len(), 30);
     assert_eq!(stream_messages(pipeline.bus(), DLQ_STREAM).await, 0);
     pipeline.shutdown().await;
 }

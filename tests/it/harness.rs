@@ -145,8 +145,11 @@ pub enum Reply {
     Status(u16, Value),
     /// 429 with `Retry-After: <secs>`.
     TooMany(u64),
-    /// 200 after a delay.
+    /// Stored at once, answered 200 after a delay (a writer killed meanwhile never learns).
     Slow(Duration),
+    /// Stored, but the answer never arrives (the client times out): RAE committed the write
+    /// and the pipeline cannot know.
+    Lost,
 }
 
 /// One request the fake RAE received.
@@ -158,6 +161,8 @@ pub struct Recorded {
     pub body: Value,
     /// The status it was answered with.
     pub status: u16,
+    /// The memory id of a stored memory.
+    pub memory_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -196,7 +201,7 @@ impl FakeRae {
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let token = CancellationToken::new();
         let app = axum::Router::new()
-            .route("/v2/memories/", axum::routing::post(store))
+            .route("/v2/memories/", axum::routing::post(store).get(list))
             .route("/v2/memories/query", axum::routing::post(query))
             .route("/hooks/{*rest}", axum::routing::post(hook))
             .route("/v2/search/hybrid", axum::routing::post(scripted))
@@ -320,6 +325,7 @@ fn record(path: &str, headers: &HeaderMap, body: &str, status: u16) -> Recorded 
             .collect(),
         body: serde_json::from_str(body).unwrap_or(Value::Null),
         status,
+        memory_id: None,
     }
 }
 
@@ -385,17 +391,28 @@ async fn store(
             .or_else(|| s.default.clone())
             .unwrap_or(Reply::Ok)
     };
-    if let Reply::Slow(delay) = &reply {
-        tokio::time::sleep(*delay).await;
+    let memory_id = uuid::Uuid::new_v4().to_string();
+    if matches!(reply, Reply::Slow(_) | Reply::Lost) {
+        // Committed first, as RAE does; the answer comes later, or never.
+        let mut recorded = record("/v2/memories/", &headers, &body, 200);
+        recorded.memory_id = Some(memory_id.clone());
+        state.lock().unwrap().requests.push(recorded);
+        match reply {
+            Reply::Slow(delay) => tokio::time::sleep(delay).await,
+            _ => std::future::pending::<()>().await,
+        }
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"memory_id": memory_id, "message": "stored"})),
+        )
+            .into_response();
     }
     let (status, response) = match reply {
-        Reply::Ok | Reply::Slow(_) => (
+        Reply::Ok | Reply::Slow(_) | Reply::Lost => (
             200,
             (
                 StatusCode::OK,
-                axum::Json(
-                    json!({"memory_id": uuid::Uuid::new_v4().to_string(), "message": "stored"}),
-                ),
+                axum::Json(json!({"memory_id": memory_id, "message": "stored"})),
             )
                 .into_response(),
         ),
@@ -413,9 +430,52 @@ async fn store(
                 .into_response(),
         ),
     };
-    let recorded = record("/v2/memories/", &headers, &body, status);
+    let mut recorded = record("/v2/memories/", &headers, &body, status);
+    recorded.memory_id = (status == 200).then_some(memory_id);
     state.lock().unwrap().requests.push(recorded);
     response
+}
+
+/// RAE's list (`GET /v2/memories/?project=&limit=&sort=created_at:desc`): the stored memories
+/// of the tenant in `X-Tenant-Id` and the project, newest first, with their metadata.
+async fn list(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let tenant = headers
+        .get("x-tenant-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let limit: usize = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(50);
+    let s = state.lock().unwrap();
+    let results: Vec<Value> = s
+        .requests
+        .iter()
+        .rev()
+        .filter(|r| r.path == "/v2/memories/" && r.status == 200)
+        .filter(|r| r.headers.get("x-tenant-id") == Some(&tenant))
+        .filter(|r| {
+            params
+                .get("project")
+                .is_none_or(|p| r.body["project"] == json!(p))
+        })
+        .take(limit)
+        .map(|r| {
+            json!({
+                "id": r.memory_id,
+                "content": r.body["content"],
+                "metadata": r.body["metadata"],
+                "score": 1.0,
+            })
+        })
+        .collect();
+    axum::Json(json!({"total": results.len(), "limit": limit, "offset": 0, "results": results}))
+        .into_response()
 }
 
 pub const SECRET: &str = "test-secret-0001";

@@ -17,9 +17,11 @@ use crate as consumers;
 use rae_core::bus::{Bus, BusError, Publisher};
 use rae_core::config::{Config, WriterConfig};
 use rae_core::dead_letter::{Reason, Stage};
+use rae_core::event::Event;
 use rae_core::event::Limits;
-use rae_core::rae::RaeClient;
-use rae_core::telemetry::{EventRetried, RaeWrite};
+use rae_core::journal::{Begun, WriteJournal};
+use rae_core::rae::{Lookup, RaeClient, Stored};
+use rae_core::telemetry::{EventRetried, RaeWrite, WriteReconciled};
 
 use breaker::Breaker;
 use classify::Outcome;
@@ -45,36 +47,7 @@ struct Shared {
     breaker: Arc<Breaker>,
     config: WriterConfig,
     limits: Limits,
-    recent: std::sync::Mutex<RecentlyStored>,
-}
-
-/// Stream sequences this writer stored in RAE lately. An ack can be lost after RAE took the
-/// write (NATS restarting, a dropped connection); when JetStream redelivers such a message to
-/// this writer it is acked again instead of written twice.
-#[derive(Debug, Default)]
-struct RecentlyStored {
-    /// `<stream sequence>:<Nats-Msg-Id>`: a recreated stream reuses sequences, not ids.
-    set: std::collections::HashSet<String>,
-    order: std::collections::VecDeque<String>,
-}
-
-impl RecentlyStored {
-    const CAPACITY: usize = 65_536;
-
-    fn contains(&self, key: &str) -> bool {
-        self.set.contains(key)
-    }
-
-    fn insert(&mut self, key: String) {
-        if self.set.insert(key.clone()) {
-            self.order.push_back(key);
-            if self.order.len() > Self::CAPACITY {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
+    journal: WriteJournal,
 }
 
 impl Writer {
@@ -106,7 +79,7 @@ impl Writer {
                 )),
                 config: config.writer.clone(),
                 limits: config.limits.limits(),
-                recent: std::sync::Mutex::new(RecentlyStored::default()),
+                journal: bus.write_journal().await?,
             }),
         })
     }
@@ -137,6 +110,11 @@ impl Writer {
         );
         tokio::join!(writing, probing);
     }
+}
+
+/// A 4xx that says RAE has no list route for us (not a retryable or settings failure).
+fn cannot_list(status: u16) -> bool {
+    (400..500).contains(&status) && ![401, 403, 404, 408, 429].contains(&status)
 }
 
 /// How often RAE's health route is checked while it answers, and while it does not.
@@ -179,57 +157,98 @@ async fn watch_health(rae: RaeClient, health: rae_core::rae::RaeHealth, token: C
     }
 }
 
-/// The `id` of an event payload, for log lines about a message not otherwise parsed.
-fn event_id_of(payload: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    serde_json::from_slice::<Id>(payload)
-        .map(|i| i.id)
-        .unwrap_or_default()
+/// What the journal and, when needed, RAE said about a message before writing it.
+enum Settle {
+    /// Write it.
+    Write,
+    /// Stored before: acked without writing.
+    Done,
+    /// Not settled now (the journal is unavailable): naked for later.
+    Later,
+    /// RAE could not be asked whether an earlier write of it is there: handled like a failed
+    /// write (retried, breaker).
+    LookupFailed(rae_core::rae::RaeError),
 }
 
 impl Shared {
-    fn recently_stored(&self, key: &str) -> bool {
-        rae_core::sync::lock(&self.recent).contains(key)
+    /// Settles a message whose earlier write may have reached RAE: by the journal's memory id,
+    /// else by looking for the event in RAE; acks what is stored already.
+    async fn settle(&self, message: &Message, msg_id: &str, event: &Event) -> Settle {
+        let reconciled = |outcome| {
+            WriteReconciled {
+                event_id: &event.id,
+                outcome,
+            }
+            .emit();
+        };
+        match self.journal.begin(msg_id).await {
+            Ok(Begun::First) => return Settle::Write,
+            Ok(Begun::Stored(_)) => reconciled("journal"),
+            Ok(Begun::Unfinished) => match self.rae.find_event(event).await {
+                Ok(Lookup::Found(memory)) => {
+                    self.breaker.success();
+                    reconciled("found");
+                    self.journal.stored(msg_id, &memory).await;
+                }
+                Ok(Lookup::Absent) => {
+                    self.breaker.success();
+                    reconciled("absent");
+                    return Settle::Write;
+                }
+                Ok(Lookup::Undecided) => {
+                    self.breaker.success();
+                    reconciled("undecided");
+                    return Settle::Write;
+                }
+                // A RAE without the list route cannot settle it; RAE down is a failed write.
+                Err(err) if err.status().is_some_and(cannot_list) => {
+                    reconciled("undecided");
+                    return Settle::Write;
+                }
+                Err(err) => return Settle::LookupFailed(err),
+            },
+            Err(err) => {
+                tracing::warn!(event_id = %event.id, error = %err, "write journal unavailable; retrying later");
+                let later = Duration::from_millis(self.config.backoff_max_ms);
+                let _ = message.ack_with(AckKind::Nak(Some(later))).await;
+                return Settle::Later;
+            }
+        }
+        if let Err(err) = message.ack().await {
+            tracing::warn!(event_id = %event.id, error = %err, "ack of an already stored event failed");
+        }
+        Settle::Done
     }
 
     async fn handle(&self, message: Message) {
         let attempt = consumers::attempt(&message);
-        let sequence = consumers::stream_sequence(&message);
-        let msg_id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(rae_core::headers::MSG_ID))
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
-        let stored_key = format!("{sequence}:{msg_id}");
-        // Not only when `attempt > 1`: a server restart can forget a delivery count.
-        if self.recently_stored(&stored_key) {
-            let event_id = event_id_of(&message.payload);
-            tracing::debug!(
-                event_id,
-                sequence,
-                "redelivered after RAE stored it; acking again"
-            );
-            if let Err(err) = message.ack().await {
-                tracing::warn!(event_id, sequence, error = %err, "repeated ack failed");
-            }
-            return;
-        }
         let Some(event) =
             consumers::read_event(&self.publisher, &message, Stage::Write, &self.limits).await
         else {
             return;
         };
+        // The journal's key: the message id, so a backfill or replay (a new id) writes again.
+        let msg_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(rae_core::headers::MSG_ID))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_else(|| event.id.clone());
         let started = Instant::now();
-        let result = self.rae.store(&event).await;
+        let result = match self.settle(&message, &msg_id, &event).await {
+            Settle::Write => self.rae.store(&event).await,
+            Settle::Done | Settle::Later => return,
+            Settle::LookupFailed(err) => Err(err),
+        };
         let outcome = classify::classify(&result, attempt, &self.config, rand::random::<f64>());
         match outcome {
             Outcome::Done { duplicate } => {
                 self.breaker.success();
-                rae_core::sync::lock(&self.recent).insert(stored_key);
+                let memory = match &result {
+                    Ok(Stored::Memory(id)) => id.as_str(),
+                    _ => "duplicate",
+                };
+                self.journal.stored(&msg_id, memory).await;
                 let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
                     .try_into()
                     .ok();
