@@ -333,6 +333,25 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// The event of a raw message, for tenant `t` and project `p`, with the default limits.
+    fn raw_event(raw: &[u8]) -> Event {
+        let mail = parse(raw).unwrap();
+        let target = Route {
+            integration: "email",
+            source: Source::Email,
+            tenant: "t",
+            project: "p",
+        };
+        to_event(
+            &mail,
+            target,
+            &Limits::default(),
+            None,
+            None,
+            OffsetDateTime::now_utc(),
+        )
+    }
+
     fn event_of(name: &str) -> Event {
         let mail = parse(&corpus(name)).expect("parses");
         let target = Route {
@@ -443,22 +462,8 @@ mod tests {
     fn long_bodies_are_truncated_and_said_so() {
         let body = "word ".repeat(20_000);
         let raw = format!("From: a@b.c\r\nSubject: long\r\nMessage-ID: <l@b.c>\r\n\r\n{body}\r\n");
-        let mail = parse(raw.as_bytes()).unwrap();
         let limits = Limits::default();
-        let target = Route {
-            integration: "email",
-            source: Source::Email,
-            tenant: "t",
-            project: "p",
-        };
-        let e = to_event(
-            &mail,
-            target,
-            &limits,
-            None,
-            None,
-            OffsetDateTime::now_utc(),
-        );
+        let e = raw_event(raw.as_bytes());
         assert!(e.content.len() <= limits.max_content_bytes);
         assert_eq!(e.attributes["truncated"], true);
     }
@@ -468,22 +473,8 @@ mod tests {
         let subject = format!("Re: Budget{}", " word".repeat(30_000));
         let raw =
             format!("From: a@b.c\r\nSubject: {subject}\r\nMessage-ID: <s@b.c>\r\n\r\nbody\r\n");
-        let mail = parse(raw.as_bytes()).unwrap();
         let limits = Limits::default();
-        let target = Route {
-            integration: "email",
-            source: Source::Email,
-            tenant: "t",
-            project: "p",
-        };
-        let e = to_event(
-            &mail,
-            target,
-            &limits,
-            None,
-            None,
-            OffsetDateTime::now_utc(),
-        );
+        let e = raw_event(raw.as_bytes());
         e.validate(&limits).unwrap();
         let start = e.content.strip_suffix('…').unwrap();
         assert!(
@@ -506,22 +497,8 @@ mod tests {
         let raw = format!(
             "From: \"{long}\" <a@b.c>\r\nSubject: s\r\nMessage-ID: <{long}@b.c>\r\nIn-Reply-To: <{long}@b.c>\r\nReferences: <{long}@b.c>\r\n\r\nbody\r\n"
         );
-        let mail = parse(raw.as_bytes()).unwrap();
         let limits = Limits::default();
-        let target = Route {
-            integration: "email",
-            source: Source::Email,
-            tenant: "t",
-            project: "p",
-        };
-        let e = to_event(
-            &mail,
-            target,
-            &limits,
-            None,
-            None,
-            OffsetDateTime::now_utc(),
-        );
+        let e = raw_event(raw.as_bytes());
         e.validate(&limits).unwrap();
         for key in ["message_id", "from_name"] {
             assert!(e.attributes[key].as_str().unwrap().len() <= 512, "{key}");
