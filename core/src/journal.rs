@@ -81,6 +81,14 @@ impl WriteJournal {
             tracing::warn!(msg_id, error = %err, "write journal not updated; a redelivery will look the memory up in RAE");
         }
     }
+
+    /// Forgets the started write of `msg_id`: RAE answered it with an error, so it stored
+    /// nothing and the next attempt needs no lookup. A failure here only costs that lookup.
+    pub async fn forget(&self, msg_id: &str) {
+        if let Err(err) = self.store.delete(Self::key(msg_id)).await {
+            tracing::debug!(msg_id, error = %err, "write journal entry not removed");
+        }
+    }
 }
 
 #[cfg(test)]

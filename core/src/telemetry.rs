@@ -28,6 +28,8 @@ pub mod names {
     pub const LLM_ENRICHMENTS: &str = "rae_pipeline_llm_enrichments_total";
     pub const AUDIT_DROPPED: &str = "rae_pipeline_audit_dropped_total";
     pub const WRITE_RECONCILIATIONS: &str = "rae_pipeline_write_reconciliations_total";
+    pub const OPEN_CONNECTIONS: &str = "rae_pipeline_ingress_connections";
+    pub const CONNECTIONS_REFUSED: &str = "rae_pipeline_ingress_connections_refused_total";
 
     /// Every metric the code exports (dashboards and alerts may only use these).
     pub const ALL: &[&str] = &[
@@ -47,6 +49,8 @@ pub mod names {
         LLM_ENRICHMENTS,
         AUDIT_DROPPED,
         WRITE_RECONCILIATIONS,
+        OPEN_CONNECTIONS,
+        CONNECTIONS_REFUSED,
     ];
 }
 
@@ -129,6 +133,7 @@ fn register_closed_series() {
         metrics::counter!(names::WRITE_RECONCILIATIONS, "outcome" => outcome).absolute(0);
     }
     metrics::gauge!(names::BREAKER_OPEN).set(0.0);
+    metrics::counter!(names::CONNECTIONS_REFUSED).absolute(0);
 }
 
 /// Serves `GET /metrics` on its own listener until `token` is cancelled.
@@ -346,6 +351,23 @@ impl WriteReconciled<'_> {
             );
         }
         metrics::counter!(names::WRITE_RECONCILIATIONS, "outcome" => self.outcome).increment(1);
+    }
+}
+
+/// The ingress's connections: open now, and refused past `ingress.max_connections`.
+pub struct IngressConnection;
+
+impl IngressConnection {
+    pub fn opened() {
+        metrics::gauge!(names::OPEN_CONNECTIONS).increment(1.0);
+    }
+
+    pub fn closed() {
+        metrics::gauge!(names::OPEN_CONNECTIONS).decrement(1.0);
+    }
+
+    pub fn refused() {
+        metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
     }
 }
 

@@ -580,3 +580,72 @@ async fn content_and_tags_arrive_cleaned_and_implausible_input_is_400() {
     assert_eq!(stored["metadata"]["occurred_at"], "2024-05-01T10:00:00Z");
     pipeline.shutdown().await;
 }
+
+/// Reads until the server closes the connection; what it sent, or `None` past `deadline`.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    deadline: Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    match tokio::time::timeout(deadline, stream.read_to_end(&mut answer)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Connections an unauthenticated client opens are bounded: silent and slow-header ones are
+/// closed after the header timeout, and past the cap a connection gets our JSON 503.
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_and_connections_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, "");
+    config.ingress.header_timeout_ms = 2_000;
+    config.ingress.max_connections = 3;
+    let mut pipeline = Pipeline::start(&config).await;
+    let addr = pipeline.base.trim_start_matches("http://").to_owned();
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+
+    // Three connections that send nothing fill the cap; a fourth is refused at once.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(connect().await.unwrap());
+    }
+    let mut fourth = connect().await.unwrap();
+    let refused = read_until_closed(&mut fourth, Duration::from_secs(10))
+        .await
+        .expect("the connection past the cap is closed");
+    assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+    assert!(refused.contains("retry-after:"), "{refused}");
+    assert!(refused.contains(r#""error":"unavailable""#), "{refused}");
+
+    // The silent ones are closed after the header timeout, which frees their slots.
+    for stream in &mut silent {
+        let answer = read_until_closed(stream, Duration::from_secs(20)).await;
+        assert!(answer.is_some(), "a silent connection stayed open");
+    }
+    // A header sent a byte at a time does not keep its connection either.
+    let mut slow = connect().await.unwrap();
+    let closed = async {
+        for byte in b"POST /api/v1/webhooks/memory HTTP/1.1\r\nHost: x\r\n"
+            .iter()
+            .cycle()
+        {
+            if slow.write_all(&[*byte]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await; // the slow client's pace
+        }
+        false
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), closed)
+            .await
+            .unwrap_or(false),
+        "a slow header kept its connection"
+    );
+    pipeline.accept("after the slow clients").await;
+    pipeline.shutdown().await;
+}

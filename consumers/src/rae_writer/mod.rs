@@ -20,7 +20,7 @@ use rae_core::dead_letter::{Reason, Stage};
 use rae_core::event::Event;
 use rae_core::event::Limits;
 use rae_core::journal::{Begun, WriteJournal};
-use rae_core::rae::{Lookup, RaeClient, Stored};
+use rae_core::rae::{Lookup, RaeClient, RaeError, Stored};
 use rae_core::telemetry::{EventRetried, RaeWrite, WriteReconciled};
 
 use breaker::Breaker;
@@ -186,17 +186,16 @@ impl Shared {
             Ok(Begun::Stored(_)) => reconciled("journal"),
             Ok(Begun::Unfinished) => match self.rae.find_event(event).await {
                 Ok(Lookup::Found(memory)) => {
+                    // The earlier write worked: as good a sign of a working RAE as a write.
                     self.breaker.success();
                     reconciled("found");
                     self.journal.stored(msg_id, &memory).await;
                 }
                 Ok(Lookup::Absent) => {
-                    self.breaker.success();
                     reconciled("absent");
                     return Settle::Write;
                 }
                 Ok(Lookup::Undecided) => {
-                    self.breaker.success();
                     reconciled("undecided");
                     return Settle::Write;
                 }
@@ -282,6 +281,11 @@ impl Shared {
                 error,
             } => {
                 self.breaker.failure(reason, pause, &error);
+                // RAE answered, so it did not store it: the next attempt needs no lookup.
+                // After a timeout or a cut connection the outcome stays unknown.
+                if result.as_ref().err().and_then(RaeError::status).is_some() {
+                    self.journal.forget(&msg_id).await;
+                }
                 RaeWrite {
                     event_id: &event.id,
                     outcome: "retry",

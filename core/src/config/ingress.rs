@@ -29,6 +29,16 @@ pub struct IngressConfig {
     pub max_batch: usize,
     /// Requests per API key or per integration; more are answered 429.
     pub rate_limit: RateLimitConfig,
+    /// How long a client may take to send a request's headers, counted from when the
+    /// connection is ready for a request: a connection that sends nothing, sends headers a
+    /// byte at a time, or idles between keep-alive requests is closed after it.
+    pub header_timeout_ms: u64,
+    /// Connections open at once; past it a new connection is answered 503 and closed. Keep it
+    /// below the process's open-files limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Bytes of request bodies held in memory at once across requests; past it a request is
+    /// answered 503 with `Retry-After` before its body is read.
+    pub max_inflight_body_bytes: usize,
 }
 
 /// A token bucket: `per_second` requests on average, bursts of up to `burst`.
@@ -62,6 +72,9 @@ impl Default for IngressConfig {
             default_project: "default".into(),
             max_batch: 100,
             rate_limit: RateLimitConfig::default(),
+            header_timeout_ms: 10_000,
+            max_connections: 1024,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -76,6 +89,18 @@ impl IngressConfig {
         }
         if self.max_body_bytes == 0 {
             bad(".max_body_bytes", "must be greater than 0");
+        }
+        if self.header_timeout_ms == 0 {
+            bad(".header_timeout_ms", "must be greater than 0");
+        }
+        if self.max_connections == 0 {
+            bad(".max_connections", "must be greater than 0");
+        }
+        if self.max_inflight_body_bytes < self.max_body_bytes {
+            bad(
+                ".max_inflight_body_bytes",
+                "must be at least ingress.max_body_bytes",
+            );
         }
         for (path, value) in [
             (".listen", &self.listen),

@@ -13,6 +13,7 @@ mod answer;
 pub mod auth;
 mod error;
 pub mod github;
+pub mod listener;
 pub mod memories;
 pub mod rate_limit;
 mod routes;
@@ -20,6 +21,8 @@ pub mod slack;
 mod state;
 pub mod verified;
 pub mod webhook;
+
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -77,7 +80,10 @@ pub async fn serve(
     state: IngressState,
     token: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(token.cancelled_owned())
-        .await
+    let limits = listener::ConnectionLimits {
+        max_connections: state.config.ingress.max_connections,
+        header_timeout: Duration::from_millis(state.config.ingress.header_timeout_ms),
+        retry_after_secs: state.retry_after_secs,
+    };
+    listener::serve(listener, router(state), limits, token).await
 }
