@@ -67,6 +67,8 @@ pub enum BusError {
         #[source]
         source: BoxError,
     },
+    #[error("JetStream cannot reserve {max_bytes} bytes for stream {name}: lower the nats.*_max_bytes settings, or give nats-server more room (jetstream max_file_store, disk space)")]
+    StreamStorage { name: String, max_bytes: u64 },
     #[error("cannot create or update consumer {name} on {stream}")]
     Consumer {
         stream: String,
@@ -255,9 +257,17 @@ impl Bus {
             };
             self.create_or_update_stream(config, deadline)
                 .await
-                .map_err(|e| BusError::Stream {
-                    name: name.to_owned(),
-                    source: e.into(),
+                .map_err(|e| {
+                    let name = name.to_owned();
+                    // JetStream reserves a stream's byte limit on the server's store.
+                    if e.to_string().contains("insufficient storage") {
+                        BusError::StreamStorage { name, max_bytes }
+                    } else {
+                        BusError::Stream {
+                            name,
+                            source: e.into(),
+                        }
+                    }
                 })?;
         }
         for (bucket, max_age, history) in [

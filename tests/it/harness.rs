@@ -494,6 +494,11 @@ pub fn test_config_for(nats_url: &str, rae: &FakeRae, extra_yaml: &str) -> Confi
 nats:
   url: {nats}
   publish_timeout_ms: 5000
+  # JetStream reserves the byte limits; many test servers share one disk.
+  events_max_bytes: 67108864
+  enriched_max_bytes: 67108864
+  dlq_max_bytes: 16777216
+  audit_max_bytes: 16777216
   connect_timeout_secs: 5
 rae:
   base_url: {rae}

@@ -649,3 +649,69 @@ async fn idle_and_slow_connections_are_closed_and_connections_are_capped() {
     pipeline.accept("after the slow clients").await;
     pipeline.shutdown().await;
 }
+
+/// What can be refused from the headers is refused before the body is read, and bodies held
+/// at once are bounded by `ingress.max_inflight_body_bytes`.
+#[tokio::test]
+async fn bodies_are_read_only_after_the_headers_pass_and_within_a_budget() {
+    use tokio::io::AsyncWriteExt;
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, "");
+    config.ingress.max_inflight_body_bytes = config.ingress.max_body_bytes;
+    let mut pipeline = Pipeline::start(&config).await;
+    let addr = pipeline.base.trim_start_matches("http://").to_owned();
+    let head = |path: &str, auth: &str| {
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n")
+    };
+    // No credentials, or an unknown key: answered at once, the promised megabyte never sent.
+    for (path, auth) in [
+        ("/api/v1/webhooks/memory", ""),
+        (
+            "/api/v1/memories",
+            "Authorization: Bearer rpk_unknown_key_000000000000\r\n",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(head(path, auth).as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .unwrap_or_default();
+        assert!(answer.starts_with("HTTP/1.1 401 "), "{path}: {answer}");
+    }
+
+    // A sender holding the whole budget with a slow body makes others wait with 503.
+    let mut holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let secret = format!("X-Webhook-Secret: {SECRET}\r\n");
+    holder
+        .write_all(head("/api/v1/webhooks/memory", &secret).as_bytes())
+        .await
+        .unwrap();
+    holder.write_all(b"{\"content\": \"").await.unwrap();
+    wait_for(
+        "the budget to be spent",
+        Duration::from_secs(10),
+        || async {
+            let (status, _, _) = pipeline
+                .post_webhook(r#"{"content": "waits"}"#, &[("x-webhook-secret", SECRET)])
+                .await;
+            status == 503
+        },
+    )
+    .await;
+    let (status, answer, headers) = pipeline
+        .post_webhook(r#"{"content": "waits"}"#, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "unavailable");
+    assert!(headers.get("retry-after").is_some());
+    drop(holder);
+    wait_for("the budget back", Duration::from_secs(15), || async {
+        let (status, _, _) = pipeline
+            .post_webhook(r#"{"content": "after"}"#, &[("x-webhook-secret", SECRET)])
+            .await;
+        status == 202
+    })
+    .await;
+    pipeline.shutdown().await;
+}

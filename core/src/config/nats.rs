@@ -56,10 +56,10 @@ impl Default for NatsConfig {
             dlq_max_age_days: 30,
             audit_max_age_days: 30,
             dedupe_ttl_days: 7,
-            events_max_bytes: GIB,
-            enriched_max_bytes: GIB,
-            dlq_max_bytes: GIB / 4,
-            audit_max_bytes: GIB / 4,
+            events_max_bytes: GIB / 2,
+            enriched_max_bytes: GIB / 2,
+            dlq_max_bytes: GIB / 8,
+            audit_max_bytes: GIB / 8,
         }
     }
 }

@@ -77,12 +77,13 @@ impl Answer {
     }
 }
 
-/// Reads the body up to the limit and within the request timeout.
+/// Reads the body up to the limit and within the request timeout, holding its share of
+/// `ingress.max_inflight_body_bytes` (returned with it); 503 when the budget is spent.
 pub(crate) async fn read_body(
     body: Body,
     headers: &HeaderMap,
     state: &IngressState,
-) -> Result<bytes::Bytes, ApiError> {
+) -> Result<(bytes::Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
     let limit = state.max_body_bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -91,8 +92,15 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    // A body of unknown length may grow to the limit.
+    let share = u32::try_from(declared.unwrap_or(limit).max(1)).unwrap_or(u32::MAX);
+    let Ok(budget) = state.body_budget.clone().try_acquire_many_owned(share) else {
+        return Err(ApiError::Unavailable {
+            retry_after_secs: state.retry_after_secs,
+        });
+    };
     match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Ok(bytes)) => Ok((bytes, budget)),
         Ok(Err(err)) if over_limit(&err) => Err(ApiError::PayloadTooLarge { limit }),
         // Bad chunked encoding, a body shorter than its Content-Length, a connection cut off.
         Ok(Err(err)) => Err(ApiError::BadRequest {
@@ -161,14 +169,35 @@ pub fn require_content_type(headers: &HeaderMap, accepted: &[&str]) -> Result<()
 pub(crate) async fn respond(
     state: &IngressState,
     integration: &str,
-    mut caller: Caller,
+    caller: Caller,
     headers: &HeaderMap,
     body: Body,
     handler: impl AsyncFnOnce(&[u8], &mut Caller) -> Result<Answer, ApiError>,
 ) -> Response {
+    let check = |_: &mut Caller| Ok(());
+    let handler = async |(), body: &[u8], caller: &mut Caller| handler(body, caller).await;
+    respond_checked(state, integration, caller, headers, body, check, handler).await
+}
+
+/// [`respond`] with a `check` of the headers alone before the body is read: what can be
+/// refused without the body (no or unknown credentials, a wrong type) costs no body bytes.
+/// What `check` finds (an authorized tenant) goes to `handler`.
+pub(crate) async fn respond_checked<T>(
+    state: &IngressState,
+    integration: &str,
+    mut caller: Caller,
+    headers: &HeaderMap,
+    body: Body,
+    check: impl FnOnce(&mut Caller) -> Result<T, ApiError>,
+    handler: impl AsyncFnOnce(T, &[u8], &mut Caller) -> Result<Answer, ApiError>,
+) -> Response {
     let started = Instant::now();
-    let result = match read_body(body, headers, state).await {
-        Ok(body) => handler(&body, &mut caller).await,
+    let result = match check(&mut caller) {
+        Ok(checked) => match read_body(body, headers, state).await {
+            // The budget is held until the answer: the bytes live that long.
+            Ok((body, _budget)) => handler(checked, &body, &mut caller).await,
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
     finish(state, integration, &caller, result, started)

@@ -12,9 +12,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::answer::{finish, respond};
+use crate::answer::{finish, respond, respond_checked};
 use crate::{admin, github, memories, slack, webhook};
 use crate::{ApiError, Caller, IngressState, API_INTEGRATION, DLQ_INTEGRATION};
+use rae_core::config::Scope;
 
 /// The one `{...}` segment of a route's path. A segment axum cannot decode (bad UTF-8 after
 /// percent-decoding) is our JSON 400 naming the path, not axum's plain-text answer.
@@ -51,13 +52,16 @@ pub(crate) async fn webhook_route(
         tenant: Some(hook.tenant.clone()),
         key_id: None,
     };
-    respond(
+    respond_checked(
         &state,
         &hook.id,
         caller,
         &headers,
         body,
-        async |body, caller| webhook::accept(hook, &headers, body, &state, caller).await,
+        |caller| webhook::check_headers(hook, &headers, &state, caller),
+        async |sender, body, caller| {
+            webhook::accept(hook, sender, &headers, body, &state, caller).await
+        },
     )
     .await
 }
@@ -67,13 +71,14 @@ pub(crate) async fn memories_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
+    respond_checked(
         &state,
         API_INTEGRATION,
         Caller::default(),
         &headers,
         body,
-        async |body, caller| memories::store(&state, &headers, body, caller).await,
+        |caller| memories::authorize_json(&state, &headers, Scope::MemoriesWrite, caller),
+        async |tenant, body, _| memories::store(&state, tenant, body).await,
     )
     .await
 }
@@ -83,13 +88,14 @@ pub(crate) async fn memories_query_route(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
+    respond_checked(
         &state,
         API_INTEGRATION,
         Caller::default(),
         &headers,
         body,
-        async |body, caller| memories::query(&state, &headers, body, caller).await,
+        |caller| memories::authorize_json(&state, &headers, Scope::MemoriesRead, caller),
+        async |tenant, body, _| memories::query(&state, tenant, body).await,
     )
     .await
 }

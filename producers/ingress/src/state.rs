@@ -56,6 +56,8 @@ pub struct IngressShared {
     pub outbound: reqwest::Client,
     pub limits: Limits,
     pub(crate) max_body_bytes: usize,
+    /// Bytes of request bodies that may be held at once (`ingress.max_inflight_body_bytes`).
+    pub(crate) body_budget: Arc<tokio::sync::Semaphore>,
     pub(crate) request_timeout: Duration,
     pub tolerance_secs: u64,
     pub retry_after_secs: u64,
@@ -111,6 +113,9 @@ impl IngressState {
             outbound,
             limits: config.limits.limits(),
             max_body_bytes: config.ingress.max_body_bytes,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                config.ingress.max_inflight_body_bytes,
+            )),
             request_timeout: Duration::from_millis(config.ingress.request_timeout_ms),
             tolerance_secs: config.ingress.timestamp_tolerance_secs,
             retry_after_secs: config.ingress.retry_after_secs,

@@ -17,6 +17,22 @@ use rae_core::event::{Event, InvalidField, Route, Source};
 /// Header naming the tenant of a request.
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
+/// Authenticates the key, resolves the tenant and checks `scope` for it, and that the body
+/// is declared JSON: everything a request is checked for before its body is read.
+///
+/// # Errors
+/// 401, 403, 400 for a bad `X-Tenant-ID`, 415, 429.
+pub fn authorize_json(
+    state: &IngressState,
+    headers: &HeaderMap,
+    scope: Scope,
+    caller: &mut Caller,
+) -> Result<String, ApiError> {
+    let tenant = authorize(state, headers, scope, caller)?;
+    require_content_type(headers, &["application/json"])?;
+    Ok(tenant)
+}
+
 /// Authenticates the key, resolves the tenant and checks `scope` for it.
 fn authorize(
     state: &IngressState,
@@ -62,18 +78,11 @@ fn authorize(
     Ok(tenant)
 }
 
-/// `POST /api/v1/memories`.
+/// `POST /api/v1/memories` for `tenant`, which [`authorize_json`] admitted.
 ///
 /// # Errors
 /// [`ApiError`] for the whole request; a batch answers each item on its own.
-pub async fn store(
-    state: &IngressState,
-    headers: &HeaderMap,
-    body: &[u8],
-    caller: &mut Caller,
-) -> Result<Answer, ApiError> {
-    let tenant = authorize(state, headers, Scope::MemoriesWrite, caller)?;
-    require_content_type(headers, &["application/json"])?;
+pub async fn store(state: &IngressState, tenant: String, body: &[u8]) -> Result<Answer, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
         field: Some("body".into()),
         message: format!("body: not valid JSON ({e})"),
@@ -212,18 +221,12 @@ struct QueryBody {
     filters: Option<Value>,
 }
 
-/// `POST /api/v1/memories/query`: RAE's search for the key's tenant.
+/// `POST /api/v1/memories/query`: RAE's search for `tenant`, which [`authorize_json`]
+/// admitted.
 ///
 /// # Errors
 /// 400 for a bad query, 502 when RAE cannot answer.
-pub async fn query(
-    state: &IngressState,
-    headers: &HeaderMap,
-    body: &[u8],
-    caller: &mut Caller,
-) -> Result<Answer, ApiError> {
-    let tenant = authorize(state, headers, Scope::MemoriesRead, caller)?;
-    require_content_type(headers, &["application/json"])?;
+pub async fn query(state: &IngressState, tenant: String, body: &[u8]) -> Result<Answer, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let q: QueryBody = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();

@@ -100,25 +100,62 @@ pub struct Context<'a> {
     pub retry_after_secs: u64,
 }
 
-/// Verifies, normalizes and publishes one webhook request. A sender proves itself with one of
-/// the integration's secrets, or with an API key that has the `webhooks:write` scope for the
-/// integration's tenant.
+/// How a webhook request's sender is to be proven, as far as its headers tell.
+pub enum Sender {
+    /// An API key with `webhooks:write` for the integration's tenant: proven already.
+    Key,
+    /// One of the integration's secrets, checked over the body.
+    Secret,
+}
+
+/// What a webhook request is checked for before its body is read: a JSON type, and a
+/// credential at all; an API key is authenticated and authorized here.
+///
+/// # Errors
+/// 415, 401 (no credentials, an unknown key), 403.
+pub fn check_headers(
+    webhook: &Webhook,
+    headers: &HeaderMap,
+    state: &IngressState,
+    caller: &mut Caller,
+) -> Result<Sender, ApiError> {
+    require_content_type(headers, &["application/json"])?;
+    if auth::bearer(headers).is_some() {
+        let key = state
+            .keys
+            .authenticate(headers, OffsetDateTime::now_utc())?;
+        caller.key_id = Some(key.id.clone());
+        key.allow(Scope::WebhooksWrite, &webhook.tenant)?;
+        return Ok(Sender::Key);
+    }
+    let present = [verify::SECRET_HEADER, verify::SIGNATURE_HEADER]
+        .iter()
+        .any(|name| headers.contains_key(*name));
+    if present {
+        Ok(Sender::Secret)
+    } else {
+        Err(ApiError::Unauthorized(
+            verify::VerifyError::Missing.to_string(),
+        ))
+    }
+}
+
+/// Verifies, normalizes and publishes one webhook request whose headers [`check_headers`]
+/// passed. A sender proves itself with one of the integration's secrets, or with an API key
+/// that has the `webhooks:write` scope for the integration's tenant.
 ///
 /// # Errors
 /// [`ApiError`] with the precise status for the caller.
 pub async fn accept(
     webhook: &Webhook,
+    sender: Sender,
     headers: &HeaderMap,
     body: &[u8],
     state: &IngressState,
     caller: &mut Caller,
 ) -> Result<Answer, ApiError> {
-    require_content_type(headers, &["application/json"])?;
     let now = OffsetDateTime::now_utc();
-    let verified = if auth::bearer(headers).is_some() {
-        let key = state.keys.authenticate(headers, now)?;
-        caller.key_id = Some(key.id.clone());
-        key.allow(Scope::WebhooksWrite, &webhook.tenant)?;
+    let verified = if let Sender::Key = sender {
         verify::Authenticated {
             body: verify::Verified::new(body),
             signature: None,
