@@ -4,6 +4,7 @@
 mod architecture;
 mod cli;
 mod cluster;
+mod contracts;
 mod delivery;
 mod deploy;
 mod dlq;
