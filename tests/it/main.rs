@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod cluster;
 mod contracts;
+mod contracts_examples;
 mod delivery;
 mod deploy;
 mod dlq;
