@@ -2,7 +2,9 @@
 //! with the fake RAE: the Rust `chat_alerts` consumer posts an important event to a chat webhook
 //! (a small local HTTP server here) exactly once, through a chat outage and a replay, and never
 //! posts an unimportant one; the Python `digest.py` consumer writes an event to the day's digest
-//! file exactly once, through a replay, and stops cleanly on SIGTERM.
+//! file exactly once, through a replay, and stops cleanly on SIGTERM; the Python producer
+//! `ci_builds.py` stores CI builds through the memories API with an API key, each once however
+//! often it is run, and fails loudly on a wrong key.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -337,5 +339,118 @@ async fn the_python_example_keeps_a_daily_digest() {
         .expect("the digest consumer exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
+    pipeline.shutdown().await;
+}
+
+/// Runs the Python producer example with `builds` on its standard input.
+async fn run_producer(base: &str, key: &str, builds: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python_producer/ci_builds.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--url", base, "--tenant", "acme"])
+        .env("RAE_PIPELINE_API_KEY", key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(builds.as_bytes()).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the producer example ends")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_python_producer_stores_each_build_once() {
+    const KEY: &str = "rpk_ci_builds_example_key_0001";
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml = format!(
+        r#"
+tenants:
+  acme:
+    rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f
+api_keys:
+  - id: ci
+    key: "{KEY}"
+    scopes: ["memories:write"]
+    tenants: [acme]
+"#
+    );
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml)).await;
+    let builds = [
+        json!({"pipeline": "deploy", "build": 812, "status": "failed", "branch": "main",
+               "commit": "4f2a9c1d0e7b5a3c", "url": "https://ci.example.com/deploy/812",
+               "finished_at": "2026-11-24T10:30:00Z", "duration_secs": 341}),
+        json!({"pipeline": "tests", "build": 97, "status": "succeeded", "branch": "feature-x"}),
+    ]
+    .iter()
+    .map(|b| b.to_string() + "\n")
+    .collect::<String>();
+
+    let first = run_producer(&pipeline.base, KEY, &builds).await;
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("stored ") && lines[0].ends_with(" deploy/812"),
+        "{stdout}"
+    );
+    assert!(lines[1].ends_with(" tests/97"), "{stdout}");
+
+    wait_for("both builds in RAE", Duration::from_secs(10), || async {
+        rae.stored().len() == 2
+    })
+    .await;
+    let stored = rae.stored();
+    let deploy = stored
+        .iter()
+        .find(|r| r.body["content"].as_str().unwrap().contains("deploy"))
+        .expect("the deploy build in RAE");
+    assert_eq!(
+        deploy.body["content"],
+        "Build 812 of deploy failed on main at 4f2a9c1d0e7b after 341 s"
+    );
+    assert_eq!(deploy.body["importance"], json!(0.95));
+    assert_eq!(
+        deploy.headers["x-tenant-id"],
+        "7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f"
+    );
+    let tags = deploy.body["tags"].as_array().unwrap();
+    for tag in ["ci", "deploy", "failed", "main"] {
+        assert!(tags.contains(&json!(tag)), "{tags:?}");
+    }
+
+    // Sent again (a re-run, a retry after a timeout): the idempotency keys make it a no-op.
+    let again = run_producer(&pipeline.base, KEY, &builds).await;
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.starts_with("duplicate ")),
+        "{stdout}"
+    );
+    let bus = pipeline.bus().clone();
+    assert_eq!(
+        stream_messages(&bus, rae_core::subjects::EVENTS_STREAM).await,
+        2,
+        "no second event"
+    );
+
+    // A wrong key is a clear failure, not a silent loss.
+    let refused = run_producer(&pipeline.base, "rpk_not_a_key_at_all_000000000", &builds).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("pipeline answered 401"), "{stderr}");
     pipeline.shutdown().await;
 }

@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod contracts;
 mod contracts_examples;
+mod contracts_openapi;
 mod delivery;
 mod deploy;
 mod dlq;
