@@ -162,7 +162,8 @@ async def main() -> int:
     while not stop.is_set():
         try:
             messages = await sub.fetch(args.batch, timeout=2)
-        except NatsTimeout:
+        except (NatsTimeout, asyncio.TimeoutError):
+            # Nothing to fetch within the timeout (nats-py raises either kind).
             continue
         for msg in messages:
             await handle(msg, digest, args.min_importance)

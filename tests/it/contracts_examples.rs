@@ -4,7 +4,8 @@
 //! posts an unimportant one; the Python `digest.py` consumer writes an event to the day's digest
 //! file exactly once, through a replay, and stops cleanly on SIGTERM; the Python producer
 //! `ci_builds.py` stores CI builds through the memories API with an API key, each once however
-//! often it is run, and fails loudly on a wrong key.
+//! often it is run, and fails loudly on a wrong key; the Python `publish_event.py` publishes a
+//! valid `event.v1` straight to the bus, once however often it is retried.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -452,5 +453,77 @@ api_keys:
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("pipeline answered 401"), "{stderr}");
+    pipeline.shutdown().await;
+}
+
+/// Runs the Python bus producer example with `args`; answers its exit status and standard output.
+async fn publish_event(nats_url: &str, args: &[&str]) -> (bool, String) {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python_producer/publish_event.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .env("NATS_URL", nats_url)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the bus producer example ends")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), format!("{stdout}{stderr}"))
+}
+
+#[tokio::test]
+async fn the_python_bus_producer_publishes_a_valid_event_once() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let args = [
+        "--tenant",
+        "default-tenant",
+        "--kind",
+        "deploy",
+        "--source-id",
+        "deploy-2026-11-24-1",
+        "--importance",
+        "0.7",
+        "--tag",
+        "Deploy",
+        "Deployed checkout 2.4.1 to production",
+    ];
+    let (ok, output) = publish_event(&nats.url(), &args).await;
+    assert!(ok, "{output}");
+    let id = output
+        .strip_prefix("stored ")
+        .unwrap_or_else(|| panic!("{output}"))
+        .trim()
+        .to_owned();
+
+    wait_for("the event in RAE", Duration::from_secs(10), || async {
+        rae.stored_event_ids().get(&id) == Some(&1)
+    })
+    .await;
+    let stored = rae.stored();
+    assert_eq!(
+        stored[0].body["content"],
+        "Deployed checkout 2.4.1 to production"
+    );
+    assert_eq!(stored[0].body["importance"], json!(0.7));
+
+    // What it published is a valid event.v1.
+    let bus = pipeline.bus().clone();
+    let events = events_with_id(&bus, &id).await;
+    assert_eq!(events.len(), 1);
+    let schema = crate::contracts::validator(crate::contracts::EVENT_SCHEMA);
+    assert_eq!(crate::contracts::violations(&schema, &events[0]), "");
+    assert_eq!(events[0]["tags"], json!(["deploy"]));
+
+    // A retry of the same source id is JetStream's duplicate: stored once.
+    let (ok, output) = publish_event(&nats.url(), &args).await;
+    assert!(ok, "{output}");
+    assert_eq!(output.trim(), format!("duplicate {id}"));
+    assert_eq!(events_with_id(&bus, &id).await.len(), 1);
     pipeline.shutdown().await;
 }
