@@ -9,6 +9,9 @@ bash scripts/install-nats.sh
 command -v git >/dev/null 2>&1 || { echo "installing Debian's git" >&2; apt-get update -qq && apt-get install -y -qq git >/dev/null; }
 # python3 drives the SMTP tests' second client (smtplib).
 command -v python3 >/dev/null 2>&1 || { echo "installing Debian's python3" >&2; apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
+# nats-py is the NATS client of the Python consumer example (examples/python_digest), which the
+# integration tests run.
+python3 -c 'import nats' >/dev/null 2>&1 || { echo "installing nats-py from PyPI (the Python consumer example's NATS client)" >&2; python3 -m pip install --quiet -r examples/python_digest/requirements.txt; }
 # promtool checks the alert rules in deploy/; the script installs that one binary and says so.
 bash scripts/install-promtool.sh
 

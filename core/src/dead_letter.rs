@@ -4,6 +4,7 @@
 use async_nats::jetstream::consumer;
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -14,7 +15,9 @@ use crate::text::clip_chars;
 use crate::{headers, subjects};
 
 /// The stage that gave up on an event; its input subject is where a replay goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Enrich,
@@ -133,7 +136,7 @@ impl std::fmt::Display for Reason {
 }
 
 /// One dead letter as stored in `RAE_DLQ`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DeadLetter {
     pub stage: Stage,
     /// Reason code: `invalid_event`, `rae_rejected`, `retries_exhausted`, ...
@@ -142,8 +145,10 @@ pub struct DeadLetter {
     pub error: String,
     pub attempts: u64,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub first_failed_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub last_failed_at: OffsetDateTime,
     /// The subject the original was read from.
     pub subject: String,
@@ -155,13 +160,14 @@ pub struct DeadLetter {
 }
 
 /// One earlier dead letter of an event that was replayed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PastFailure {
     pub stage: Stage,
     pub reason: String,
     pub error: String,
     pub attempts: u64,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub failed_at: OffsetDateTime,
     /// Its sequence in `RAE_DLQ` (deleted by the replay).
     pub dlq_sequence: u64,

@@ -1,6 +1,7 @@
 //! The normalized event `event.v1` that every producer publishes and every consumer
 //! reads, with its validation and limits.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -9,7 +10,7 @@ use uuid::Uuid;
 use crate::hygiene;
 
 /// Where an event came from: a closed set, the `<source>` token of its subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Generic signed webhooks.
@@ -50,7 +51,7 @@ impl Source {
 }
 
 /// The memory layers RAE knows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     #[default]
@@ -122,7 +123,7 @@ closed_set_from_str!(Layer, "layer");
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_5b0e_5a43_4c7e_9a57_8d1b_2c3e_4f50);
 
 /// One normalized event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// UUIDv7, or a UUIDv5 derived from a provider id (stable across redelivery).
     pub id: String,
@@ -138,13 +139,16 @@ pub struct Event {
     /// The memory text.
     pub content: String,
     /// 0.0..=1.0; the enricher fills it when absent.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub importance: Option<f64>,
     #[serde(default)]
     pub tags: Vec<String>,
     pub layer: Layer,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub occurred_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub received_at: OffsetDateTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -159,7 +163,7 @@ pub struct Event {
 }
 
 /// Why an enriched event got its importance and tags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Enrichment {
     pub rules: Vec<String>,
     pub reasons: Vec<String>,

@@ -4,6 +4,9 @@
 mod architecture;
 mod cli;
 mod cluster;
+mod contracts;
+mod contracts_examples;
+mod contracts_openapi;
 mod delivery;
 mod deploy;
 mod dlq;
