@@ -767,13 +767,26 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
         },
     )
     .await;
+    // A dead letter of the tenant, for the status to count and the admin tools to replay.
+    let dead = rae_core::event::Event::builder(
+        rae_core::event::Route {
+            tenant: "default-tenant",
+            project: "shop",
+            source: rae_core::event::Source::Webhook,
+            integration: "memory",
+        },
+        rae_core::event::new_id(),
+        "note",
+        "Refused once, stored after the replay",
+    )
+    .build();
     rae_core::dead_letter::DeadLetter::new(
         rae_core::dead_letter::Stage::Write,
         rae_core::dead_letter::Reason::RaeRejected,
         "RAE answered 422",
         1,
         "rae.enriched.default-tenant.webhook.note",
-        br#"{"id":"e-dead","tenant":"default-tenant","source":"webhook","kind":"note","content":"x"}"#,
+        &serde_json::to_vec(&dead).unwrap(),
     )
     .publish(&pipeline.bus().publisher(), "dlq:test:1")
     .await
@@ -781,6 +794,8 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
 
     let up_dir = tempfile::tempdir().unwrap();
     let down_dir = tempfile::tempdir().unwrap();
+    let admin = up_dir.path().join("mcp.yaml");
+    std::fs::write(&admin, "mcp:\n  admin_tools: true\n").unwrap();
     let short_timeouts = down_dir.path().join("mcp.yaml");
     std::fs::write(
         &short_timeouts,
@@ -792,7 +807,7 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
         "command": BIN,
         "sessions": {
             "up": {
-                "args": ["mcp"],
+                "args": ["--config", admin, "mcp"],
                 "cwd": up_dir.path(),
                 "env": {"NATS_URL": nats.url(), "RAE_BASE_URL": rae.url(), "RAE_API_KEY": RAE_KEY,
                     "RAE_PROJECT": "shop", "RUST_LOG": "warn"},
@@ -811,6 +826,10 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
                     {"tool": "save_memory", "arguments": {"source": "claude-code"}},
                     {"tool": "get_related_context", "arguments": {"file_path": "a.rs", "k": 1, "include_count": 1}},
                     {"tool": "pipeline_status", "arguments": {"verbose": true}},
+                    {"tool": "dlq_list", "arguments": {"reason": "rae_rejected"}},
+                    {"tool": "dlq_replay", "arguments": {"id": "no-such-letter"}},
+                    {"tool": "dlq_replay", "arguments": {"id": dead.id}},
+                    {"tool": "dlq_list", "arguments": {}},
                 ],
                 "resources": true,
                 "reads": [
@@ -841,6 +860,7 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
                     {"tool": "get_related_context", "arguments": {"file_path": "src/db.rs"}},
                     {"tool": "save_memory", "arguments": {"content": "lost?", "source": "claude-code"}},
                     {"tool": "pipeline_status", "arguments": {}},
+                    {"tool": "dlq_list", "arguments": {}},
                 ],
                 "reads": ["rae://project/guidelines"],
                 "prompt_gets": [{"name": "recent-context"}],
@@ -861,19 +881,30 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
     }
     let tools = up["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "store_memory",
-            "query_memories",
-            "query_graph",
-            "generate_reflection",
-            "save_memory",
-            "search_memory",
-            "get_related_context",
-            "pipeline_status",
-        ]
-    );
+    let memory_tools = [
+        "store_memory",
+        "query_memories",
+        "query_graph",
+        "generate_reflection",
+        "save_memory",
+        "search_memory",
+        "get_related_context",
+        "pipeline_status",
+    ];
+    // mcp.admin_tools adds the dead-letter tools.
+    let all: Vec<&str> = memory_tools
+        .iter()
+        .chain(&["dlq_list", "dlq_replay"])
+        .copied()
+        .collect();
+    assert_eq!(names, all);
+    let down_names: Vec<&str> = seen["down"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(down_names, memory_tools);
     for tool in tools {
         assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
     }
@@ -975,6 +1006,40 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
             "{message}"
         );
     }
+
+    // The dead-letter tools: list, replay, and the list is empty after.
+    let listed = sdk_ok(calls_of(up, "dlq_list")[0], "dlq_list");
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["tenant"], "default-tenant");
+    let letter = &listed["dead_letters"][0];
+    assert_eq!(letter["event_id"], dead.id.as_str());
+    assert_eq!(
+        (letter["stage"].as_str(), letter["reason"].as_str()),
+        (Some("write"), Some("rae_rejected"))
+    );
+    assert_eq!(letter["preview"], "Refused once, stored after the replay");
+    let message = sdk_error(calls_of(up, "dlq_replay")[0], "dlq_replay");
+    assert!(
+        message.contains("no dead letter \"no-such-letter\"") && message.contains("dlq_list"),
+        "{message}"
+    );
+    let replayed = sdk_ok(calls_of(up, "dlq_replay")[1], "dlq_replay");
+    assert_eq!(replayed["replayed"], 1);
+    assert_eq!(
+        replayed["subject"],
+        "rae.enriched.default-tenant.webhook.note"
+    );
+    assert_eq!(sdk_ok(calls_of(up, "dlq_list")[1], "dlq_list")["count"], 0);
+    // Without mcp.admin_tools they are not offered.
+    let refused = &calls_of(&seen["down"], "dlq_list")[0]["error"];
+    assert_eq!(refused["code"], -32602, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("mcp.admin_tools"),
+        "{refused}"
+    );
 
     // Resources, templates and prompts.
     let uris: Vec<&str> = up["resources"]
@@ -1126,10 +1191,15 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
         "{get}"
     );
 
-    // The saved memory reaches RAE through the pipeline, with RAE's own fields.
-    wait_for("RAE to store the saved memory", ANSWER_DEADLINE, || async {
-        rae.stored_event_ids().contains_key(&saved_id)
-    })
+    // The saved memory and the replayed dead letter reach RAE through the pipeline.
+    wait_for(
+        "RAE to store the saved memory and the replayed event",
+        ANSWER_DEADLINE,
+        || async {
+            let ids = rae.stored_event_ids();
+            ids.contains_key(&saved_id) && ids.contains_key(&dead.id)
+        },
+    )
     .await;
     let stored = rae.stored();
     let memory = stored

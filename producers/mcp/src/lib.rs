@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use rae_core::bus::{Bus, BusError, PublishError};
 use rae_core::config::{Config, NatsConfig};
+use rae_core::dead_letter;
 use rae_core::event::{Event, InvalidField, Limits};
 use rae_core::rae::{RaeClient, RaeError};
 use rae_core::telemetry::error_chain;
@@ -99,6 +100,8 @@ struct Inner {
     rae: RaeClient,
     nats: NatsLink,
     tools: Vec<Tool>,
+    /// `mcp.admin_tools`: `dlq_list` and `dlq_replay` are offered.
+    admin_tools: bool,
 }
 
 /// The NATS connection, made on first need and kept (the client reconnects by itself).
@@ -153,7 +156,8 @@ impl McpServer {
         let mut nats = config.nats.clone();
         nats.connect_timeout_secs = nats.connect_timeout_secs.min(CONNECT_BUDGET_SECS);
         let limits = config.limits.limits();
-        let tools = tools::specs(&limits, &project)
+        let admin_tools = config.mcp.admin_tools;
+        let tools = tools::specs(&limits, &project, admin_tools)
             .into_iter()
             .map(|spec| {
                 Tool::new(spec.name, spec.description, spec.input_schema)
@@ -184,6 +188,7 @@ impl McpServer {
                     bus: OnceCell::new(),
                 },
                 tools,
+                admin_tools,
             }),
         })
     }
@@ -338,14 +343,12 @@ impl McpServer {
         if let Err(e) = tools::parse::<tools::StatusArgs>(arguments) {
             return Answer::invalid(e);
         }
-        let nats = &self.inner.nats;
-        let url = nats.config.url.clone();
-        let budget = Duration::from_secs(nats.config.connect_timeout_secs + 5);
+        let url = self.inner.nats.config.url.clone();
         // RAE is asked while NATS is connected and read: neither waits for the other.
         let rae = status::rae(&self.inner.rae);
         let pipeline = async {
-            match tokio::time::timeout(budget, nats.bus()).await {
-                Ok(Ok(bus)) => {
+            match self.bus().await {
+                Ok(bus) => {
                     let consumers = status::consumers(bus).await;
                     let dead = match status::dead_letters(bus).await {
                         Ok(dead) => dead,
@@ -359,20 +362,8 @@ impl McpServer {
                         Some(dead),
                     )
                 }
-                Ok(Err(err)) => (
-                    json!({"reachable": false, "url": url, "error": error_chain(&err)}),
-                    Vec::new(),
-                    None,
-                ),
-                Err(_) => (
-                    json!({
-                        "reachable": false,
-                        "url": url,
-                        "error": format!(
-                            "NATS did not answer within {} s (is nats-server running? NATS_URL names it)",
-                            budget.as_secs()
-                        ),
-                    }),
+                Err(error) => (
+                    json!({"reachable": false, "url": url, "error": error}),
                     Vec::new(),
                     None,
                 ),
@@ -394,6 +385,98 @@ impl McpServer {
         let body = resources::query_body(kind, &project, topic);
         let answer = self.inner.rae.query(&self.inner.tenant, &body).await?;
         Ok(resources::render(kind, &project, topic, &answer))
+    }
+
+    /// The connected bus, within the time an assistant waits.
+    async fn bus(&self) -> Result<&Bus, String> {
+        let nats = &self.inner.nats;
+        let budget = Duration::from_secs(nats.config.connect_timeout_secs + 5);
+        match tokio::time::timeout(budget, nats.bus()).await {
+            Ok(Ok(bus)) => Ok(bus),
+            Ok(Err(err)) => Err(error_chain(&err)),
+            Err(_) => Err(format!(
+                "NATS did not answer within {} s (is nats-server running at {}? NATS_URL names it)",
+                budget.as_secs(),
+                nats.config.url
+            )),
+        }
+    }
+
+    async fn dlq_list(&self, arguments: Map<String, Value>) -> Answer {
+        let tenant = &self.inner.tenant;
+        let (filter, limit) =
+            match tools::parse(arguments).and_then(|args| tools::dlq_list_filter(args, tenant)) {
+                Ok(parts) => parts,
+                Err(e) => return Answer::invalid(e),
+            };
+        let listed = match self.bus().await {
+            Ok(bus) => dead_letter::list(bus, &filter, limit)
+                .await
+                .map_err(|e| error_chain(&e)),
+            Err(error) => Err(error),
+        };
+        match listed {
+            Ok(entries) => Answer::ok(json!({
+                "dead_letters": entries.iter().map(tools::dlq_entry).collect::<Vec<_>>(),
+                "count": entries.len(),
+                "tenant": tenant,
+            })),
+            Err(error) => Answer::error("unavailable", format!("dead letters not read: {error}")),
+        }
+    }
+
+    async fn dlq_replay(&self, arguments: Map<String, Value>) -> Answer {
+        let tenant = &self.inner.tenant;
+        let filter =
+            match tools::parse(arguments).and_then(|args| tools::dlq_replay_filter(args, tenant)) {
+                Ok(filter) => filter,
+                Err(e) => return Answer::invalid(e),
+            };
+        let id = filter.id.clone().unwrap_or_default();
+        let bus = match self.bus().await {
+            Ok(bus) => bus,
+            Err(error) => {
+                return Answer::error("unavailable", format!("nothing replayed: {error}"))
+            }
+        };
+        let entry = match dead_letter::list(bus, &filter, 1).await {
+            Ok(entries) => entries.into_iter().next(),
+            Err(err) => {
+                return Answer::error(
+                    "unavailable",
+                    format!("nothing replayed: {}", error_chain(&err)),
+                )
+            }
+        };
+        let Some(entry) = entry else {
+            return Answer::error(
+                "bad_request",
+                format!(
+                    "no dead letter {id:?} of tenant {tenant}: dlq_list shows the sequences and \
+                     event ids there are"
+                ),
+            );
+        };
+        let letter = &entry.letter;
+        let subject = letter
+            .stage
+            .input_subject(letter.tenant(), letter.source(), letter.kind());
+        match dead_letter::replay(bus, &entry).await {
+            Ok(_) => Answer::ok(json!({
+                "replayed": 1,
+                "sequence": entry.sequence,
+                "event_id": letter.event_id(),
+                "subject": subject,
+            })),
+            Err(err) => Answer::error(
+                "unavailable",
+                format!(
+                    "dead letter {} not replayed: {} (it stays in the dead letters: try again)",
+                    entry.sequence,
+                    error_chain(&err)
+                ),
+            ),
+        }
     }
 
     async fn query_graph(&self, arguments: Map<String, Value>) -> Answer {
@@ -703,6 +786,17 @@ impl ServerHandler for McpServer {
             tools::SEARCH_MEMORY => self.search_memory(arguments).await,
             tools::GET_RELATED_CONTEXT => self.get_related_context(arguments).await,
             tools::PIPELINE_STATUS => self.pipeline_status(arguments).await,
+            tools::DLQ_LIST if self.inner.admin_tools => self.dlq_list(arguments).await,
+            tools::DLQ_REPLAY if self.inner.admin_tools => self.dlq_replay(arguments).await,
+            tools::DLQ_LIST | tools::DLQ_REPLAY => {
+                return Err(ErrorData::invalid_params(
+                    format!(
+                        "tool {tool:?} is not offered: the dead-letter tools need mcp.admin_tools \
+                         set to true in the pipeline's configuration"
+                    ),
+                    None,
+                ));
+            }
             other => {
                 // Not a tool of this server: a protocol error, as MCP defines it.
                 return Err(ErrorData::invalid_params(

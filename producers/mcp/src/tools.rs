@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+use rae_core::dead_letter::{Entry, Filter, Stage};
 use rae_core::event::{self, Event, InvalidField, Layer, Limits, Route, Source};
 
 /// Stores a memory through the pipeline.
@@ -33,6 +34,10 @@ pub const SEARCH_MEMORY: &str = "search_memory";
 pub const GET_RELATED_CONTEXT: &str = "get_related_context";
 /// RAE reachability, consumer lag and dead letters.
 pub const PIPELINE_STATUS: &str = "pipeline_status";
+/// The tenant's dead letters (an administration tool, `mcp.admin_tools`).
+pub const DLQ_LIST: &str = "dlq_list";
+/// Puts a dead letter back on its stage's input (an administration tool, `mcp.admin_tools`).
+pub const DLQ_REPLAY: &str = "dlq_replay";
 
 /// Every tool name, in the order `tools/list` gives them.
 pub const NAMES: [&str; 8] = [
@@ -45,6 +50,16 @@ pub const NAMES: [&str; 8] = [
     GET_RELATED_CONTEXT,
     PIPELINE_STATUS,
 ];
+
+/// The administration tools, listed after [`NAMES`] when `mcp.admin_tools` is set.
+pub const ADMIN_NAMES: [&str; 2] = [DLQ_LIST, DLQ_REPLAY];
+
+/// Most dead letters `dlq_list` returns.
+pub const MAX_DLQ_LIST: u32 = 100;
+/// Characters of a dead letter's content shown by `dlq_list`.
+const DLQ_PREVIEW_CHARS: usize = 200;
+/// Characters of a dead letter's last error shown by `dlq_list`.
+const DLQ_ERROR_CHARS: usize = 500;
 
 /// Longest search text RAE accepts (characters).
 pub const MAX_QUERY_CHARS: usize = 1024;
@@ -80,8 +95,116 @@ pub struct ToolSpec {
     pub read_only: bool,
 }
 
-/// The tools, their schemas derived from `limits`; `project` is named as the default.
-pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
+/// The tools, their schemas derived from `limits`; `project` is named as the default. `admin`
+/// adds the administration tools.
+pub fn specs(limits: &Limits, project: &str, admin: bool) -> Vec<ToolSpec> {
+    let mut specs = memory_specs(limits, project);
+    if admin {
+        specs.extend(admin_specs());
+    }
+    specs
+}
+
+/// The administration tools: the dead letters of the server's tenant.
+fn admin_specs() -> Vec<ToolSpec> {
+    let letter = json!({
+        "type": "object",
+        "properties": {
+            "sequence": {"type": "integer", "description": "Its id in the dead-letter stream."},
+            "event_id": {"type": "string"},
+            "stage": {"type": "string", "enum": ["enrich", "write"]},
+            "reason": {"type": "string"},
+            "error": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "last_failed_at": {"type": "string"},
+            "source": {"type": "string"},
+            "kind": {"type": "string"},
+            "preview": {"type": "string"},
+        },
+        "required": ["sequence", "event_id", "stage", "reason", "error", "attempts"],
+    });
+    vec![
+        ToolSpec {
+            name: DLQ_LIST,
+            title: "List dead letters",
+            description: "List the events the pipeline gave up on (dead letters) for this \
+                tenant, oldest first, with the stage, the reason and the last error. Replay one \
+                with dlq_replay once its cause is fixed."
+                .into(),
+            input_schema: object(
+                json!({
+                    "stage": {
+                        "type": "string",
+                        "enum": ["enrich", "write"],
+                        "description": "Only dead letters of this stage.",
+                    },
+                    "reason": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "Only this reason, such as rae_rejected or invalid_event.",
+                    },
+                    "source": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "Only events of this source, such as webhook or mcp.",
+                    },
+                    "limit": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_DLQ_LIST,
+                        "default": 20,
+                        "description": "Most dead letters returned.",
+                    },
+                }),
+                &[],
+            ),
+            output_schema: output(
+                json!({
+                    "dead_letters": {"type": "array", "items": letter},
+                    "count": {"type": "integer"},
+                    "tenant": {"type": "string"},
+                }),
+                &["dead_letters", "count", "tenant"],
+            ),
+            read_only: true,
+        },
+        ToolSpec {
+            name: DLQ_REPLAY,
+            title: "Replay a dead letter",
+            description: "Put one dead letter of this tenant back on its stage's input, so the \
+                pipeline tries it again, and remove it from the dead letters. Fix the cause \
+                first (dlq_list shows it): an event that fails again is dead-lettered again."
+                .into(),
+            input_schema: object(
+                json!({
+                    "id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 128,
+                        "description": "The dead letter's sequence or its event id, as dlq_list \
+                            shows them.",
+                    },
+                }),
+                &["id"],
+            ),
+            output_schema: output(
+                json!({
+                    "replayed": {"type": "integer"},
+                    "sequence": {"type": "integer"},
+                    "event_id": {"type": "string"},
+                    "subject": {"type": "string", "description": "Where it was put back."},
+                }),
+                &["replayed", "sequence", "event_id", "subject"],
+            ),
+            read_only: false,
+        },
+    ]
+}
+
+/// The memory tools (always offered).
+fn memory_specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
     let project_property = |what: &str| {
         json!({
             "type": "string",
@@ -559,6 +682,93 @@ pub struct RelatedArgs {
     pub include_count: Option<u32>,
     #[serde(default)]
     pub project: Option<String>,
+}
+
+/// Arguments of `dlq_list`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqListArgs {
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Arguments of `dlq_replay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqReplayArgs {
+    pub id: String,
+}
+
+/// The dead letters a `dlq_list` call reads: always only `tenant`'s; and how many at most.
+///
+/// # Errors
+/// [`InvalidField`] for an unknown stage, an empty reason or source, or `limit` out of range.
+pub fn dlq_list_filter(args: DlqListArgs, tenant: &str) -> Result<(Filter, usize), InvalidField> {
+    let stage = match args.stage.as_deref() {
+        None => None,
+        Some("enrich") => Some(Stage::Enrich),
+        Some("write") => Some(Stage::Write),
+        Some(_) => return Err(InvalidField::new("stage", "must be enrich or write")),
+    };
+    let named = |field: &str, value: Option<String>| match value {
+        Some(v) if v.trim().is_empty() || v.chars().count() > 64 => Err(InvalidField::new(
+            field,
+            "must be 1 to 64 characters, or left out",
+        )),
+        other => Ok(other),
+    };
+    let limit = in_range("limit", args.limit.unwrap_or(20), 1, MAX_DLQ_LIST)?;
+    let filter = Filter {
+        stage,
+        reason: named("reason", args.reason)?,
+        source: named("source", args.source)?,
+        tenant: Some(tenant.to_owned()),
+        ..Filter::default()
+    };
+    Ok((filter, limit as usize))
+}
+
+/// The one dead letter a `dlq_replay` call names, only among `tenant`'s.
+///
+/// # Errors
+/// [`InvalidField`] `id` when it is empty or too long.
+pub fn dlq_replay_filter(args: DlqReplayArgs, tenant: &str) -> Result<Filter, InvalidField> {
+    let id = args.id.trim();
+    if id.is_empty() || id.chars().count() > 128 {
+        return Err(InvalidField::new("id", "must be 1 to 128 characters"));
+    }
+    Ok(Filter {
+        id: Some(id.to_owned()),
+        tenant: Some(tenant.to_owned()),
+        ..Filter::default()
+    })
+}
+
+/// A dead letter as `dlq_list` shows it: what failed and why, without the whole event.
+pub fn dlq_entry(entry: &Entry) -> Value {
+    let letter = &entry.letter;
+    let last_failed_at = letter
+        .last_failed_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    json!({
+        "sequence": entry.sequence,
+        "event_id": letter.event_id(),
+        "stage": letter.stage.as_str(),
+        "reason": letter.reason,
+        "error": rae_core::text::clip_chars(&letter.error, DLQ_ERROR_CHARS),
+        "attempts": letter.attempts,
+        "last_failed_at": last_failed_at,
+        "source": letter.source(),
+        "kind": letter.kind(),
+        "preview": letter.preview(DLQ_PREVIEW_CHARS),
+    })
 }
 
 /// Arguments of `pipeline_status`: none.
@@ -1095,9 +1305,10 @@ mod tests {
             "source": "s", "query": "q", "k": 3, "layers": ["ltm"], "depth": 2,
             "reflection_type": "insight", "max_memories": 10, "min_cluster_size": 2,
             "since": "2026-11-24T10:30:00Z", "human_label": "Fix: auth", "top_k": 5,
-            "file_path": "src/db.rs", "include_count": 3,
+            "file_path": "src/db.rs", "include_count": 3, "stage": "write",
+            "reason": "rae_rejected", "limit": 5, "id": "42",
         });
-        for spec in specs(&Limits::default(), "default") {
+        for spec in specs(&Limits::default(), "default", true) {
             assert_eq!(spec.output_schema["type"], "object", "{}", spec.name);
             assert_eq!(spec.input_schema["type"], "object");
             assert_eq!(spec.input_schema["additionalProperties"], false);
@@ -1115,6 +1326,8 @@ mod tests {
                 SEARCH_MEMORY => parse::<SearchArgs>(a).map(drop),
                 GET_RELATED_CONTEXT => parse::<RelatedArgs>(a).map(drop),
                 PIPELINE_STATUS => parse::<StatusArgs>(a).map(drop),
+                DLQ_LIST => parse::<DlqListArgs>(a).map(drop),
+                DLQ_REPLAY => parse::<DlqReplayArgs>(a).map(drop),
                 other => panic!("no argument type for {other}"),
             };
             accepted(all.clone()).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
@@ -1140,11 +1353,19 @@ mod tests {
             assert!(accepted(extra).is_err(), "{}", spec.name);
         }
         assert_eq!(
-            specs(&Limits::default(), "p")
+            specs(&Limits::default(), "p", false)
                 .iter()
                 .map(|s| s.name)
                 .collect::<Vec<_>>(),
             NAMES
+        );
+        let all: Vec<&str> = NAMES.iter().chain(&ADMIN_NAMES).copied().collect();
+        assert_eq!(
+            specs(&Limits::default(), "p", true)
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>(),
+            all
         );
     }
 
@@ -1232,5 +1453,32 @@ mod tests {
             "src/db.rs"
         ));
         assert_eq!(related_answer(&file, json!(null))["results"], json!([]));
+    }
+
+    #[test]
+    fn dead_letter_tools_see_only_their_tenant() {
+        let list = |value: Value| {
+            parse::<DlqListArgs>(args(value)).and_then(|a| dlq_list_filter(a, "acme"))
+        };
+        let (filter, limit) = list(json!({"stage": "write", "reason": "rae_rejected"})).unwrap();
+        assert_eq!(limit, 20);
+        assert_eq!(filter.tenant.as_deref(), Some("acme"));
+        assert_eq!(filter.stage, Some(Stage::Write));
+        assert_eq!(filter.reason.as_deref(), Some("rae_rejected"));
+        assert_eq!(list(json!({"stage": "store"})).unwrap_err().field, "stage");
+        assert_eq!(list(json!({"limit": 101})).unwrap_err().field, "limit");
+        assert_eq!(list(json!({"source": " "})).unwrap_err().field, "source");
+
+        let replay = |value: Value| {
+            parse::<DlqReplayArgs>(args(value)).and_then(|a| dlq_replay_filter(a, "acme"))
+        };
+        let filter = replay(json!({"id": " 42 "})).unwrap();
+        assert_eq!(
+            (filter.id.as_deref(), filter.tenant.as_deref()),
+            (Some("42"), Some("acme"))
+        );
+        assert!(filter.is_narrowed());
+        assert_eq!(replay(json!({"id": ""})).unwrap_err().field, "id");
+        assert_eq!(replay(json!({})).unwrap_err().field, "id");
     }
 }
