@@ -343,7 +343,7 @@ impl McpServer {
         if let Err(e) = tools::parse::<tools::StatusArgs>(arguments) {
             return Answer::invalid(e);
         }
-        let url = self.inner.nats.config.url.clone();
+        let url = status::without_credentials(&self.inner.nats.config.url);
         // RAE is asked while NATS is connected and read: neither waits for the other.
         let rae = status::rae(&self.inner.rae);
         let pipeline = async {
@@ -799,10 +799,11 @@ impl ServerHandler for McpServer {
             }
             other => {
                 // Not a tool of this server: a protocol error, as MCP defines it.
+                let offered: Vec<&str> = self.inner.tools.iter().map(|t| t.name.as_ref()).collect();
                 return Err(ErrorData::invalid_params(
                     format!(
                         "unknown tool {other:?}: the tools are {}",
-                        tools::NAMES.join(", ")
+                        offered.join(", ")
                     ),
                     None,
                 ));

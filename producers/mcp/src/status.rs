@@ -16,9 +16,25 @@ use rae_core::rae::RaeClient;
 /// Most dead letters read to count them by reason: beyond it the counts cover the oldest ones.
 pub const MAX_COUNTED: usize = 10_000;
 
+/// `url` without the user and password it may carry (`nats://user:secret@host`): the answer
+/// goes to an assistant and into its transcript.
+pub fn without_credentials(url: &str) -> String {
+    // Each URL of a comma-separated list (a NATS cluster) on its own.
+    url.split(',')
+        .map(|one| match one.split_once("://") {
+            Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rfind('@')) {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => one.to_owned(),
+            },
+            None => one.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// RAE's reachability: `{reachable, url, error?}`.
 pub async fn rae(rae: &RaeClient) -> Value {
-    let url = rae.health_url();
+    let url = without_credentials(&rae.health_url());
     match rae.check_health().await {
         Ok(()) => json!({"reachable": true, "url": url}),
         Err(error) => json!({
@@ -123,6 +139,18 @@ mod tests {
         assert_eq!(
             summary(3, &entries),
             json!({"total": 3, "by_reason": {"invalid_event": 1, "rae_rejected": 2}, "counted": 3})
+        );
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            without_credentials("nats://app:s3cret@nats-1:4222,nats://nats-2:4222"),
+            "nats://nats-1:4222,nats://nats-2:4222"
+        );
+        assert_eq!(
+            without_credentials("http://rae:8000/health?next=a@b"),
+            "http://rae:8000/health?next=a@b"
         );
     }
 
