@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of rae-pipeline, installing what the tests need first: a nats-server binary
 # (the tests start their own servers on free loopback ports), git, python3, dovecot-imapd and
-# swaks (the email tests), and promtool (the alert rules; scripts/install-promtool.sh).
+# swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh) and the
+# official MCP Python SDK (PyPI `mcp`, the MCP tests' client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,15 @@ command -v python3 >/dev/null 2>&1 || { echo "installing Debian's python3" >&2; 
 python3 -c 'import nats' >/dev/null 2>&1 || { echo "installing nats-py from PyPI (the Python consumer example's NATS client)" >&2; python3 -m pip install --quiet -r examples/python_digest/requirements.txt; }
 # promtool checks the alert rules in deploy/; the script installs that one binary and says so.
 bash scripts/install-promtool.sh
+# The official MCP Python SDK (PyPI `mcp`) is the independent client of the MCP tests.
+if ! python3 -c 'import mcp.client.stdio' >/dev/null 2>&1; then
+  echo "installing PyPI's mcp (the official MCP Python SDK, the MCP tests' client)" >&2
+  install_mcp() { python3 -m pip install --quiet --disable-pip-version-check "$@" 'mcp>=2,<3' >&2; }
+  # A Debian python3 refuses pip installs outside a venv (PEP 668) unless told.
+  install_mcp || install_mcp --break-system-packages \
+    || echo "the MCP Python SDK could not be installed: the MCP SDK test will fail" >&2
+  python3 -c 'import importlib.metadata as m; print("mcp", m.version("mcp"), "installed")' >&2 || true
+fi
 
 # dovecot-imapd is the real IMAP server the email tests start; swaks an independent SMTP client.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && { [ ! -x /usr/sbin/dovecot ] || ! command -v swaks >/dev/null 2>&1; }; then

@@ -451,7 +451,7 @@ pub fn store_body(event: &Event) -> Value {
         .get("origin")
         .and_then(Value::as_str)
         .unwrap_or(event.source.as_str());
-    json!({
+    let mut body = json!({
         "content": event.content,
         "source": source,
         "project": event.project,
@@ -459,7 +459,12 @@ pub fn store_body(event: &Event) -> Value {
         "tags": event.tags,
         "layer": event.layer,
         "metadata": metadata,
-    })
+    });
+    // RAE's readable name for a memory, when the sender gave one (MCP's `human_label`).
+    if let Some(label) = event.attributes.get("human_label").and_then(Value::as_str) {
+        body["human_label"] = json!(label);
+    }
+    body
 }
 
 /// The importance sent for an event whose importance is 0: RAE stores `importance or 0.5`, so a
@@ -519,8 +524,13 @@ mod tests {
         assert_eq!(body["content"], "Team decided to use PostgreSQL");
         assert_eq!(body["source"], "my_app");
         assert_eq!(body["importance"], 0.8);
+        assert!(body.get("human_label").is_none());
         event.importance = Some(0.0);
         assert_eq!(store_body(&event)["importance"], IMPORTANCE_FLOOR);
+        event
+            .attributes
+            .insert("human_label".into(), json!("Fix: auth bug"));
+        assert_eq!(store_body(&event)["human_label"], "Fix: auth bug");
         assert_eq!(body["metadata"]["event_id"], json!(event.id));
         assert_eq!(body["metadata"]["source"], "webhook");
     }

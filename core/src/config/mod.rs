@@ -19,6 +19,7 @@ mod ingress;
 mod integrations;
 mod keys;
 mod limits;
+mod mcp;
 mod nats;
 mod problem;
 mod rae;
@@ -48,6 +49,7 @@ pub use integrations::{
 };
 pub use keys::{key_digest, ApiKeyConfig, Scope};
 pub use limits::LimitsConfig;
+pub use mcp::McpConfig;
 pub use nats::{NatsConfig, MIN_STREAM_BYTES};
 pub use problem::{ConfigError, Context, Problem};
 pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
@@ -112,6 +114,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub enrich: EnrichConfig,
     pub writer: WriterConfig,
+    /// The MCP server (`rae-pipeline mcp`).
+    pub mcp: McpConfig,
     /// The integration registry: each entry enables one producer route or role.
     pub integrations: Vec<IntegrationConfig>,
     /// Per-tenant RAE credentials and integration settings, keyed by the tenant alias used in

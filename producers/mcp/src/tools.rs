@@ -1,15 +1,21 @@
-//! The four MCP tools, pure and without I/O: their input schemas, their arguments, and what a
-//! call becomes (an event for the pipeline, or the JSON body of a RAE request).
+//! The MCP tools, pure and without I/O: their input and output schemas, their arguments, and
+//! what a call becomes (an event for the pipeline, or the JSON body of a RAE request).
 //!
 //! The schemas are written by hand from the same limits the arguments are checked against, so
 //! what an assistant is told (`maxLength`, `enum`, `minimum`) is exactly what is accepted, and
 //! every property of a schema is a field of its argument type (a test checks both ways).
+//!
+//! `save_memory`, `search_memory` and `get_related_context` are the tools of RAE's own MCP
+//! server (its `integrations/mcp`), with its argument names (`source`, `human_label`, `top_k`,
+//! `include_count`), so prompts written for that server keep working here; they become the
+//! same event or RAE request as the native tools.
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+use rae_core::dead_letter::{Entry, Filter, Stage};
 use rae_core::event::{self, Event, InvalidField, Layer, Limits, Route, Source};
 
 /// Stores a memory through the pipeline.
@@ -20,14 +26,40 @@ pub const QUERY_MEMORIES: &str = "query_memories";
 pub const QUERY_GRAPH: &str = "query_graph";
 /// Asks RAE for reflections on a project's memories.
 pub const GENERATE_REFLECTION: &str = "generate_reflection";
+/// RAE's server's name for [`STORE_MEMORY`].
+pub const SAVE_MEMORY: &str = "save_memory";
+/// RAE's server's name for [`QUERY_MEMORIES`], with `top_k`.
+pub const SEARCH_MEMORY: &str = "search_memory";
+/// Memories about one file.
+pub const GET_RELATED_CONTEXT: &str = "get_related_context";
+/// RAE reachability, consumer lag and dead letters.
+pub const PIPELINE_STATUS: &str = "pipeline_status";
+/// The tenant's dead letters (an administration tool, `mcp.admin_tools`).
+pub const DLQ_LIST: &str = "dlq_list";
+/// Puts a dead letter back on its stage's input (an administration tool, `mcp.admin_tools`).
+pub const DLQ_REPLAY: &str = "dlq_replay";
 
 /// Every tool name, in the order `tools/list` gives them.
-pub const NAMES: [&str; 4] = [
+pub const NAMES: [&str; 8] = [
     STORE_MEMORY,
     QUERY_MEMORIES,
     QUERY_GRAPH,
     GENERATE_REFLECTION,
+    SAVE_MEMORY,
+    SEARCH_MEMORY,
+    GET_RELATED_CONTEXT,
+    PIPELINE_STATUS,
 ];
+
+/// The administration tools, listed after [`NAMES`] when `mcp.admin_tools` is set.
+pub const ADMIN_NAMES: [&str; 2] = [DLQ_LIST, DLQ_REPLAY];
+
+/// Most dead letters `dlq_list` returns.
+pub const MAX_DLQ_LIST: u32 = 100;
+/// Characters of a dead letter's content shown by `dlq_list`.
+const DLQ_PREVIEW_CHARS: usize = 200;
+/// Characters of a dead letter's last error shown by `dlq_list`.
+const DLQ_ERROR_CHARS: usize = 500;
 
 /// Longest search text RAE accepts (characters).
 pub const MAX_QUERY_CHARS: usize = 1024;
@@ -43,6 +75,10 @@ pub const REFLECTION_TYPES: &[&str] = &["insight", "analysis", "pattern", "meta"
 const MAX_PROJECT_CHARS: usize = 256;
 /// Longest `source` (the memory's origin as RAE shows it).
 const MAX_SOURCE_CHARS: usize = 128;
+/// Longest `human_label` (RAE's readable name for a memory).
+pub const MAX_LABEL_CHARS: usize = 256;
+/// Longest `file_path` of `get_related_context`.
+pub const MAX_PATH_CHARS: usize = 1024;
 
 /// One tool as `tools/list` describes it.
 #[derive(Debug, Clone)]
@@ -52,12 +88,123 @@ pub struct ToolSpec {
     pub description: String,
     /// JSON Schema of the arguments (an object schema).
     pub input_schema: Map<String, Value>,
+    /// JSON Schema of the `structuredContent` of a successful call (an object schema); clients
+    /// such as the official Python SDK check results against it.
+    pub output_schema: Map<String, Value>,
     /// True when the tool only reads (MCP's `readOnlyHint`).
     pub read_only: bool,
 }
 
-/// The tools, their schemas derived from `limits`; `project` is named as the default.
-pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
+/// The tools, their schemas derived from `limits`; `project` is named as the default. `admin`
+/// adds the administration tools.
+pub fn specs(limits: &Limits, project: &str, admin: bool) -> Vec<ToolSpec> {
+    let mut specs = memory_specs(limits, project);
+    if admin {
+        specs.extend(admin_specs());
+    }
+    specs
+}
+
+/// The administration tools: the dead letters of the server's tenant.
+fn admin_specs() -> Vec<ToolSpec> {
+    let letter = json!({
+        "type": "object",
+        "properties": {
+            "sequence": {"type": "integer", "description": "Its id in the dead-letter stream."},
+            "event_id": {"type": "string"},
+            "stage": {"type": "string", "enum": ["enrich", "write"]},
+            "reason": {"type": "string"},
+            "error": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "last_failed_at": {"type": "string"},
+            "source": {"type": "string"},
+            "kind": {"type": "string"},
+            "preview": {"type": "string"},
+        },
+        "required": ["sequence", "event_id", "stage", "reason", "error", "attempts"],
+    });
+    vec![
+        ToolSpec {
+            name: DLQ_LIST,
+            title: "List dead letters",
+            description: "List the events the pipeline gave up on (dead letters) for this \
+                tenant, oldest first, with the stage, the reason and the last error. Replay one \
+                with dlq_replay once its cause is fixed."
+                .into(),
+            input_schema: object(
+                json!({
+                    "stage": {
+                        "type": "string",
+                        "enum": ["enrich", "write"],
+                        "description": "Only dead letters of this stage.",
+                    },
+                    "reason": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "Only this reason, such as rae_rejected or invalid_event.",
+                    },
+                    "source": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": "Only events of this source, such as webhook or mcp.",
+                    },
+                    "limit": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_DLQ_LIST,
+                        "default": 20,
+                        "description": "Most dead letters returned.",
+                    },
+                }),
+                &[],
+            ),
+            output_schema: output(
+                json!({
+                    "dead_letters": {"type": "array", "items": letter},
+                    "count": {"type": "integer"},
+                    "tenant": {"type": "string"},
+                }),
+                &["dead_letters", "count", "tenant"],
+            ),
+            read_only: true,
+        },
+        ToolSpec {
+            name: DLQ_REPLAY,
+            title: "Replay a dead letter",
+            description: "Put one dead letter of this tenant back on its stage's input, so the \
+                pipeline tries it again, and remove it from the dead letters. Fix the cause \
+                first (dlq_list shows it): an event that fails again is dead-lettered again."
+                .into(),
+            input_schema: object(
+                json!({
+                    "id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 128,
+                        "description": "The dead letter's sequence or its event id, as dlq_list \
+                            shows them.",
+                    },
+                }),
+                &["id"],
+            ),
+            output_schema: output(
+                json!({
+                    "replayed": {"type": "integer"},
+                    "sequence": {"type": "integer"},
+                    "event_id": {"type": "string"},
+                    "subject": {"type": "string", "description": "Where it was put back."},
+                }),
+                &["replayed", "sequence", "event_id", "subject"],
+            ),
+            read_only: false,
+        },
+    ]
+}
+
+/// The memory tools (always offered).
+fn memory_specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
     let project_property = |what: &str| {
         json!({
             "type": "string",
@@ -74,6 +221,91 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
             "description": what,
         })
     };
+    let store_properties = json!({
+        "content": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": limits.max_content_bytes,
+            "description": format!(
+                "The memory text, self-contained (at most {} bytes of UTF-8).",
+                limits.max_content_bytes
+            ),
+        },
+        "importance": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "How much it matters, 0 to 1; scored by the pipeline's \
+                rules when omitted.",
+        },
+        "tags": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": limits.max_tag_chars},
+            "maxItems": limits.max_tags,
+            "description": "Short labels to find it by, such as \"decision\" or \"db\".",
+        },
+        "layer": {
+            "type": "string",
+            "enum": Layer::ALL,
+            "default": "episodic",
+            "description": "Memory layer: episodic (what happened), working, semantic \
+                (facts), ltm (long-term) or reflective (an insight or lesson).",
+        },
+        "project": project_property("to store it in"),
+        "source": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SOURCE_CHARS,
+            "description": "Where the memory comes from, as RAE shows it (such as \
+                the assistant's or tool's name, a file path or URL; default: mcp).",
+        },
+        "human_label": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_LABEL_CHARS,
+            "description": "A readable label for the memory, such as \"Fix: auth bug\".",
+        },
+    });
+    let stored_output = output(
+        json!({
+            "id": {"type": "string", "description": "The event id (a UUID)."},
+            "status": {"type": "string", "enum": ["accepted"]},
+            "duplicate": {"type": "boolean", "description": "JetStream already had this event."},
+            "tenant": {"type": "string"},
+            "project": {"type": "string"},
+            "layer": {"type": "string", "enum": Layer::ALL},
+            "subject": {"type": "string", "description": "The NATS subject it was published on."},
+            "message": {"type": "string"},
+        }),
+        &[
+            "id",
+            "status",
+            "duplicate",
+            "tenant",
+            "project",
+            "layer",
+            "subject",
+            "message",
+        ],
+    );
+    let search_output = output(
+        json!({
+            "results": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "RAE's matches, best first: id, content, score, layer, \
+                    importance, timestamp, tags, metadata.",
+            },
+            "total_count": {"type": "integer"},
+        }),
+        &[],
+    );
+    let rae_answer = |what: &str| {
+        let mut schema = Map::new();
+        schema.insert("type".into(), json!("object"));
+        schema.insert("description".into(), json!(what));
+        schema
+    };
     vec![
         ToolSpec {
             name: STORE_MEMORY,
@@ -82,48 +314,8 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                 recalling later. It goes through the rae-pipeline (scored, tagged, retried until \
                 RAE has it), so it is searchable within moments; the answer is the event id."
                 .into(),
-            input_schema: object(
-                json!({
-                    "content": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": limits.max_content_bytes,
-                        "description": format!(
-                            "The memory text, self-contained (at most {} bytes of UTF-8).",
-                            limits.max_content_bytes
-                        ),
-                    },
-                    "importance": {
-                        "type": "number",
-                        "minimum": 0,
-                        "maximum": 1,
-                        "description": "How much it matters, 0 to 1; scored by the pipeline's \
-                            rules when omitted.",
-                    },
-                    "tags": {
-                        "type": "array",
-                        "items": {"type": "string", "minLength": 1, "maxLength": limits.max_tag_chars},
-                        "maxItems": limits.max_tags,
-                        "description": "Short labels to find it by, such as \"decision\" or \"db\".",
-                    },
-                    "layer": {
-                        "type": "string",
-                        "enum": Layer::ALL,
-                        "default": "episodic",
-                        "description": "Memory layer: episodic (what happened), working, semantic \
-                            (facts), ltm (long-term) or reflective (an insight or lesson).",
-                    },
-                    "project": project_property("to store it in"),
-                    "source": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": MAX_SOURCE_CHARS,
-                        "description": "Where the memory comes from, as RAE shows it (such as \
-                            the assistant's or tool's name; default: mcp).",
-                    },
-                }),
-                &["content"],
-            ),
+            input_schema: object(store_properties.clone(), &["content"]),
+            output_schema: stored_output.clone(),
             read_only: false,
         },
         ToolSpec {
@@ -153,6 +345,7 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                 }),
                 &["query"],
             ),
+            output_schema: search_output.clone(),
             read_only: true,
         },
         ToolSpec {
@@ -182,6 +375,9 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                     },
                 }),
                 &["query"],
+            ),
+            output_schema: rae_answer(
+                "RAE's hybrid search answer: the matches and what the graph traversal found.",
             ),
             read_only: true,
         },
@@ -223,9 +419,172 @@ pub fn specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                 }),
                 &[],
             ),
+            output_schema: rae_answer("RAE's answer: the reflection and its statistics."),
             read_only: false,
         },
+        ToolSpec {
+            name: SAVE_MEMORY,
+            title: "Save a memory",
+            description: "Store a memory in RAE for later retrieval: important information, \
+                decisions, code patterns or any context worth preserving. The same as \
+                store_memory, under the name and arguments of RAE's own MCP server."
+                .into(),
+            input_schema: object(store_properties, &["content"]),
+            output_schema: stored_output,
+            read_only: false,
+        },
+        ToolSpec {
+            name: SEARCH_MEMORY,
+            title: "Search memory",
+            description: "Search RAE memory for relevant information: context, similar \
+                patterns, past decisions and solutions. The same as query_memories, under the \
+                name and arguments of RAE's own MCP server."
+                .into(),
+            input_schema: object(
+                json!({
+                    "query": query_property("What you are looking for, in natural language."),
+                    "top_k": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_K,
+                        "default": 5,
+                        "description": "How many results to return.",
+                    },
+                    "project": project_property("to search"),
+                }),
+                &["query"],
+            ),
+            output_schema: search_output,
+            read_only: true,
+        },
+        ToolSpec {
+            name: GET_RELATED_CONTEXT,
+            title: "Context of a file",
+            description: "Memories about one file or module: the commits and uncommitted \
+                edits that touched it (recorded by the git watcher), decisions and issues that \
+                mention it. Memories naming the file come first."
+                .into(),
+            input_schema: object(
+                json!({
+                    "file_path": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_PATH_CHARS,
+                        "description": "Path of the file, relative to its repository (as git \
+                            shows it) or absolute.",
+                    },
+                    "k": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_K,
+                        "default": 10,
+                        "description": "How many memories to return.",
+                    },
+                    "include_count": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_K,
+                        "description": "RAE's server's name for k (give one of the two).",
+                    },
+                    "project": project_property("to search"),
+                }),
+                &["file_path"],
+            ),
+            output_schema: output(
+                json!({
+                    "file_path": {"type": "string", "description": "The path as searched."},
+                    "project": {"type": "string"},
+                    "results": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "description": "RAE's matches; those naming the file first.",
+                    },
+                    "mentioning": {
+                        "type": "integer",
+                        "description": "How many of the results name the file.",
+                    },
+                }),
+                &["file_path", "project", "results", "mentioning"],
+            ),
+            read_only: true,
+        },
+        ToolSpec {
+            name: PIPELINE_STATUS,
+            title: "Pipeline status",
+            description: "Whether memories flow: RAE reachable, NATS reachable, how many \
+                events wait for the enricher and writer consumers, and the dead letters \
+                (events the pipeline gave up on) by reason."
+                .into(),
+            input_schema: object(json!({}), &[]),
+            output_schema: output(
+                json!({
+                    "healthy": {
+                        "type": "boolean",
+                        "description": "RAE and NATS reachable and both consumers present.",
+                    },
+                    "rae": reachability(),
+                    "nats": reachability(),
+                    "consumers": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "stream": {"type": "string"},
+                                "pending": {
+                                    "type": "integer",
+                                    "description": "Events not yet delivered to it (its lag).",
+                                },
+                                "ack_pending": {
+                                    "type": "integer",
+                                    "description": "Events delivered and not yet acknowledged.",
+                                },
+                                "error": {"type": "string"},
+                            },
+                            "required": ["name", "stream"],
+                        },
+                    },
+                    "dead_letters": {
+                        "type": "object",
+                        "properties": {
+                            "total": {"type": "integer"},
+                            "by_reason": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer"},
+                            },
+                            "counted": {
+                                "type": "integer",
+                                "description": "How many were read to count by reason.",
+                            },
+                        },
+                        "required": ["total", "by_reason", "counted"],
+                    },
+                }),
+                &["healthy", "rae", "nats"],
+            ),
+            read_only: true,
+        },
     ]
+}
+
+/// Output schema of a service's reachability in `pipeline_status`.
+fn reachability() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "reachable": {"type": "boolean"},
+            "url": {"type": "string"},
+            "error": {"type": "string"},
+        },
+        "required": ["reachable", "url"],
+    })
+}
+
+/// An output schema: like [`object`], but results may carry more than is described.
+fn output(properties: Value, required: &[&str]) -> Map<String, Value> {
+    let mut schema = object(properties, required);
+    schema.remove("additionalProperties");
+    schema
 }
 
 fn object(properties: Value, required: &[&str]) -> Map<String, Value> {
@@ -254,6 +613,8 @@ pub struct StoreArgs {
     pub project: Option<String>,
     #[serde(default)]
     pub source: Option<String>,
+    #[serde(default)]
+    pub human_label: Option<String>,
 }
 
 /// Arguments of `query_memories`.
@@ -297,6 +658,123 @@ pub struct ReflectionArgs {
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub since: Option<OffsetDateTime>,
 }
+
+/// Arguments of `search_memory` (RAE's server's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    pub query: String,
+    #[serde(default)]
+    pub top_k: Option<u32>,
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// Arguments of `get_related_context`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelatedArgs {
+    pub file_path: String,
+    #[serde(default)]
+    pub k: Option<u32>,
+    /// RAE's server's name for `k`.
+    #[serde(default)]
+    pub include_count: Option<u32>,
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// Arguments of `dlq_list`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqListArgs {
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Arguments of `dlq_replay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqReplayArgs {
+    pub id: String,
+}
+
+/// The dead letters a `dlq_list` call reads: always only `tenant`'s; and how many at most.
+///
+/// # Errors
+/// [`InvalidField`] for an unknown stage, an empty reason or source, or `limit` out of range.
+pub fn dlq_list_filter(args: DlqListArgs, tenant: &str) -> Result<(Filter, usize), InvalidField> {
+    let stage = match args.stage.as_deref() {
+        None => None,
+        Some("enrich") => Some(Stage::Enrich),
+        Some("write") => Some(Stage::Write),
+        Some(_) => return Err(InvalidField::new("stage", "must be enrich or write")),
+    };
+    let named = |field: &str, value: Option<String>| match value {
+        Some(v) if v.trim().is_empty() || v.chars().count() > 64 => Err(InvalidField::new(
+            field,
+            "must be 1 to 64 characters, or left out",
+        )),
+        other => Ok(other),
+    };
+    let limit = in_range("limit", args.limit.unwrap_or(20), 1, MAX_DLQ_LIST)?;
+    let filter = Filter {
+        stage,
+        reason: named("reason", args.reason)?,
+        source: named("source", args.source)?,
+        tenant: Some(tenant.to_owned()),
+        ..Filter::default()
+    };
+    Ok((filter, limit as usize))
+}
+
+/// The one dead letter a `dlq_replay` call names, only among `tenant`'s.
+///
+/// # Errors
+/// [`InvalidField`] `id` when it is empty or too long.
+pub fn dlq_replay_filter(args: DlqReplayArgs, tenant: &str) -> Result<Filter, InvalidField> {
+    let id = args.id.trim();
+    if id.is_empty() || id.chars().count() > 128 {
+        return Err(InvalidField::new("id", "must be 1 to 128 characters"));
+    }
+    Ok(Filter {
+        id: Some(id.to_owned()),
+        tenant: Some(tenant.to_owned()),
+        ..Filter::default()
+    })
+}
+
+/// A dead letter as `dlq_list` shows it: what failed and why, without the whole event.
+pub fn dlq_entry(entry: &Entry) -> Value {
+    let letter = &entry.letter;
+    let last_failed_at = letter
+        .last_failed_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    json!({
+        "sequence": entry.sequence,
+        "event_id": letter.event_id(),
+        "stage": letter.stage.as_str(),
+        "reason": letter.reason,
+        "error": rae_core::text::clip_chars(&letter.error, DLQ_ERROR_CHARS),
+        "attempts": letter.attempts,
+        "last_failed_at": last_failed_at,
+        "source": letter.source(),
+        "kind": letter.kind(),
+        "preview": letter.preview(DLQ_PREVIEW_CHARS),
+    })
+}
+
+/// Arguments of `pipeline_status`: none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusArgs {}
 
 /// Reads a tool's arguments, naming the offending field.
 ///
@@ -370,6 +848,17 @@ pub fn store_event(
         }
         attributes.insert("origin".into(), Value::String(source));
     }
+    if let Some(label) = args.human_label {
+        let chars = label.trim().chars().count();
+        if chars == 0 || chars > MAX_LABEL_CHARS {
+            return Err(InvalidField::new(
+                "human_label",
+                format!("must be 1 to {MAX_LABEL_CHARS} characters"),
+            ));
+        }
+        // The RAE writer sends it as the memory's `human_label`.
+        attributes.insert("human_label".into(), Value::String(label));
+    }
     let kind = if layer == Layer::Reflective {
         "reflection"
     } else {
@@ -420,6 +909,118 @@ pub fn query_body(args: QueryArgs, default_project: &str) -> Result<Value, Inval
         body["layers"] = json!(layers);
     }
     Ok(body)
+}
+
+/// RAE's search body for a `search_memory` call: `top_k` is `k` (default 5, as RAE's server).
+///
+/// # Errors
+/// [`InvalidField`] for an empty or too long query or `top_k` out of range.
+pub fn search_body(args: SearchArgs, default_project: &str) -> Result<Value, InvalidField> {
+    let top_k = in_range("top_k", args.top_k.unwrap_or(5), 1, MAX_K)?;
+    query_body(
+        QueryArgs {
+            query: args.query,
+            k: Some(top_k),
+            project: args.project,
+            layers: None,
+        },
+        default_project,
+    )
+}
+
+/// The file a `get_related_context` call is about, and where to look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    /// The path with `\\` as `/` and without a leading `./`.
+    pub file_path: String,
+    pub project: String,
+}
+
+/// What a `get_related_context` call asks RAE: a search for the path itself, which the git
+/// watcher's memories of a file name in their text (and in `metadata.attributes`).
+///
+/// # Errors
+/// [`InvalidField`] for an empty or too long path, both `k` and `include_count`, or a count
+/// out of range.
+pub fn related_body(
+    args: RelatedArgs,
+    default_project: &str,
+) -> Result<(Related, Value), InvalidField> {
+    let normalized = args.file_path.trim().replace('\\', "/");
+    let file_path = normalized.trim_start_matches("./").to_owned();
+    let chars = file_path.chars().count();
+    if chars == 0 || chars > MAX_PATH_CHARS {
+        return Err(InvalidField::new(
+            "file_path",
+            format!("must be 1 to {MAX_PATH_CHARS} characters"),
+        ));
+    }
+    let k = match (args.k, args.include_count) {
+        (Some(_), Some(_)) => {
+            return Err(InvalidField::new(
+                "include_count",
+                "is another name for k: give one of the two",
+            ))
+        }
+        (Some(k), None) => in_range("k", k, 1, MAX_K)?,
+        (None, Some(count)) => in_range("include_count", count, 1, MAX_K)?,
+        (None, None) => 10,
+    };
+    let project = project_or(args.project, default_project)?;
+    let query: String = file_path.chars().take(MAX_QUERY_CHARS).collect();
+    let body = json!({"query": query, "project": project, "k": k});
+    Ok((Related { file_path, project }, body))
+}
+
+/// The answer of `get_related_context` from RAE's search answer: the results that name the file
+/// first (in RAE's order), then the rest.
+pub fn related_answer(related: &Related, answer: Value) -> Value {
+    let results = match answer.get("results") {
+        Some(Value::Array(results)) => results.clone(),
+        _ => Vec::new(),
+    };
+    let (mut naming, others): (Vec<Value>, Vec<Value>) = results
+        .into_iter()
+        .partition(|result| names_file(result, &related.file_path));
+    let mentioning = naming.len();
+    naming.extend(others);
+    json!({
+        "file_path": related.file_path,
+        "project": related.project,
+        "results": naming,
+        "mentioning": mentioning,
+    })
+}
+
+/// True when a RAE search result is about `path`: a path in its `metadata.attributes` (the git
+/// watcher's `path`, `old_path` and `files[].path`) is the same file, or its text names it.
+pub fn names_file(result: &Value, path: &str) -> bool {
+    // Repository-relative paths match absolute ones that end in them, and the other way round.
+    let same = |recorded: &str| {
+        !recorded.is_empty()
+            && (recorded == path
+                || path.ends_with(&format!("/{recorded}"))
+                || recorded.ends_with(&format!("/{path}")))
+    };
+    let attributes = &result["metadata"]["attributes"];
+    let recorded = [&attributes["path"], &attributes["old_path"]]
+        .into_iter()
+        .chain(
+            attributes["files"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|file| [&file["path"], &file["old_path"]]),
+        )
+        .filter_map(Value::as_str);
+    for recorded in recorded {
+        if same(recorded) {
+            return true;
+        }
+    }
+    result["content"]
+        .as_str()
+        .is_some_and(|content| content.contains(path))
 }
 
 /// The body of a GraphRAG search for a `query_graph` call.
@@ -703,9 +1304,12 @@ mod tests {
             "content": "x", "importance": 0.5, "tags": ["t"], "layer": "ltm", "project": "p",
             "source": "s", "query": "q", "k": 3, "layers": ["ltm"], "depth": 2,
             "reflection_type": "insight", "max_memories": 10, "min_cluster_size": 2,
-            "since": "2026-11-24T10:30:00Z",
+            "since": "2026-11-24T10:30:00Z", "human_label": "Fix: auth", "top_k": 5,
+            "file_path": "src/db.rs", "include_count": 3, "stage": "write",
+            "reason": "rae_rejected", "limit": 5, "id": "42",
         });
-        for spec in specs(&Limits::default(), "default") {
+        for spec in specs(&Limits::default(), "default", true) {
+            assert_eq!(spec.output_schema["type"], "object", "{}", spec.name);
             assert_eq!(spec.input_schema["type"], "object");
             assert_eq!(spec.input_schema["additionalProperties"], false);
             let properties = spec.input_schema["properties"].as_object().unwrap();
@@ -718,6 +1322,12 @@ mod tests {
                 QUERY_MEMORIES => parse::<QueryArgs>(a).map(drop),
                 QUERY_GRAPH => parse::<GraphArgs>(a).map(drop),
                 GENERATE_REFLECTION => parse::<ReflectionArgs>(a).map(drop),
+                SAVE_MEMORY => parse::<StoreArgs>(a).map(drop),
+                SEARCH_MEMORY => parse::<SearchArgs>(a).map(drop),
+                GET_RELATED_CONTEXT => parse::<RelatedArgs>(a).map(drop),
+                PIPELINE_STATUS => parse::<StatusArgs>(a).map(drop),
+                DLQ_LIST => parse::<DlqListArgs>(a).map(drop),
+                DLQ_REPLAY => parse::<DlqReplayArgs>(a).map(drop),
                 other => panic!("no argument type for {other}"),
             };
             accepted(all.clone()).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
@@ -743,11 +1353,132 @@ mod tests {
             assert!(accepted(extra).is_err(), "{}", spec.name);
         }
         assert_eq!(
-            specs(&Limits::default(), "p")
+            specs(&Limits::default(), "p", false)
                 .iter()
                 .map(|s| s.name)
                 .collect::<Vec<_>>(),
             NAMES
         );
+        let all: Vec<&str> = NAMES.iter().chain(&ADMIN_NAMES).copied().collect();
+        assert_eq!(
+            specs(&Limits::default(), "p", true)
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>(),
+            all
+        );
+    }
+
+    #[test]
+    fn raes_own_argument_names_are_accepted() {
+        let event = store(json!({
+            "content": "Fixed the login race",
+            "source": "src/auth.rs",
+            "human_label": "Fix: auth bug",
+        }))
+        .unwrap();
+        assert_eq!(event.attributes["origin"], "src/auth.rs");
+        assert_eq!(event.attributes["human_label"], "Fix: auth bug");
+        assert_eq!(
+            store(json!({"content": "x", "human_label": " "}))
+                .unwrap_err()
+                .field,
+            "human_label"
+        );
+
+        let search =
+            |value: Value| parse::<SearchArgs>(args(value)).and_then(|a| search_body(a, "default"));
+        assert_eq!(
+            search(json!({"query": "auth", "top_k": 3, "project": "web"})).unwrap(),
+            json!({"query": "auth", "project": "web", "k": 3})
+        );
+        assert_eq!(search(json!({"query": "auth"})).unwrap()["k"], 5);
+        assert_eq!(
+            search(json!({"query": "x", "top_k": 0})).unwrap_err().field,
+            "top_k"
+        );
+        assert_eq!(
+            search(json!({"query": "x", "k": 3})).unwrap_err().field,
+            "k"
+        );
+    }
+
+    #[test]
+    fn related_context_searches_the_path_and_puts_memories_naming_it_first() {
+        let related = |value: Value| {
+            parse::<RelatedArgs>(args(value)).and_then(|a| related_body(a, "default"))
+        };
+        let (file, body) = related(json!({"file_path": "./src\\db.rs"})).unwrap();
+        assert_eq!(file.file_path, "src/db.rs");
+        assert_eq!(
+            body,
+            json!({"query": "src/db.rs", "project": "default", "k": 10})
+        );
+        let (_, body) = related(json!({"file_path": "a.rs", "include_count": 4})).unwrap();
+        assert_eq!(body["k"], 4);
+        let field = |value: Value| related(value).unwrap_err().field;
+        assert_eq!(field(json!({"file_path": " "})), "file_path");
+        assert_eq!(field(json!({"file_path": "a", "k": 0})), "k");
+        assert_eq!(
+            field(json!({"file_path": "a", "k": 2, "include_count": 2})),
+            "include_count"
+        );
+
+        let file = Related {
+            file_path: "/home/me/shop/src/db.rs".into(),
+            project: "shop".into(),
+        };
+        let answer = json!({"results": [
+            {"id": "other", "content": "Unrelated note"},
+            {"id": "commit", "content": "Commit abc in shop",
+                "metadata": {"attributes": {"files": [{"path": "src/db.rs"}]}}},
+            {"id": "moved", "content": "moved",
+                "metadata": {"attributes": {"path": "src/store.rs", "old_path": "src/db.rs"}}},
+            {"id": "text", "content": "see /home/me/shop/src/db.rs line 4"},
+            {"id": "suffix", "content": "x", "metadata": {"attributes": {"path": "db.rs"}}},
+        ], "total_count": 5});
+        let out = related_answer(&file, answer);
+        let ids: Vec<&str> = out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["commit", "moved", "text", "suffix", "other"]);
+        assert_eq!(out["mentioning"], 4);
+        assert_eq!(out["project"], "shop");
+        // A path that only shares a suffix of its name is another file.
+        assert!(!names_file(
+            &json!({"metadata": {"attributes": {"path": "b.rs"}}}),
+            "src/db.rs"
+        ));
+        assert_eq!(related_answer(&file, json!(null))["results"], json!([]));
+    }
+
+    #[test]
+    fn dead_letter_tools_see_only_their_tenant() {
+        let list = |value: Value| {
+            parse::<DlqListArgs>(args(value)).and_then(|a| dlq_list_filter(a, "acme"))
+        };
+        let (filter, limit) = list(json!({"stage": "write", "reason": "rae_rejected"})).unwrap();
+        assert_eq!(limit, 20);
+        assert_eq!(filter.tenant.as_deref(), Some("acme"));
+        assert_eq!(filter.stage, Some(Stage::Write));
+        assert_eq!(filter.reason.as_deref(), Some("rae_rejected"));
+        assert_eq!(list(json!({"stage": "store"})).unwrap_err().field, "stage");
+        assert_eq!(list(json!({"limit": 101})).unwrap_err().field, "limit");
+        assert_eq!(list(json!({"source": " "})).unwrap_err().field, "source");
+
+        let replay = |value: Value| {
+            parse::<DlqReplayArgs>(args(value)).and_then(|a| dlq_replay_filter(a, "acme"))
+        };
+        let filter = replay(json!({"id": " 42 "})).unwrap();
+        assert_eq!(
+            (filter.id.as_deref(), filter.tenant.as_deref()),
+            (Some("42"), Some("acme"))
+        );
+        assert!(filter.is_narrowed());
+        assert_eq!(replay(json!({"id": ""})).unwrap_err().field, "id");
+        assert_eq!(replay(json!({})).unwrap_err().field, "id");
     }
 }
