@@ -10,17 +10,19 @@ bash scripts/install-nats.sh
 command -v git >/dev/null 2>&1 || { echo "installing Debian's git" >&2; apt-get update -qq && apt-get install -y -qq git >/dev/null; }
 # python3 drives the SMTP tests' second client (smtplib).
 command -v python3 >/dev/null 2>&1 || { echo "installing Debian's python3" >&2; apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
+# pip installs the PyPI packages below.
+python3 -m pip --version >/dev/null 2>&1 || { echo "installing Debian's python3-pip" >&2; apt-get update -qq && apt-get install -y -qq python3-pip >/dev/null; }
+# A Debian python3 refuses pip installs outside a venv (PEP 668) unless told.
+pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" >&2 || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@" >&2; }
 # nats-py is the NATS client of the Python consumer example (examples/python_digest), which the
 # integration tests run.
-python3 -c 'import nats' >/dev/null 2>&1 || { echo "installing nats-py from PyPI (the Python consumer example's NATS client)" >&2; python3 -m pip install --quiet -r examples/python_digest/requirements.txt; }
+python3 -c 'import nats' >/dev/null 2>&1 || { echo "installing nats-py from PyPI (the Python consumer example's NATS client)" >&2; pip_install -r examples/python_digest/requirements.txt; }
 # promtool checks the alert rules in deploy/; the script installs that one binary and says so.
 bash scripts/install-promtool.sh
 # The official MCP Python SDK (PyPI `mcp`) is the independent client of the MCP tests.
 if ! python3 -c 'import mcp.client.stdio' >/dev/null 2>&1; then
   echo "installing PyPI's mcp (the official MCP Python SDK, the MCP tests' client)" >&2
-  install_mcp() { python3 -m pip install --quiet --disable-pip-version-check "$@" 'mcp>=2,<3' >&2; }
-  # A Debian python3 refuses pip installs outside a venv (PEP 668) unless told.
-  install_mcp || install_mcp --break-system-packages \
+  pip_install 'mcp>=2,<3' \
     || echo "the MCP Python SDK could not be installed: the MCP SDK test will fail" >&2
   python3 -c 'import importlib.metadata as m; print("mcp", m.version("mcp"), "installed")' >&2 || true
 fi
