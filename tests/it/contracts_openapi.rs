@@ -64,6 +64,21 @@ api_keys:
     );
     let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &keys)).await;
 
+    // The ingress serves the same description at /openapi.json.
+    let served: Value = pipeline
+        .http
+        .get(format!("{}/openapi.json", pipeline.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        served, openapi,
+        "GET /openapi.json differs from contracts/openapi.json"
+    );
+
     // Every documented route exists: none answers 404 or 405 for its method.
     let paths = openapi["paths"].as_object().unwrap();
     for (path, operations) in paths {

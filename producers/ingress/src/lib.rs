@@ -64,11 +64,23 @@ pub fn router(state: IngressState) -> Router {
         .route("/api/v1/dlq/replay", post(dlq_replay_route))
         .route("/api/v1/dlq/purge", post(dlq_purge_route))
         .route("/api/v1/dlq/{id}", get(dlq_show_route))
+        .route("/openapi.json", get(openapi))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// The OpenAPI description of the ingress (`contracts/openapi.json`, checked against the
+/// routes' real answers by the contract tests).
+pub const OPENAPI: &str = include_str!("../../../contracts/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// Serves the router until `token` is cancelled, then finishes in-flight requests.
