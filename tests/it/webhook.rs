@@ -430,20 +430,28 @@ async fn a_flood_of_refusals_is_folded_into_one_audit_summary() {
             .await;
         assert_eq!(status, 401);
     }
-    let summary = || async {
-        stream_json(pipeline.bus(), rae_core::subjects::AUDIT_STREAM)
-            .await
-            .into_iter()
-            .find(|r| r["repeated"].is_number())
+    // A record stands for one refusal; a summary for the `repeated` ones folded after it.
+    let accounted = |records: &[serde_json::Value]| -> u64 {
+        records
+            .iter()
+            .map(|r| r["repeated"].as_u64().unwrap_or(1))
+            .sum()
     };
-    wait_for("the refusals' summary", Duration::from_secs(30), || async {
-        summary().await.is_some()
-    })
+    wait_for(
+        "all 300 refusals accounted for",
+        Duration::from_secs(30),
+        || async {
+            accounted(&stream_json(pipeline.bus(), rae_core::subjects::AUDIT_STREAM).await) == 300
+        },
+    )
     .await;
     let records = stream_json(pipeline.bus(), rae_core::subjects::AUDIT_STREAM).await;
-    assert_eq!(records.len(), 2, "{records:?}");
-    let summary = summary().await.unwrap();
-    assert_eq!(summary["repeated"], 299, "{summary}");
+    // One record and one summary per 10 s window; the flood may straddle two windows.
+    assert!(records.len() <= 4, "{} records: {records:?}", records.len());
+    let summary = records
+        .iter()
+        .find(|r| r["repeated"].is_number())
+        .expect("a summary");
     assert_eq!(summary["reason"], "unauthorized");
     assert!(summary["until"].is_string(), "{summary}");
     pipeline.shutdown().await;
@@ -602,7 +610,7 @@ async fn idle_and_slow_connections_are_closed_and_connections_are_capped() {
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;
     let mut config = test_config(&nats, &rae, "");
-    config.ingress.header_timeout_ms = 2_000;
+    config.ingress.header_timeout_ms = 5_000;
     config.ingress.max_connections = 3;
     let mut pipeline = Pipeline::start(&config).await;
     let addr = pipeline.base.trim_start_matches("http://").to_owned();

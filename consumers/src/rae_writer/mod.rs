@@ -247,7 +247,6 @@ impl Shared {
                     Ok(Stored::Memory(id)) => id.as_str(),
                     _ => "duplicate",
                 };
-                self.journal.stored(&msg_id, memory).await;
                 let end_to_end = (OffsetDateTime::now_utc() - event.received_at)
                     .try_into()
                     .ok();
@@ -258,8 +257,11 @@ impl Shared {
                     end_to_end,
                 }
                 .emit();
-                if let Err(err) = message.ack().await {
-                    tracing::warn!(event_id = %event.id, error = %err, "ack after store failed; RAE may see the event again");
+                // Both at once: a redelivery (the ack lost) finds the memory id; a crash before
+                // either leaves "started", which a redelivery settles by asking RAE.
+                let (acked, ()) = tokio::join!(message.ack(), self.journal.stored(&msg_id, memory));
+                if let Err(err) = acked {
+                    tracing::warn!(event_id = %event.id, error = %err, "ack after store failed; the journal keeps RAE from seeing the event again");
                 }
             }
             Outcome::Reject { reason, error } => {
