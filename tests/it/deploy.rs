@@ -189,7 +189,7 @@ fn every_dashboard_panel_and_alert_queries_exported_metrics() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    assert_eq!(alerts.len(), 4);
+    assert_eq!(alerts.len(), 6);
     for alert in alerts {
         assert_exported(
             alert["expr"].as_str().unwrap(),
