@@ -125,9 +125,11 @@ pub enum RaeError {
     Connect { url: String, message: String },
     #[error("RAE at {url} did not answer within {timeout_ms} ms")]
     Timeout { url: String, timeout_ms: u64 },
-    #[error("RAE answered {status} to POST {url}: {body}")]
+    #[error("RAE answered {status} to {method} {url}: {body}")]
     Status {
         status: u16,
+        /// `POST`, or `GET` for a lookup.
+        method: &'static str,
         /// The URL that was posted to, for the operator (never shown to callers).
         url: String,
         body: String,
@@ -287,7 +289,7 @@ impl RaeClient {
     async fn post(&self, path: &str, tenant: &str, body: &Value) -> Result<Value, RaeError> {
         let url = self.url(path);
         let request = self.http.post(&url).json(body);
-        self.send(request, url, tenant).await
+        self.send(request, "POST", url, tenant).await
     }
 
     async fn get(
@@ -300,13 +302,14 @@ impl RaeClient {
             .map(String::from)
             .unwrap_or_else(|_| self.url(path));
         let request = self.http.get(&url);
-        self.send(request, url, tenant).await
+        self.send(request, "GET", url, tenant).await
     }
 
     /// Sends `request` with the tenant's credentials; the JSON answer of a 2xx.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
+        method: &'static str,
         url: String,
         tenant: &str,
     ) -> Result<Value, RaeError> {
@@ -335,6 +338,7 @@ impl RaeClient {
         let body = crate::text::clip_bytes(&body, MAX_ERROR_BODY).into_owned();
         Err(RaeError::Status {
             status: status.as_u16(),
+            method,
             url,
             body,
             retry_after,

@@ -89,6 +89,7 @@ mod tests {
     fn status(status: u16, retry_after: Option<u64>) -> Result<Stored, RaeError> {
         Err(RaeError::Status {
             status,
+            method: "POST",
             url: "http://rae.internal:8000/v2/memories/".into(),
             body: r#"{"error":{"code":"x"}}"#.into(),
             retry_after: retry_after.map(Duration::from_secs),

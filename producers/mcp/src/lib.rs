@@ -868,6 +868,7 @@ mod tests {
         );
         let refused = RaeError::Status {
             status: 422,
+            method: "POST",
             url: "http://rae.internal:8000/v2/memories/query".into(),
             body: "{\"error\":{\"code\":\"validation\"}}".into(),
             retry_after: None,
