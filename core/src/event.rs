@@ -289,7 +289,7 @@ impl Event {
 /// # Errors
 /// [`InvalidField`] on `content`.
 pub fn validate_content(content: &str, limits: &Limits) -> Result<(), InvalidField> {
-    if content.chars().all(is_invisible) {
+    if is_blank(content) {
         return Err(InvalidField::new("content", "must not be empty"));
     }
     if content.len() > limits.max_content_bytes {
@@ -299,6 +299,12 @@ pub fn validate_content(content: &str, limits: &Limits) -> Result<(), InvalidFie
         ));
     }
     Ok(())
+}
+
+/// True when `content` shows nothing, so [`validate_content`] refuses it as empty: a producer
+/// that skips empty input asks this rather than `trim().is_empty()`.
+pub fn is_blank(content: &str) -> bool {
+    content.chars().all(is_invisible)
 }
 
 /// True for a character that shows nothing: white space, control characters (NUL included) and
