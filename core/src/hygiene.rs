@@ -261,3 +261,128 @@ mod tests {
         assert_eq!(e.occurred_at, e.received_at);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    /// Text biased towards what the rules act on: controls, CR/LF, combining marks, letters
+    /// whose case or composition changes, and blanks.
+    fn odd_text() -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            any::<char>().prop_map(String::from),
+            prop::sample::select(vec![
+                "\0", "\r", "\n", "\r\n", "\t", "\u{1b}", "\u{7f}", "\u{85}", "\u{9b}", "\u{301}",
+                "\u{308}", "e", "E", "É", "ß", "İ", "\u{212b}", "Σ", " ", "\u{200b}", "\u{feff}",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        prop::collection::vec(pieces, 0..24).prop_map(|p| p.concat())
+    }
+
+    fn nfd(s: &str) -> String {
+        s.nfd().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(512)))]
+
+        #[test]
+        fn text_is_idempotent_nfc_and_free_of_controls(raw in prop_oneof![odd_text(), any::<String>()]) {
+            let once = text(&raw).into_owned();
+            let twice = text(&once).into_owned();
+            prop_assert_eq!(twice, once.clone());
+            prop_assert!(is_nfc(&once));
+            prop_assert!(once.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'), "{:?}", once);
+        }
+
+        #[test]
+        fn tags_are_idempotent_trimmed_and_one_line(raw in prop_oneof![odd_text(), any::<String>()]) {
+            let once = tag(&raw);
+            prop_assert_eq!(tag(&once), once.clone());
+            prop_assert!(is_nfc(&once));
+            prop_assert!(!once.chars().any(char::is_control), "{:?}", once);
+            prop_assert_eq!(once.trim(), once.as_str());
+        }
+
+        #[test]
+        fn normalization_forms_are_one_tag(raw in odd_text()) {
+            prop_assert_eq!(tag(&nfd(&raw)), tag(&raw));
+            let composed: String = raw.nfc().collect();
+            prop_assert_eq!(tag(&composed), tag(&raw));
+        }
+
+        #[test]
+        fn folded_tags_are_distinct_and_not_empty(raw in prop::collection::vec(odd_text(), 0..8)) {
+            let folded = tags(raw.clone());
+            prop_assert_eq!(tags(folded.clone()), folded.clone());
+            for (i, one) in folded.iter().enumerate() {
+                prop_assert!(!one.is_empty());
+                prop_assert!(!folded[..i].contains(one));
+            }
+            prop_assert!(folded.len() <= raw.len());
+        }
+
+        #[test]
+        fn identifiers_are_refused_exactly_for_controls(value in prop_oneof![odd_text(), any::<String>()]) {
+            match check_identifier("project", &value) {
+                Ok(()) => prop_assert!(!value.chars().any(char::is_control)),
+                Err(err) => {
+                    prop_assert!(value.chars().any(char::is_control));
+                    prop_assert_eq!(err.field, "project");
+                }
+            }
+        }
+
+        #[test]
+        fn any_time_is_judged_without_panic(
+            at in any::<i64>(),
+            received in datetime!(1970-01-01 00:00 UTC).unix_timestamp()..datetime!(9999-12-31 23:59:59 UTC).unix_timestamp(),
+        ) {
+            let clamp = |secs: i64| {
+                OffsetDateTime::from_unix_timestamp(secs).unwrap_or(if secs < 0 {
+                    datetime!(-9999-01-01 00:00 UTC)
+                } else {
+                    datetime!(9999-12-31 23:59:59 UTC)
+                })
+            };
+            let (at, received) = (clamp(at), clamp(received));
+            let ok = plausible(at, received);
+            let latest = received.checked_add(MAX_AHEAD).unwrap_or(received);
+            prop_assert_eq!(ok, at >= EARLIEST && at <= latest);
+            match check_time("occurred_at", at, received) {
+                Ok(()) => prop_assert!(ok),
+                Err(err) => {
+                    prop_assert!(!ok);
+                    prop_assert_eq!(err.field, "occurred_at");
+                }
+            }
+        }
+
+        #[test]
+        fn cleaning_an_event_twice_is_cleaning_it_once(
+            content in odd_text(),
+            project in odd_text(),
+            actor in proptest::option::of(odd_text()),
+            tags_in in prop::collection::vec(odd_text(), 0..6),
+            attribute in odd_text(),
+            occurred in any::<i64>(),
+        ) {
+            let mut e = crate::event::sample();
+            e.content = content;
+            e.project = project;
+            e.actor = actor;
+            e.tags = tags_in;
+            e.attributes.insert("a".into(), serde_json::json!([attribute, {"b": attribute}]));
+            e.occurred_at = OffsetDateTime::from_unix_timestamp(occurred).unwrap_or(EARLIEST);
+            event(&mut e);
+            let once = e.clone();
+            event(&mut e);
+            prop_assert_eq!(&e, &once);
+            prop_assert!(plausible(e.occurred_at, e.received_at));
+            prop_assert!(!e.content.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+        }
+    }
+}

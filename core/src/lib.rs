@@ -23,3 +23,13 @@ pub mod subjects;
 pub mod sync;
 pub mod telemetry;
 pub mod text;
+
+/// Cases each property test of the workspace runs: `PROPTEST_CASES` when set (to fuzz longer,
+/// as `docs/architecture.md` describes), else `default`, which keeps `cargo test` quick.
+#[doc(hidden)]
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.trim().parse().ok())
+        .unwrap_or(default)
+}

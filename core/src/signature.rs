@@ -157,3 +157,74 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(512)))]
+
+        #[test]
+        fn digest_parsing_never_panics_and_reads_only_whole_digests(header in ".{0,80}") {
+            if let Some(digest) = parse_hex_digest(&header, "sha256=") {
+                let digits = header.trim().strip_prefix("sha256=").unwrap_or_default();
+                prop_assert_eq!(digits.to_ascii_lowercase(), hex::encode(digest));
+            }
+        }
+
+        #[test]
+        fn digests_of_any_hex_parse(digest in any::<[u8; DIGEST_LEN]>(), upper in any::<bool>()) {
+            let digits = hex::encode(digest);
+            let digits = if upper { digits.to_uppercase() } else { digits };
+            prop_assert_eq!(parse_hex_digest(&format!(" v0={digits}\t"), "v0="), Some(digest));
+            prop_assert_eq!(parse_hex_digest(&format!("v0={}", &digits[1..]), "v0="), None);
+        }
+
+        #[test]
+        fn timestamps_never_panic(text in ".{0,40}", now in any::<i64>(), tolerance in any::<u64>()) {
+            match check_timestamp(&text, now, tolerance) {
+                Ok(kept) => {
+                    let at: i64 = kept.parse().map_err(|_| TestCaseError::fail("kept a non-number"))?;
+                    prop_assert!(now.abs_diff(at) <= tolerance);
+                }
+                Err(TimestampError::Malformed) => prop_assert!(text.trim().parse::<i64>().is_err()),
+                Err(TimestampError::Stale { tolerance_secs }) => prop_assert_eq!(tolerance_secs, tolerance),
+            }
+        }
+
+        #[test]
+        fn timestamps_are_judged_by_distance(at in any::<i64>(), now in any::<i64>(), tolerance in 0u64..100_000) {
+            let (text, digits) = (format!(" {at} "), at.to_string());
+            let result = check_timestamp(&text, now, tolerance);
+            if now.abs_diff(at) <= tolerance {
+                prop_assert_eq!(result, Ok(digits.as_str()));
+            } else {
+                prop_assert_eq!(result, Err(TimestampError::Stale { tolerance_secs: tolerance }));
+            }
+        }
+
+        #[test]
+        fn a_signed_body_verifies_and_one_changed_byte_never_does(
+            secret in ".{1,40}",
+            body in proptest::collection::vec(any::<u8>(), 1..512),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let header = sign_hex("sha256=", &secret, &[&body]);
+            let expected = parse_hex_digest(&header, "sha256=").ok_or_else(|| TestCaseError::fail("unparsable"))?;
+            let secrets = [Secret::new(secret.as_str())];
+            prop_assert!(any_secret_signs(&secrets, &[&body], &expected));
+            let mut tampered = body.clone();
+            tampered[at.index(body.len())] ^= flip;
+            prop_assert!(!any_secret_signs(&secrets, &[&tampered], &expected));
+        }
+
+        #[test]
+        fn constant_time_eq_is_equality(a in proptest::collection::vec(any::<u8>(), 0..40), b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(constant_time_eq(&a, &b), a == b);
+            prop_assert!(constant_time_eq(&a, &a.clone()));
+        }
+    }
+}

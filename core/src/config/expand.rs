@@ -95,3 +95,82 @@ mod tests {
         assert!(err.contains("MISSING"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SET" => Some("value".into()),
+            "EMPTY" => Some(String::new()),
+            "DOLLAR" => Some("${SET}$$".into()),
+            _ => None,
+        }
+    }
+
+    /// Strings made of the pieces the expansion reads, and anything else.
+    fn template() -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            ".{0,4}",
+            prop::sample::select(vec![
+                "$",
+                "$$",
+                "${",
+                "}",
+                ":-",
+                "${SET}",
+                "${EMPTY:-d}",
+                "${UNSET}",
+                "${DOLLAR}",
+                "${SET:-x}",
+                "${}",
+                "${:-}",
+                "é",
+                "\0",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        prop::collection::vec(pieces, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(1024)))]
+
+        #[test]
+        fn expansion_never_panics(input in prop_oneof![template(), any::<String>()]) {
+            match expand(&input, &env) {
+                Ok(_) => {}
+                Err(message) => prop_assert!(
+                    message.starts_with("unclosed ${") || message.contains("is not set"),
+                    "{}", message
+                ),
+            }
+        }
+
+        #[test]
+        fn text_without_dollars_is_unchanged(input in "[^$]{0,64}") {
+            prop_assert_eq!(expand(&input, &env), Ok(input.clone()));
+        }
+
+        #[test]
+        fn doubled_dollars_are_literal(input in any::<String>()) {
+            prop_assert_eq!(expand(&input.replace('$', "$$"), &env), Ok(input.clone()));
+        }
+
+        #[test]
+        fn an_unclosed_brace_is_an_error(before in "[^$]{0,16}", after in "[^}]{0,16}") {
+            let err = expand(&format!("{before}${{{after}"), &env).unwrap_err();
+            prop_assert!(err.starts_with("unclosed ${"), "{}", err);
+        }
+
+        #[test]
+        fn values_are_inserted_once_and_not_expanded_again(before in "[^$]{0,16}", after in "[^$]{0,16}") {
+            prop_assert_eq!(
+                expand(&format!("{before}${{DOLLAR}}{after}${{SET}}"), &env),
+                Ok(format!("{before}${{SET}}$${after}value"))
+            );
+        }
+    }
+}

@@ -184,9 +184,9 @@ fn collapse_blank_lines(text: &str) -> String {
 pub fn tags(subject: &str, body: &str, limits: &Limits) -> Vec<String> {
     let mut tags = vec!["email".to_owned()];
     let mut push = |raw: &str| {
-        let tag: String = raw
-            .trim()
-            .to_lowercase()
+        // Folded first (NFC, lowercase): a decomposed accent is not alphanumeric and would be
+        // dropped, making `cafe\u{301}` a tag apart from `café`.
+        let tag: String = rae_core::hygiene::tag(raw)
             .chars()
             .map(|c| if c.is_whitespace() { '-' } else { c })
             .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
@@ -207,6 +207,7 @@ pub fn tags(subject: &str, body: &str, limits: &Limits) -> Vec<String> {
         rest = &after[end + 1..];
     }
     for text in [subject, body] {
+        let text = rae_core::hygiene::text(text);
         for word in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')')) {
             let Some(tag) = word.strip_prefix('#') else {
                 continue;
@@ -237,7 +238,9 @@ pub fn to_event(
     recipient: Option<&str>,
     now: OffsetDateTime,
 ) -> Event {
-    let subject = if mail.subject.is_empty() {
+    // A subject of only control or zero-width characters shows nothing either: without a body
+    // it would make content the event refuses as empty.
+    let subject = if event::is_blank(&mail.subject) {
         "(no subject)"
     } else {
         mail.subject.as_str()
@@ -534,5 +537,221 @@ mod tests {
             tags("[Ops][Q3 plan] fix #42", "see #Outage, #db_migration.", &l),
             ["email", "ops", "q3-plan", "outage", "db_migration"]
         );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use rae_core::event::Source;
+
+    const CORPUS: &[&[u8]] = &[
+        include_bytes!("../../../tests/fixtures/email/attachment.eml"),
+        include_bytes!("../../../tests/fixtures/email/base64-utf8.eml"),
+        include_bytes!("../../../tests/fixtures/email/html-only.eml"),
+        include_bytes!("../../../tests/fixtures/email/iso-2022-jp.eml"),
+        include_bytes!("../../../tests/fixtures/email/multipart-alternative.eml"),
+        include_bytes!("../../../tests/fixtures/email/plain.eml"),
+        include_bytes!("../../../tests/fixtures/email/quoted-printable-latin1.eml"),
+        include_bytes!("../../../tests/fixtures/email/reply.eml"),
+        include_bytes!("../../../tests/fixtures/email/windows-1251.eml"),
+    ];
+
+    /// Bytes that matter to MIME: line ends, header syntax, boundaries, encodings.
+    fn odd_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            prop::collection::vec(any::<u8>(), 1..4),
+            prop::sample::select(vec![
+                &b"\0"[..],
+                b"\r",
+                b"\n",
+                b"\r\n",
+                b"\r\n\r\n",
+                b":",
+                b"--",
+                b"=?utf-8?B?",
+                b"?=",
+                b"=\r\n",
+                b"=XY",
+                b"boundary=",
+                b"\x1b",
+                b"\xff\xfe",
+                b"Subject: ",
+                b"\r\n.\r\n",
+                b"Content-Transfer-Encoding: base64\r\n",
+                b"Content-Type: multipart/mixed; boundary=b\r\n",
+                b"Date: 0000-01-01T00:00:00Z\r\n",
+                b"Date: Fri, 31 Dec 9999 23:59:59 +0000\r\n",
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ];
+        prop::collection::vec(piece, 1..6).prop_map(|p| p.concat())
+    }
+
+    /// A real message with a few byte ranges replaced, removed or added.
+    fn mutated() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::sample::select(CORPUS),
+            prop::collection::vec((any::<prop::sample::Index>(), 0usize..8, odd_bytes()), 1..4),
+        )
+            .prop_map(|(raw, edits)| {
+                let mut raw = raw.to_vec();
+                for (at, remove, insert) in edits {
+                    let start = at.index(raw.len() + 1);
+                    let end = (start + remove).min(raw.len());
+                    raw.splice(start..end, insert);
+                }
+                raw
+            })
+    }
+
+    /// What the intake promises for any input: no panic, and a mail that parses makes an
+    /// event that passes validation (content is truncated, never refused).
+    fn check(raw: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
+        let Some(mail) = parse(raw) else {
+            return Ok(());
+        };
+        let route = Route {
+            integration: "email",
+            source: Source::Email,
+            tenant: "t",
+            project: "p",
+        };
+        let event = to_event(
+            &mail,
+            route,
+            limits,
+            Some("Envelope@Example.com"),
+            Some("memories@rae.example.com"),
+            OffsetDateTime::now_utc(),
+        );
+        event
+            .validate(limits)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {mail:?}")))?;
+        prop_assert!(event.content.len() <= limits.max_content_bytes);
+        Ok(())
+    }
+
+    /// Text that shows nothing: blanks, control and zero-width characters.
+    fn blank() -> impl Strategy<Value = String> {
+        "[ \t\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{7f}\u{200b}\u{feff}]{0,6}"
+    }
+
+    fn limits() -> impl Strategy<Value = Limits> {
+        prop_oneof![
+            3 => Just(Limits::default()),
+            1 => (16usize..400).prop_map(|c| Limits { max_content_bytes: c, ..Limits::default() }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(256)))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in prop_oneof![prop::collection::vec(any::<u8>(), 0..512), odd_bytes()]) {
+            check(&raw, &Limits::default())?;
+        }
+
+        #[test]
+        fn changed_real_messages_make_valid_events(raw in mutated(), limits in limits()) {
+            check(&raw, &limits)?;
+        }
+
+        #[test]
+        fn headers_of_any_text_make_valid_events(
+            subject in prop_oneof![".{0,200}", blank()],
+            from in ".{0,60}",
+            body in prop_oneof![".{0,400}", blank()],
+        ) {
+            let raw = format!("From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{from}>\r\n\r\n{body}\r\n");
+            check(raw.as_bytes(), &Limits::default())?;
+        }
+
+        #[test]
+        fn trimming_and_tagging_never_panic(body in any::<String>(), subject in any::<String>()) {
+            let trimmed = trim_body(&body);
+            prop_assert!(trimmed.len() <= body.len() + 1);
+            let limits = Limits::default();
+            let tags = tags(&subject, &body, &limits);
+            prop_assert!(tags.len() <= limits.max_tags);
+            prop_assert!(tags.iter().all(|t| !t.is_empty() && t.chars().count() <= limits.max_tag_chars));
+        }
+    }
+
+    /// Shrunk by `headers_of_any_text_make_valid_events`: a mail whose subject is only a
+    /// zero-width space (or control characters) and whose body is empty made an event refused
+    /// as empty; it is stored as `(no subject)`.
+    #[test]
+    fn an_invisible_subject_is_no_subject() {
+        for raw in [
+            &b"Subject: \xe2\x80\x8b\r\n\r\n"[..],
+            b"Subject: \x01\x02\r\n\r\n",
+        ] {
+            let mail = parse(raw).unwrap();
+            let route = Route {
+                integration: "email",
+                source: Source::Email,
+                tenant: "t",
+                project: "p",
+            };
+            let event = to_event(
+                &mail,
+                route,
+                &Limits::default(),
+                None,
+                None,
+                OffsetDateTime::now_utc(),
+            );
+            assert_eq!(event.content, "(no subject)");
+            event.validate(&Limits::default()).unwrap();
+        }
+    }
+
+    /// The odd inputs of issue 21 as mail: NUL and other C0 bytes, dates at the ends of the
+    /// calendar, tags differing by case or normalization, a 100 KB line.
+    #[test]
+    fn odd_inputs_get_their_documented_answers() {
+        let route = Route {
+            integration: "email",
+            source: Source::Email,
+            tenant: "t",
+            project: "p",
+        };
+        let event = |raw: &[u8]| {
+            let mail = parse(raw).unwrap();
+            let now = OffsetDateTime::now_utc();
+            let event = to_event(&mail, route, &Limits::default(), None, None, now);
+            event.validate(&Limits::default()).unwrap();
+            (event, now)
+        };
+        // NUL and escape bytes are removed from the content, line ends kept.
+        let (e, _) = event(b"Subject: nul\0 here\r\n\r\nbody\0 with\x1b[31m esc\x07\r\nnext\r\n");
+        assert_eq!(e.content, "nul here\n\nbody with[31m esc\nnext");
+        // Dates outside 1970 to a day ahead give way to the receive time.
+        let occurred = |date: &str| {
+            let (e, now) = event(format!("Date: {date}\r\nSubject: s\r\n\r\nb\r\n").as_bytes());
+            (e.occurred_at, now)
+        };
+        for date in [
+            "Fri, 31 Dec 9999 23:59:59 +0000",
+            "Thu, 1 Jan 1970 00:00:00 +0100",
+        ] {
+            let (at, now) = occurred(date);
+            assert_eq!(at, now, "{date}");
+        }
+        // mail-parser reads years below 50 as 20xx (RFC 5322 §4.5.2 two-digit years), year
+        // 0000 too: a plausible time, kept.
+        let (at, _) = occurred("Sat, 1 Jan 0000 00:00:00 +0000");
+        assert_eq!(at.year(), 2000);
+        // Hashtags differing by case or normalization are one tag (a decomposed accent was
+        // dropped, so `#cafe\u{301}` was the tag `cafe`).
+        let (e, _) = event("Subject: [CAFÉ] #café\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n#cafe\u{301} #Café\r\n".as_bytes());
+        assert_eq!(e.tags, ["email", "caf\u{e9}"]);
+        // A 100 KB line is truncated to the content limit, never refused.
+        let line = "z".repeat(100 * 1024);
+        let (e, _) = event(format!("Subject: long\r\n\r\n{line}\r\n").as_bytes());
+        assert_eq!(e.content.len(), Limits::default().max_content_bytes);
+        assert_eq!(e.attributes["truncated"], true);
     }
 }

@@ -210,28 +210,10 @@ impl Session {
                 }
                 Some(Line::Complete(line)) => line,
             };
-            let mut line = line;
-            if !line.ends_with(b"\r\n") {
-                // Bare LF line ends are tolerated on commands.
-                line.pop();
-                line.extend_from_slice(b"\r\n");
-            }
-            let request = Request::parse(&mut line.iter()).map(Request::into_owned);
-            let request = match request {
+            let request = match command(line) {
                 Ok(r) => r,
-                Err(err) => {
+                Err(text) => {
                     errors += 1;
-                    let text = match err {
-                        smtp_proto::Error::UnknownCommand => "500 5.5.1 Unknown command",
-                        smtp_proto::Error::InvalidSenderAddress => "501 5.1.7 Bad sender address",
-                        smtp_proto::Error::InvalidRecipientAddress => {
-                            "501 5.1.3 Bad recipient address"
-                        }
-                        smtp_proto::Error::UnsupportedParameter { .. } => {
-                            "555 5.5.4 Unsupported parameter"
-                        }
-                        _ => "501 5.5.2 Syntax error",
-                    };
                     reply(&mut io, text).await?;
                     if errors >= MAX_ERRORS {
                         reply(&mut io, "421 4.7.0 Too many errors").await?;
@@ -502,6 +484,24 @@ impl Session {
     }
 }
 
+/// One command line, ending in `\n`, as a request; the reply for one that does not parse.
+fn command(mut line: Vec<u8>) -> Result<Request<String>, &'static str> {
+    if !line.ends_with(b"\r\n") {
+        // Bare LF line ends are tolerated on commands.
+        line.pop();
+        line.extend_from_slice(b"\r\n");
+    }
+    Request::parse(&mut line.iter())
+        .map(Request::into_owned)
+        .map_err(|err| match err {
+            smtp_proto::Error::UnknownCommand => "500 5.5.1 Unknown command",
+            smtp_proto::Error::InvalidSenderAddress => "501 5.1.7 Bad sender address",
+            smtp_proto::Error::InvalidRecipientAddress => "501 5.1.3 Bad recipient address",
+            smtp_proto::Error::UnsupportedParameter { .. } => "555 5.5.4 Unsupported parameter",
+            _ => "501 5.5.2 Syntax error",
+        })
+}
+
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     // Comparing digests keeps the time independent of where the inputs differ and of lengths.
@@ -510,4 +510,72 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
         .zip(y.iter())
         .fold(0u8, |acc, (p, q)| acc | (p ^ q))
         == 0
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Command lines as `read_line` hands them over: up to the limit, ending in `\n`.
+    fn lines() -> impl Strategy<Value = Vec<u8>> {
+        let word = prop::sample::select(vec![
+            &b"EHLO "[..],
+            b"HELO ",
+            b"MAIL FROM:",
+            b"RCPT TO:",
+            b"DATA",
+            b"RSET",
+            b"NOOP",
+            b"QUIT",
+            b"AUTH PLAIN ",
+            b"AUTH LOGIN",
+            b"STARTTLS",
+            b"VRFY ",
+            b"<",
+            b">",
+            b"@",
+            b" SIZE=",
+            b" BODY=8BITMIME",
+            b"\0",
+            b"\r",
+            b"\x1b",
+            b"\xff",
+            b"\"",
+            b" ",
+        ])
+        .prop_map(<[u8]>::to_vec);
+        let piece = prop_oneof![word, prop::collection::vec(any::<u8>(), 1..8)];
+        (prop::collection::vec(piece, 0..10), any::<bool>()).prop_map(|(pieces, crlf)| {
+            let mut line: Vec<u8> = pieces
+                .concat()
+                .into_iter()
+                .filter(|b| *b != b'\n')
+                .take(MAX_COMMAND_LINE as usize - 2)
+                .collect();
+            line.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            line
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(1024)))]
+
+        /// Any command line is a request or answered with a 5xx reply; none panics.
+        #[test]
+        fn any_command_line_gets_a_request_or_a_reply(line in lines()) {
+            if let Err(reply) = command(line) {
+                prop_assert!(reply.starts_with('5'), "{}", reply);
+            }
+        }
+
+        /// A bare LF ends a command like CRLF.
+        #[test]
+        fn bare_lf_commands_read_like_crlf(address in "[a-z]{1,10}@[a-z]{1,10}\\.com") {
+            let crlf = command(format!("MAIL FROM:<{address}>\r\n").into_bytes());
+            let lf = command(format!("MAIL FROM:<{address}>\n").into_bytes());
+            prop_assert_eq!(format!("{crlf:?}"), format!("{lf:?}"));
+            prop_assert!(crlf.is_ok());
+        }
+    }
 }

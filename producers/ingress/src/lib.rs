@@ -12,6 +12,8 @@ pub mod admin;
 mod answer;
 pub mod auth;
 mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod github;
 pub mod listener;
 pub mod memories;

@@ -74,7 +74,9 @@ pub fn classify(line: &[u8]) -> Line<'_> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Line::Skip;
     }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+    // Read as the SDK reads it: skipping with `IgnoredAny` lets through what a `Value` refuses
+    // (invalid UTF-8 inside a string, a number such as `1e999`), which the SDK drops unanswered.
+    match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(_) => Line::Forward(line),
         Err(e) => Line::Answer(error_line(
             PARSE_ERROR,
@@ -268,5 +270,177 @@ mod tests {
         let mut out = String::new();
         client.read_to_string(&mut out).await.unwrap();
         assert_eq!(out, "{\"id\":1}\n{\"id\":2}\n");
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
+
+    const MAX: usize = 200;
+
+    /// One input line (without `\n`), biased to what the framing looks at.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            prop::collection::vec(any::<u8>().prop_filter("no LF", |b| *b != b'\n'), 1..6),
+            prop::sample::select(vec![
+                &b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"[..],
+                b"{",
+                b"}",
+                b"[",
+                b"]",
+                b"\"",
+                b"\r",
+                b"\xEF\xBB\xBF",
+                b" ",
+                b"\t",
+                b"\0",
+                b"null",
+                b"1e999",
+                b"\\u0000",
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ];
+        prop_oneof![
+            prop::collection::vec(piece, 0..6).prop_map(|p| p.concat()),
+            // Lines over the limit.
+            (MAX - 2..MAX * 3).prop_map(|n| vec![b'x'; n]),
+        ]
+    }
+
+    /// What the framing must do with `line`: forward it, skip it, or answer with an error code.
+    fn expected(line: &[u8]) -> Option<Result<Vec<u8>, i64>> {
+        if line.len() > MAX {
+            return Some(Err(INVALID_REQUEST));
+        }
+        match classify(line) {
+            Line::Skip => None,
+            Line::Forward(json) => Some(Ok(json.to_vec())),
+            Line::Answer(_) => Some(Err(PARSE_ERROR)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(512)))]
+
+        /// Any line is skipped (blank), forwarded (JSON) or answered with a parse error.
+        #[test]
+        fn any_line_is_skipped_forwarded_or_answered(line in prop_oneof![line(), prop::collection::vec(any::<u8>(), 0..64)]) {
+            match classify(&line) {
+                Line::Skip => prop_assert!(line.iter().all(|b| b.is_ascii_whitespace() || line.starts_with(b"\xEF\xBB\xBF"))),
+                Line::Forward(json) => {
+                    // What the SDK reads: UTF-8 JSON.
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(json).is_ok(), "{:?}", String::from_utf8_lossy(json));
+                    prop_assert!(!json.ends_with(b"\r"));
+                }
+                Line::Answer(answer) => {
+                    let answer: serde_json::Value = serde_json::from_str(&answer)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(&answer["jsonrpc"], "2.0");
+                    prop_assert_eq!(&answer["id"], &serde_json::Value::Null);
+                    prop_assert_eq!(&answer["error"]["code"], PARSE_ERROR);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(64)))]
+
+        /// Through the whole framing: JSON lines reach the SDK in order, every other line is
+        /// answered on the output in order, and no line is lost or split.
+        #[test]
+        fn framing_forwards_json_and_answers_the_rest_in_order(
+            lines in prop::collection::vec(line(), 0..8),
+            last_newline in any::<bool>(),
+        ) {
+            let mut input = lines.join(&b'\n');
+            if last_newline && !lines.is_empty() {
+                input.push(b'\n');
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (forwarded, codes) = runtime.block_on(async {
+                let (mut client, server) = tokio::io::duplex(1 << 20);
+                let framed = frame(std::io::Cursor::new(input), server, MAX);
+                let mut sdk_in = framed.server_input;
+                let mut forwarded = Vec::new();
+                sdk_in.read_to_end(&mut forwarded).await.unwrap_or_default();
+                drop(framed.server_output);
+                let _ = framed.writer.await;
+                let mut out = String::new();
+                client.read_to_string(&mut out).await.unwrap_or_default();
+                let codes: Vec<i64> = out
+                    .lines()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).unwrap_or_default()["error"]["code"]
+                            .as_i64()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                (forwarded, codes)
+            });
+            // A trailing empty piece after the last `\n` is no line.
+            let mut want_forwarded = Vec::new();
+            let mut want_codes = Vec::new();
+            for line in &lines {
+                match expected(line) {
+                    None => {}
+                    Some(Ok(json)) => {
+                        want_forwarded.extend_from_slice(&json);
+                        want_forwarded.push(b'\n');
+                    }
+                    Some(Err(code)) => want_codes.push(code),
+                }
+            }
+            prop_assert_eq!(String::from_utf8_lossy(&forwarded), String::from_utf8_lossy(&want_forwarded));
+            prop_assert_eq!(codes, want_codes);
+        }
+    }
+
+    /// The odd inputs of issue 21 as MCP lines: NUL and other C0 bytes, a lone CR or byte
+    /// order mark, invalid UTF-8, a 100 KB line.
+    #[tokio::test]
+    async fn odd_inputs_get_their_documented_answers() {
+        let answered = |line: &[u8]| matches!(classify(line), Line::Answer(_));
+        assert!(answered(b"\0"));
+        assert!(answered(b"{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}\0"));
+        assert!(
+            answered(b"{\"a\":\"\x01\"}"),
+            "a raw control byte in a string is not JSON"
+        );
+        assert!(answered(b"{\"a\":\"\xff\"}"), "invalid UTF-8 is not JSON");
+        assert!(answered(b"\x1b[31m"));
+        // Shrunk by `any_line_is_skipped_forwarded_or_answered`: forwarded, then dropped by the
+        // SDK without an answer.
+        assert!(answered(b"1e999"));
+        assert!(answered(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"params\":[-1e400]}"
+        ));
+        assert_eq!(classify(b"\r"), Line::Skip);
+        assert_eq!(classify(b"\xEF\xBB\xBF"), Line::Skip);
+        assert_eq!(
+            classify(b"{\"a\":\"\\u0000\"}"),
+            Line::Forward(b"{\"a\":\"\\u0000\"}")
+        );
+
+        let line = "x".repeat(100 * 1024);
+        let input = format!("{line}\n{{\"id\":1}}\n");
+        let (mut client, server) = tokio::io::duplex(4096);
+        let framed = frame(std::io::Cursor::new(input.into_bytes()), server, 64 * 1024);
+        let mut forwarded = String::new();
+        let mut sdk_in = framed.server_input;
+        sdk_in.read_to_string(&mut forwarded).await.unwrap();
+        assert_eq!(forwarded, "{\"id\":1}\n");
+        drop(framed.server_output);
+        framed.writer.await.unwrap().unwrap();
+        let mut out = String::new();
+        client.read_to_string(&mut out).await.unwrap();
+        let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(answer["error"]["code"], INVALID_REQUEST);
     }
 }

@@ -267,3 +267,139 @@ mod tests {
         assert_eq!(reader.lines(), 2);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Feeds `input` cut at `cuts` (offsets, any order); the data, the bytes consumed and the
+    /// lines counted.
+    fn read_cut(
+        max: usize,
+        input: &[u8],
+        cuts: &[prop::sample::Index],
+    ) -> (Option<Data>, usize, u64) {
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        ends.push(input.len());
+        ends.sort_unstable();
+        let mut reader = DataReader::new(max);
+        let mut at = 0;
+        for end in ends {
+            while at < end {
+                let (used, data) = reader.feed(&input[at..end]);
+                at += used;
+                if data.is_some() {
+                    return (data, at, reader.lines());
+                }
+            }
+        }
+        (None, at, reader.lines())
+    }
+
+    /// Lines of text without CR or LF, some starting with dots.
+    fn lines() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let line = prop_oneof![
+            prop::collection::vec(
+                any::<u8>().prop_filter("no line ends", |b| *b != b'\r' && *b != b'\n'),
+                0..40
+            ),
+            prop::sample::select(vec![
+                &b"."[..],
+                b"..",
+                b".x",
+                b"",
+                b"\0",
+                b"\x1b[31m",
+                b"MAIL FROM:<a@b>"
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ];
+        prop::collection::vec(line, 0..12)
+    }
+
+    /// The message as a sender puts it on the wire: dot-stuffed, CRLF line ends, `.` CRLF.
+    fn wire(lines: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in lines {
+            if line.first() == Some(&b'.') {
+                out.push(b'.');
+            }
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    fn message(lines: &[Vec<u8>]) -> Vec<u8> {
+        lines
+            .iter()
+            .flat_map(|l| [&l[..], b"\r\n"].concat())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(512)))]
+
+        #[test]
+        fn any_chunking_of_any_input_gives_the_same_result(
+            input in prop::collection::vec(prop_oneof![any::<u8>(), prop::sample::select(vec![b'\r', b'\n', b'.'])], 0..300),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+            max in 0usize..400,
+        ) {
+            let whole = read_cut(max, &input, &[]);
+            prop_assert_eq!(read_cut(max, &input, &cuts), whole);
+        }
+
+        #[test]
+        fn a_sent_message_reads_back_whole_and_leaves_the_next_commands(
+            lines in lines(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+            after in prop::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let sent = wire(&lines);
+            let mut input = sent.clone();
+            input.extend_from_slice(&after);
+            let want = message(&lines);
+            let (data, used, counted) = read_cut(usize::MAX, &input, &cuts);
+            prop_assert_eq!(data, Some(Data::Message(want.clone())));
+            prop_assert_eq!(used, sent.len());
+            prop_assert_eq!(counted, lines.len() as u64);
+            // Size accounting is exact: the message fits a limit of its own size, not one less.
+            let (data, _, _) = read_cut(want.len(), &input, &cuts);
+            prop_assert_eq!(data, Some(Data::Message(want.clone())));
+            if !want.is_empty() {
+                let (data, used, _) = read_cut(want.len() - 1, &input, &cuts);
+                prop_assert_eq!(data, Some(Data::TooBig));
+                prop_assert_eq!(used, sent.len());
+            }
+        }
+
+        #[test]
+        fn a_bare_cr_or_lf_anywhere_refuses_the_message(
+            lines in lines(),
+            at in any::<prop::sample::Index>(),
+            bare in prop::sample::select(vec![&b"\r"[..], b"\n", b"\n.\n", b"\r.\r", b"\n.\r\n"]),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+            max in prop_oneof![Just(usize::MAX), 0usize..100],
+        ) {
+            let sent = wire(&lines);
+            // Anywhere before the final `.` CRLF; the data must still end, at the latest at a
+            // CRLF `.` CRLF sent after it.
+            let body_len = sent.len() - 3;
+            let mut at = at.index(body_len + 1);
+            if bare[0] == b'\n' && at > 0 && sent[at - 1] == b'\r' {
+                // Between a CR and its LF, a LF would complete that CRLF: put it after the pair.
+                at += 1;
+            }
+            let mut input = sent[..at].to_vec();
+            input.extend_from_slice(bare);
+            input.extend_from_slice(&sent[at..]);
+            input.extend_from_slice(b"\r\n.\r\nNOOP\r\n");
+            let (data, used, _) = read_cut(max, &input, &cuts);
+            prop_assert_eq!(data, Some(Data::BareLineEnd));
+            prop_assert!(input[..used].ends_with(b"\r\n.\r\n"));
+        }
+    }
+}

@@ -180,3 +180,49 @@ mod tests {
         assert!(!VerifyError::NoSecrets.to_string().contains("secret-"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secrets() -> Vec<Secret> {
+        vec![Secret::new("old-secret-1"), Secret::new("new-secret-2")]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(256)))]
+
+        #[test]
+        fn a_signed_body_always_verifies_and_one_changed_byte_never_does(
+            body in prop::collection::vec(any::<u8>(), 1..512),
+            secret in prop::sample::select(vec!["old-secret-1", "new-secret-2"]),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let signature = sign(secret, &body);
+            prop_assert!(verify(Some(&signature), &body, &secrets()).is_ok());
+            let mut tampered = body.clone();
+            tampered[at.index(body.len())] ^= flip;
+            prop_assert_eq!(
+                verify(Some(&signature), &tampered, &secrets()).map(|_| ()),
+                Err(VerifyError::BadSignature)
+            );
+        }
+
+        #[test]
+        fn arbitrary_headers_get_their_documented_error(
+            header in proptest::option::of(prop_oneof![".{0,80}", "sha256=[0-9a-fA-F]{64}", "sha1=[0-9a-f]{40}"]),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let result = verify(header.as_deref(), &body, &secrets()).map(|_| ());
+            match header.as_deref() {
+                None => prop_assert_eq!(result, Err(VerifyError::Missing)),
+                Some(h) if signature::parse_hex_digest(h, "sha256=").is_none() => {
+                    prop_assert_eq!(result, Err(VerifyError::Malformed));
+                }
+                Some(_) => prop_assert_eq!(result, Err(VerifyError::BadSignature)),
+            }
+        }
+    }
+}

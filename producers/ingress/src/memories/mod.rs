@@ -12,7 +12,7 @@ use crate::webhook::{self, normalize};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
 use rae_core::audit::Outcome;
 use rae_core::config::Scope;
-use rae_core::event::{Event, InvalidField, Route, Source};
+use rae_core::event::{Event, InvalidField, Limits, Route, Source};
 
 /// Header naming the tenant of a request.
 pub const TENANT_HEADER: &str = "x-tenant-id";
@@ -95,22 +95,9 @@ pub async fn store(state: &IngressState, tenant: String, body: &[u8]) -> Result<
         project: &project,
     };
     let now = OffsetDateTime::now_utc();
-    let build = |value: Value, prefix: &str| -> Result<(Event, bool), InvalidField> {
-        let parsed = normalize::parse_value(value, prefix)?;
-        let keyed = parsed.idempotency_key.is_some();
-        let event = normalize::normalize(parsed, route, &state.limits, now).map_err(|mut e| {
-            if !prefix.is_empty() {
-                e.field = format!("{prefix}.{}", e.field);
-            }
-            e
-        })?;
-        Ok((event, keyed))
-    };
+    let build = |value: Value, prefix: &str| build_one(value, prefix, route, &state.limits, now);
     let Some(items) = batch_items(&value)? else {
-        let (event, keyed) = build(value, "").map_err(|mut e| {
-            e.field = e.field.trim_start_matches('.').to_owned();
-            ApiError::from(e)
-        })?;
+        let (event, keyed) = build(value, "").map_err(ApiError::from)?;
         let accepted = webhook::publish(&event, keyed, &state.context()).await?;
         return Ok(Answer::accepted(&accepted));
     };
@@ -138,6 +125,36 @@ pub async fn store(state: &IngressState, tenant: String, body: &[u8]) -> Result<
     }))
     .await;
     Ok(batch_answer(&built, published))
+}
+
+/// The event of one memory, the whole body (`prefix` empty) or the batch item `prefix`
+/// (`memories[3]`), and whether its sender gave an idempotency key.
+///
+/// # Errors
+/// [`InvalidField`] naming the field below `prefix` (`memories[3].content`), or `body` for a
+/// single memory that is not an object.
+fn build_one(
+    value: Value,
+    prefix: &str,
+    route: Route<'_>,
+    limits: &Limits,
+    now: OffsetDateTime,
+) -> Result<(Event, bool), InvalidField> {
+    let parsed = normalize::parse_value(value, prefix).map_err(|mut e| {
+        e.field = match e.field.trim_start_matches('.') {
+            "" => "body".to_owned(),
+            field => field.to_owned(),
+        };
+        e
+    })?;
+    let keyed = parsed.idempotency_key.is_some();
+    let event = normalize::normalize(parsed, route, limits, now).map_err(|mut e| {
+        if !prefix.is_empty() {
+            e.field = format!("{prefix}.{}", e.field);
+        }
+        e
+    })?;
+    Ok((event, keyed))
 }
 
 /// The items of `{"memories": [...]}`, or `None` for a single memory.
@@ -259,4 +276,130 @@ pub async fn query(state: &IngressState, tenant: String, body: &[u8]) -> Result<
         ApiError::Upstream(e.public_message())
     })?;
     Ok(Answer::reply(StatusCode::OK, answer))
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::fuzz;
+    use proptest::prelude::*;
+
+    const ROUTE: Route<'static> = Route {
+        integration: API_INTEGRATION,
+        source: Source::Api,
+        tenant: "default-tenant",
+        project: "default",
+    };
+
+    const FIELDS: &[&str] = &[
+        "content",
+        "source",
+        "importance",
+        "tags",
+        "project",
+        "layer",
+        "kind",
+        "metadata",
+        "occurred_at",
+        "idempotency_key",
+    ];
+
+    /// A memory object: known fields (and a stray one) with arbitrary values.
+    fn memory() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            prop::sample::select(FIELDS).prop_map(str::to_owned),
+            fuzz::odd_text()
+        ];
+        let value = prop_oneof![
+            fuzz::json(),
+            fuzz::odd_text().prop_map(Value::from),
+            prop::collection::vec(fuzz::odd_text(), 0..4).prop_map(Value::from),
+        ];
+        (fuzz::odd_text(), prop::collection::vec((key, value), 0..5)).prop_map(
+            |(content, pairs)| {
+                let mut object = serde_json::Map::new();
+                object.insert("content".into(), Value::from(content));
+                object.extend(pairs);
+                Value::Object(object)
+            },
+        )
+    }
+
+    fn build(value: Value, prefix: &str) -> Result<(Event, bool), InvalidField> {
+        build_one(
+            value,
+            prefix,
+            ROUTE,
+            &Limits::default(),
+            OffsetDateTime::now_utc(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(256))]
+
+        #[test]
+        fn batch_items_are_read_or_refused_on_memories(value in fuzz::json()) {
+            match batch_items(&value) {
+                Ok(None) => prop_assert!(value.get("memories").is_none()),
+                Ok(Some(items)) => prop_assert!(!items.is_empty()),
+                Err(ApiError::BadRequest { field, .. }) => {
+                    prop_assert_eq!(field.as_deref(), Some("memories"));
+                }
+                Err(other) => prop_assert!(false, "{other}"),
+            }
+        }
+
+        #[test]
+        fn a_single_memory_is_an_event_or_names_its_field(
+            value in prop_oneof![memory(), fuzz::json()],
+        ) {
+            match build(value, "") {
+                Ok((event, _)) => {
+                    event.validate(&Limits::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                }
+                Err(err) => {
+                    prop_assert!(!err.field.is_empty(), "{err}");
+                    prop_assert!(!err.field.starts_with('.'), "{err}");
+                }
+            }
+        }
+
+        #[test]
+        fn batch_items_are_events_or_name_their_field(
+            items in prop::collection::vec(prop_oneof![memory(), fuzz::json()], 1..6),
+        ) {
+            for (i, item) in items.into_iter().enumerate() {
+                let prefix = format!("memories[{i}]");
+                match build(item, &prefix) {
+                    Ok((event, _)) => {
+                        event.validate(&Limits::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    }
+                    Err(err) => prop_assert!(
+                        err.field == prefix || err.field.starts_with(&format!("{prefix}.")),
+                        "{err}"
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Shrunk from `a_single_memory_is_an_event_or_names_its_field`: a single memory that is
+    /// not an object was refused naming the empty field `""`.
+    #[test]
+    fn a_single_memory_that_is_not_an_object_names_the_body() {
+        for body in [
+            serde_json::json!([]),
+            serde_json::json!("x"),
+            serde_json::json!(null),
+        ] {
+            assert_eq!(build(body.clone(), "").unwrap_err().field, "body", "{body}");
+        }
+        assert_eq!(
+            build(serde_json::json!({"content": 5}), "")
+                .unwrap_err()
+                .field,
+            "content"
+        );
+    }
 }

@@ -430,3 +430,86 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::fuzz;
+    use proptest::prelude::*;
+
+    const REQUIRED: &[&str] = &["team_id", "channel_id", "user_id", "command"];
+    const FIELDS: &[&str] = &[
+        "team_id",
+        "channel_id",
+        "channel_name",
+        "user_id",
+        "user_name",
+        "command",
+        "text",
+        "response_url",
+        "trigger_id",
+        "token",
+        "api_app_id",
+    ];
+
+    fn check(body: &[u8]) -> Result<(), TestCaseError> {
+        match parse(body) {
+            Ok(command) => {
+                for value in [
+                    &command.team_id,
+                    &command.channel_id,
+                    &command.user_id,
+                    &command.command,
+                ] {
+                    prop_assert!(!value.trim().is_empty());
+                }
+            }
+            Err(err) => prop_assert!(
+                err.field == "body" || FIELDS.contains(&err.field.as_str()),
+                "{err}"
+            ),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(256))]
+
+        #[test]
+        fn arbitrary_bytes_get_a_command_or_a_named_field(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_forms_get_a_command_or_a_named_field(
+            pairs in prop::collection::vec(
+                (prop_oneof![prop::sample::select(FIELDS).prop_map(str::to_owned), fuzz::odd_text()], fuzz::odd_text()),
+                0..12,
+            ),
+        ) {
+            let body = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+            check(body.as_bytes())?;
+            let present = |field: &str| pairs.iter().filter(|(k, _)| k == field).count();
+            let well_formed = FIELDS.iter().all(|f| present(f) <= 1)
+                && REQUIRED.iter().all(|f| {
+                    pairs.iter().any(|(k, v)| k == f && !v.trim().is_empty())
+                });
+            if well_formed {
+                let command = parse(body.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let text = pairs.iter().find(|(k, _)| k == "text").map(|(_, v)| v.as_str());
+                prop_assert_eq!(command.text.as_str(), text.unwrap_or_default());
+            }
+        }
+
+        #[test]
+        fn any_text_gets_an_action(text in prop_oneof![fuzz::odd_text(), any::<String>()]) {
+            match action(&text) {
+                Action::Store(t) | Action::Query(t) | Action::Reflect(t) => {
+                    prop_assert!(!t.is_empty());
+                    prop_assert_eq!(t.trim(), t.as_str());
+                }
+                Action::Usage(_) => {}
+            }
+        }
+    }
+}

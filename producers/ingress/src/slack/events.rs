@@ -132,7 +132,9 @@ fn decide(event: &Map<String, Value>) -> Result<Decision, InvalidField> {
         }
     }
     let text = optional_str(event, "text").unwrap_or_default();
-    if text.trim().is_empty() {
+    // Only control or zero-width characters would make an event refused as empty, and a
+    // refusal makes Slack retry: such a message is skipped like an empty one.
+    if rae_core::event::is_blank(text) {
         return Ok(skip("empty text"));
     }
     let Some(user) = optional_str(event, "user").filter(|u| !u.is_empty()) else {
@@ -449,5 +451,75 @@ mod tests {
             unescape("a &lt; b &amp;&amp; c &gt; d &amp;lt;"),
             "a < b && c > d &lt;"
         );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::fuzz;
+    use proptest::prelude::*;
+
+    const FIXTURES: &[&str] = &[
+        include_str!("../../../../tests/fixtures/slack/url_verification.json"),
+        include_str!("../../../../tests/fixtures/slack/event_callback.message.json"),
+        include_str!("../../../../tests/fixtures/slack/event_callback.app_mention.json"),
+        include_str!("../../../../tests/fixtures/slack/event_callback.bot_message.json"),
+        include_str!("../../../../tests/fixtures/slack/event_callback.message_changed.json"),
+        include_str!("../../../../tests/fixtures/slack/event_callback.thread_reply.json"),
+    ];
+
+    /// The documented answer: parsed, or refused naming one of the fields `parse` names.
+    fn check(body: &[u8]) -> Result<(), TestCaseError> {
+        match parse(body) {
+            Ok(Envelope::UrlVerification { challenge }) => prop_assert!(!challenge.is_empty()),
+            Ok(Envelope::Callback(callback)) => {
+                prop_assert!(!callback.event_id.is_empty());
+                if let Decision::Store(m) = callback.event {
+                    prop_assert!(!rae_core::event::is_blank(&m.text));
+                    prop_assert!(!m.user.is_empty() && !m.channel.is_empty() && !m.ts.is_empty());
+                }
+            }
+            Ok(Envelope::Other { kind }) => prop_assert!(!kind.is_empty()),
+            Err(err) => prop_assert!(
+                [
+                    "body",
+                    "type",
+                    "challenge",
+                    "event_id",
+                    "event",
+                    "event.type"
+                ]
+                .contains(&err.field.as_str()),
+                "{err}"
+            ),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(256))]
+
+        #[test]
+        fn arbitrary_bytes_get_an_envelope_or_a_named_field(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_json_gets_an_envelope_or_a_named_field(value in fuzz::json()) {
+            check(&serde_json::to_vec(&value).unwrap_or_default())?;
+        }
+
+        #[test]
+        fn changed_real_payloads_get_an_envelope_or_a_named_field(
+            value in prop::sample::select(FIXTURES).prop_flat_map(fuzz::mutated),
+        ) {
+            check(&serde_json::to_vec(&value).unwrap_or_default())?;
+        }
+
+        #[test]
+        fn unescaping_never_grows_text(text in fuzz::odd_text()) {
+            prop_assert!(unescape(&text).len() <= text.len());
+        }
     }
 }

@@ -260,3 +260,72 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_764_000_000;
+    const TOLERANCE: u64 = 300;
+
+    fn secrets() -> Vec<Secret> {
+        vec![Secret::new("old-secret-1"), Secret::new("new-secret-2")]
+    }
+
+    fn check(
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), VerifyError> {
+        verify(signature, timestamp, body, &secrets(), TOLERANCE, NOW).map(|_| ())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(256)))]
+
+        #[test]
+        fn a_signed_body_always_verifies_and_one_changed_byte_never_does(
+            body in prop::collection::vec(any::<u8>(), 1..512),
+            secret in prop::sample::select(vec!["old-secret-1", "new-secret-2"]),
+            skew in -(TOLERANCE as i64)..=(TOLERANCE as i64),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let ts = (NOW + skew).to_string();
+            let signature = sign(secret, &ts, &body);
+            prop_assert_eq!(check(Some(&signature), Some(&ts), &body), Ok(()));
+            let mut tampered = body.clone();
+            tampered[at.index(body.len())] ^= flip;
+            prop_assert_eq!(check(Some(&signature), Some(&ts), &tampered), Err(VerifyError::BadSignature));
+            // Another timestamp within the tolerance is tampering too.
+            let other = (NOW + skew + if skew > 0 { -1 } else { 1 }).to_string();
+            prop_assert_eq!(check(Some(&signature), Some(&other), &body), Err(VerifyError::BadSignature));
+        }
+
+        #[test]
+        fn arbitrary_headers_get_their_documented_error(
+            signature in proptest::option::of(prop_oneof![".{0,80}", "v0=[0-9a-fA-F]{64}"]),
+            timestamp in proptest::option::of(prop_oneof![".{0,20}", "-?[0-9]{1,12}"]),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let result = check(signature.as_deref(), timestamp.as_deref(), &body);
+            let (Some(sig), Some(ts)) = (signature.as_deref(), timestamp.as_deref()) else {
+                prop_assert_eq!(result, Err(VerifyError::Missing));
+                return Ok(());
+            };
+            if signature::parse_hex_digest(sig, PREFIX).is_none() {
+                prop_assert_eq!(result, Err(VerifyError::MalformedSignature));
+            } else {
+                match ts.trim().parse::<i64>() {
+                    Err(_) => prop_assert_eq!(result, Err(VerifyError::Timestamp(TimestampError::Malformed))),
+                    Ok(at) if at.abs_diff(NOW) > TOLERANCE => prop_assert_eq!(
+                        result,
+                        Err(VerifyError::Timestamp(TimestampError::Stale { tolerance_secs: TOLERANCE }))
+                    ),
+                    Ok(_) => prop_assert_eq!(result, Err(VerifyError::BadSignature)),
+                }
+            }
+        }
+    }
+}

@@ -72,10 +72,16 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> InvalidField
     let path = e.path().to_string();
     let inner = e.into_inner();
     let message = inner.to_string();
-    let field = if let Some(name) = quoted_after(&message, "missing field `") {
+    // An unknown field is named as sent, backticks included; an empty name is no use to the
+    // sender, so that one is answered on `body`.
+    let field = if let Some(name) = quoted_after(&message, "missing field `", "`") {
         name
-    } else if let Some(name) = quoted_after(&message, "unknown field `") {
-        name
+    } else if let Some(name) = quoted_after(&message, "unknown field `", "`, expected") {
+        if name.is_empty() {
+            "body".to_owned()
+        } else {
+            name
+        }
     } else if inner.is_syntax() || inner.is_eof() || path == "." {
         "body".to_owned()
     } else {
@@ -90,9 +96,10 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> InvalidField
     InvalidField { field, message }
 }
 
-fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+/// The text between `prefix` and the last `end` after it.
+fn quoted_after(message: &str, prefix: &str, end: &str) -> Option<String> {
     let rest = &message[message.find(prefix)? + prefix.len()..];
-    Some(rest[..rest.find('`')?].to_owned())
+    Some(rest[..rest.rfind(end)?].to_owned())
 }
 
 /// Builds the event for `body` received at `now`. The builder cleans the text and tags
@@ -272,5 +279,125 @@ mod tests {
         let a = normalize(body(), TARGET, &Limits::default(), now).unwrap();
         let b = normalize(body(), TARGET, &Limits::default(), now).unwrap();
         assert_eq!(a.id, b.id);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::fuzz;
+    use proptest::prelude::*;
+    use rae_core::event::Source;
+
+    const TARGET: Route<'static> = Route {
+        integration: "memory",
+        source: Source::Webhook,
+        tenant: "default-tenant",
+        project: "default",
+    };
+
+    const FIELDS: &[&str] = &[
+        "content",
+        "source",
+        "importance",
+        "tags",
+        "project",
+        "layer",
+        "kind",
+        "metadata",
+        "occurred_at",
+        "idempotency_key",
+    ];
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let key = prop_oneof![
+            4 => prop::sample::select(FIELDS).prop_map(str::to_owned),
+            1 => fuzz::odd_text()
+        ];
+        let value = prop_oneof![
+            fuzz::json(),
+            fuzz::odd_text().prop_map(Value::from),
+            prop::collection::vec(fuzz::odd_text(), 0..4).prop_map(Value::from),
+            (0.0f64..=1.0).prop_map(Value::from),
+        ];
+        (
+            fuzz::odd_text(),
+            prop::collection::vec((key, value), 0..5),
+            any::<bool>(),
+        )
+            .prop_map(|(content, pairs, trailing)| {
+                let mut object = Map::new();
+                object.insert("content".into(), Value::from(content));
+                object.extend(pairs);
+                let mut bytes = serde_json::to_vec(&object).unwrap_or_default();
+                if trailing {
+                    bytes.extend_from_slice(b" x");
+                }
+                bytes
+            })
+    }
+
+    fn check(body: &[u8]) -> Result<(), TestCaseError> {
+        match parse(body) {
+            Ok(parsed) => match normalize(
+                parsed,
+                TARGET,
+                &Limits::default(),
+                OffsetDateTime::now_utc(),
+            ) {
+                Ok(event) => {
+                    event
+                        .validate(&Limits::default())
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                }
+                Err(err) => {
+                    let top = err.field.split(['.', '[']).next().unwrap_or_default();
+                    prop_assert!(FIELDS.contains(&top), "{err}");
+                }
+            },
+            Err(err) => prop_assert!(!err.field.is_empty(), "{err}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(256))]
+
+        #[test]
+        fn arbitrary_bytes_are_refused_naming_a_field(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_json_is_refused_naming_a_field(value in fuzz::json()) {
+            check(&serde_json::to_vec(&value).unwrap_or_default())?;
+        }
+
+        #[test]
+        fn bodies_become_events_or_name_their_field(body in body()) {
+            check(&body)?;
+        }
+
+        #[test]
+        fn visible_content_always_makes_an_event(content in "[a-zA-Z0-9][ -~]{0,200}", tags in prop::collection::vec("[a-zA-Z]{1,20}", 0..5)) {
+            let body = serde_json::json!({"content": content, "tags": tags});
+            let parsed = parse(&serde_json::to_vec(&body).unwrap_or_default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let event = normalize(parsed, TARGET, &Limits::default(), OffsetDateTime::now_utc()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(event.content, content);
+        }
+    }
+
+    /// Shrunk by `arbitrary_json_is_refused_naming_a_field`: an unknown field with an empty
+    /// name was answered on the field `""`; and a name with a backtick was cut at it.
+    #[test]
+    fn unknown_fields_are_named_whole_and_never_empty() {
+        let field = |body: &str| parse(body.as_bytes()).unwrap_err().field;
+        assert_eq!(field(r#"{"content": "x", "": 1}"#), "body");
+        assert_eq!(field(r#"{"": 1, "content": "x"}"#), "body");
+        assert_eq!(field(r#"{"content": "x", "a`b": 1}"#), "a`b");
+        assert_eq!(
+            field(r#"{"content": "x", "a`, expected": 1}"#),
+            "a`, expected"
+        );
     }
 }

@@ -287,3 +287,122 @@ mod tests {
         assert_eq!(check(None), Err(VerifyError::Missing));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_764_000_000;
+    const TOLERANCE: u64 = 300;
+
+    fn secrets() -> Vec<Secret> {
+        vec![Secret::new("old-secret-1"), Secret::new("new-secret-2")]
+    }
+
+    fn check(
+        secret: Option<&str>,
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        require_timestamp: bool,
+    ) -> Result<Option<String>, VerifyError> {
+        let credentials = Credentials {
+            secret,
+            signature,
+            timestamp,
+        };
+        let policy = Policy {
+            secrets: &secrets(),
+            tolerance_secs: TOLERANCE,
+            require_timestamp,
+        };
+        verify(credentials, body, policy, NOW).map(|a| a.signature)
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 1..512)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(256)))]
+
+        #[test]
+        fn a_signed_body_always_verifies(
+            body in body(),
+            secret in prop::sample::select(vec!["old-secret-1", "new-secret-2"]),
+            skew in -(TOLERANCE as i64)..=(TOLERANCE as i64),
+            timestamped in any::<bool>(),
+        ) {
+            let ts = (NOW + skew).to_string();
+            let ts = timestamped.then_some(ts.as_str());
+            let signature = sign(secret, ts, &body);
+            let replay_key = check(None, Some(&signature), ts, &body, timestamped)?;
+            let expected = match ts {
+                Some(ts) => format!("{ts}.{signature}"),
+                None => signature.clone(),
+            };
+            prop_assert_eq!(replay_key, Some(expected));
+        }
+
+        #[test]
+        fn one_changed_byte_never_verifies(
+            body in body(),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+            timestamped in any::<bool>(),
+        ) {
+            let ts = NOW.to_string();
+            let ts = timestamped.then_some(ts.as_str());
+            let signature = sign("new-secret-2", ts, &body);
+            let mut tampered = body.clone();
+            tampered[at.index(body.len())] ^= flip;
+            prop_assert_eq!(
+                check(None, Some(&signature), ts, &tampered, false),
+                Err(VerifyError::BadSignature)
+            );
+            // Another timestamp within the tolerance is tampering too.
+            if timestamped {
+                let other = (NOW - 1).to_string();
+                prop_assert_eq!(check(None, Some(&signature), Some(&other), &body, false), Err(VerifyError::BadSignature));
+                prop_assert_eq!(check(None, Some(&signature), None, &body, false), Err(VerifyError::BadSignature));
+            }
+        }
+
+        #[test]
+        fn arbitrary_headers_get_their_documented_error(
+            secret in proptest::option::of(".{0,40}"),
+            signature in proptest::option::of(prop_oneof![".{0,80}", "sha256=[0-9a-fA-F]{64}"]),
+            timestamp in proptest::option::of(prop_oneof![".{0,20}", "-?[0-9]{1,12}"]),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+            require_timestamp in any::<bool>(),
+        ) {
+            let result = check(secret.as_deref(), signature.as_deref(), timestamp.as_deref(), &body, require_timestamp);
+            match (&signature, result) {
+                (Some(sig), Err(VerifyError::MalformedSignature)) => {
+                    prop_assert!(rae_core::signature::parse_hex_digest(sig, "sha256=").is_none());
+                }
+                (Some(sig), result) => {
+                    prop_assert!(rae_core::signature::parse_hex_digest(sig, "sha256=").is_some());
+                    match (timestamp.as_deref().map(str::trim), result) {
+                        (Some(ts), Err(VerifyError::Timestamp(TimestampError::Malformed))) => {
+                            prop_assert!(ts.parse::<i64>().is_err());
+                        }
+                        (Some(ts), Err(VerifyError::Timestamp(TimestampError::Stale { .. }))) => {
+                            let at: i64 = ts.parse().map_err(|_| TestCaseError::fail("stale but not a number"))?;
+                            prop_assert!(at.abs_diff(NOW) > TOLERANCE);
+                        }
+                        (None, Err(VerifyError::TimestampRequired)) => prop_assert!(require_timestamp),
+                        // Random digests sign nothing.
+                        (_, other) => prop_assert_eq!(other, Err(VerifyError::BadSignature)),
+                    }
+                }
+                (None, result) => match secret.as_deref() {
+                    Some("old-secret-1" | "new-secret-2") => prop_assert_eq!(result, Ok(None)),
+                    Some(_) => prop_assert_eq!(result, Err(VerifyError::BadSecret)),
+                    None => prop_assert_eq!(result, Err(VerifyError::Missing)),
+                },
+            }
+        }
+    }
+}

@@ -410,3 +410,82 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::test_support::{event_of, FIXTURES};
+    use super::*;
+    use crate::fuzz;
+    use proptest::prelude::*;
+    use rae_core::event::Event;
+
+    const EVENTS: &[&str] = &[
+        "ping",
+        "pull_request",
+        "pull_request_review",
+        "issues",
+        "issue_comment",
+        "push",
+        "release",
+        "workflow_run",
+        "star",
+        "",
+    ];
+
+    fn limits() -> impl Strategy<Value = Limits> {
+        prop_oneof![
+            3 => Just(Limits::default()),
+            // Attributes of at least `{}`: a smaller limit refuses every event, whatever its source.
+            1 => (1usize..400, 0usize..6, 1usize..20, 2usize..400).prop_map(|(c, n, t, a)| Limits {
+                max_content_bytes: c,
+                max_tags: n,
+                max_tag_chars: t,
+                max_attributes_bytes: a,
+            }),
+        ]
+    }
+
+    /// What `interpret` promises: an outcome, or a refusal naming a JSON path; a memory within
+    /// the limits that makes a valid event.
+    fn check(event: &str, payload: &Value, limits: &Limits) -> Result<(), TestCaseError> {
+        match interpret(&Delivery { event, payload }, limits) {
+            Ok(Outcome::Memory(memory)) => {
+                prop_assert!(memory.content.len() <= limits.max_content_bytes);
+                prop_assert!(!memory.content.contains('\r'));
+                prop_assert!(memory.tags.len() <= limits.max_tags);
+                let mut e: Event = rae_core::event::sample();
+                e.source = rae_core::event::Source::Github;
+                e.kind = memory.kind.clone();
+                e.content = memory.content.clone();
+                e.tags = memory.tags.clone();
+                e.actor = memory.actor.clone();
+                e.attributes = memory.attributes.clone();
+                e.validate(limits)
+                    .map_err(|err| TestCaseError::fail(format!("{err}: {memory:?}")))?;
+            }
+            Ok(Outcome::Ignored { reason }) => prop_assert!(!reason.is_empty()),
+            Ok(Outcome::Ping { .. }) => prop_assert_eq!(event, "ping"),
+            Err(err) => prop_assert!(!err.field.is_empty(), "{err}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzz::config(256))]
+
+        #[test]
+        fn arbitrary_json_never_panics(event in prop::sample::select(EVENTS), payload in fuzz::json()) {
+            check(event, &payload, &Limits::default())?;
+        }
+
+        #[test]
+        fn changed_real_deliveries_get_an_outcome_or_a_named_field(
+            (event, payload) in prop::sample::select(FIXTURES).prop_flat_map(|(file, body)| {
+                (Just(event_of(file)), fuzz::mutated(body))
+            }),
+            limits in limits(),
+        ) {
+            check(event, &payload, &limits)?;
+        }
+    }
+}
