@@ -93,9 +93,11 @@ impl Pipeline {
             &config,
             format!(
                 "ingress:\n  rate_limit:\n    per_second: 0\n\
+                 nats:\n{limits}\
                  tenants:\n  {API_TENANT}:\n    rae_tenant_id: default-tenant\n\
                  api_keys:\n  - id: bench\n    sha256: \"{key_hash}\"\n    scopes: [\"memories:write\"]\n    tenants: [{API_TENANT}]\n\
-                 {extra_yaml}"
+                 {extra_yaml}",
+                limits = crate::raw::STREAM_LIMITS_YAML,
             ),
         )?;
         let log = std::fs::File::create(dir.path().join("pipeline.log"))?;

@@ -228,9 +228,15 @@ pub(crate) async fn jetstream_for(nats: &Nats) -> Result<jetstream::Context> {
         .build(client))
 }
 
+/// Stream byte limits of every bench run: the phases publish far more than the defaults hold
+/// (the raw baselines and the pipeline share `RAE_EVENTS`), and the bench's own nats-server has
+/// the disk's room to reserve them.
+pub(crate) const STREAM_LIMITS_YAML: &str =
+    "  events_max_bytes: 4294967296\n  enriched_max_bytes: 4294967296\n";
+
 /// Creates the streams as the pipeline does (for phases that start no ingress first).
 pub(crate) async fn setup_streams(nats: &Nats) -> Result<()> {
-    let yaml = format!("nats:\n  url: {}\n", nats.url());
+    let yaml = format!("nats:\n  url: {}\n{STREAM_LIMITS_YAML}", nats.url());
     let config = Config::load(&Source::Text(yaml), &|_| None).map_err(|e| e.to_string())?;
     let bus = rae_core::bus::Bus::connect(&config.nats, "rae-bench").await?;
     bus.setup().await?;
