@@ -12,10 +12,11 @@
 --   BENCH_IDS_DIR  when set, each thread writes "<event id> <unix ns>" of every 2xx answer to
 --                  <dir>/ids-<thread>, so the benchmark can match answers with what RAE got
 --
--- Each thread signs a pool of distinct bodies once at start (a run lasts far less than the
--- ingress' 5-minute timestamp tolerance) and cycles through them; every request still becomes
--- a new event, because the webhook body has no idempotency key. done() prints one line
--- starting with "BENCH " for the benchmark to parse.
+-- Webhook requests are made and signed one by one, each with its own body: the ingress treats
+-- a signed request sent again as a replay (a duplicate, not a new event), so a pool cycled
+-- through would measure duplicates after its first round. Batch and direct requests, which
+-- carry no signature, come from a pool of distinct bodies built once and cycled through.
+-- done() prints one line starting with "BENCH " for the benchmark to parse.
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -121,7 +122,25 @@ function init(args)
   end
 end
 
+local signed = 0
+
+-- A new signed webhook request: the next body of this thread, signed now.
+local function signed_webhook()
+  signed = signed + 1
+  local now = tostring(os.time())
+  local body = string.format('{"content":"%s","source":"bench","tags":["bench","deploy"]}',
+    content(id or 0, POOL + signed))
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["X-Webhook-Timestamp"] = now,
+    ["X-Webhook-Signature"] = "sha256=" .. hmac_hex(secret, now .. "." .. body),
+  }, body)
+end
+
 function request()
+  if mode == "webhook" then
+    return signed_webhook()
+  end
   local r = requests[next_request]
   next_request = next_request % POOL + 1
   return r
