@@ -180,15 +180,12 @@ pub async fn accept(
         None => state.admit(&format!("integration:{}", webhook.id))?,
     }
     let mut parsed = normalize::parse(verified.body.body())?;
-    // Only a sender's own key is remembered for days in `rae_dedupe` (a lookup and a write per
-    // request). A signed request without one is identified by its signature instead: sent
-    // again (a replay, or the sender's retry after a lost answer) it gets the same event id, so
-    // JetStream's duplicate window answers it as a duplicate and, later, the writer's journal
-    // (keyed by that id) keeps RAE from storing it twice.
-    let keyed = parsed.idempotency_key.is_some();
-    if !keyed {
+    // A signed request without its own key is identified by its signature: sent again (a
+    // replay, or the sender's retry after a lost answer) it is a duplicate, never a new event.
+    if parsed.idempotency_key.is_none() {
         parsed.idempotency_key = verified.signature;
     }
+    let keyed = parsed.idempotency_key.is_some();
     let route = Route {
         integration: &webhook.id,
         source: Source::Webhook,
