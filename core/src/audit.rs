@@ -13,7 +13,6 @@
 //! record (`repeated`), so a flood of bad requests costs a record per window, not one each.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,7 +144,7 @@ impl Refusals {
 pub struct Auditor {
     queue: mpsc::Sender<Record>,
     /// Unix second of the last "queue full" warning, so a flood logs once a second.
-    last_warning: Arc<AtomicU64>,
+    full_warning: Arc<crate::telemetry::OncePerSecond>,
 }
 
 impl Auditor {
@@ -204,7 +203,7 @@ impl Auditor {
         (
             Auditor {
                 queue,
-                last_warning: Arc::new(AtomicU64::new(0)),
+                full_warning: Arc::default(),
             },
             task,
         )
@@ -214,10 +213,9 @@ impl Auditor {
     pub fn record(&self, record: Record) {
         if self.queue.try_send(record).is_err() {
             metrics::counter!(crate::telemetry::names::AUDIT_DROPPED).increment(1);
-            let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-            if self.last_warning.swap(now, Ordering::Relaxed) != now {
+            self.full_warning.run(|| {
                 tracing::warn!("audit queue full, records dropped (rae_pipeline_audit_dropped_total counts them)");
-            }
+            });
         }
     }
 }

@@ -354,6 +354,21 @@ impl WriteReconciled<'_> {
     }
 }
 
+/// Lets a warning through at most once a second, so a flood (a full queue, refused
+/// connections) logs a line a second instead of one per occurrence.
+#[derive(Debug, Default)]
+pub struct OncePerSecond(std::sync::atomic::AtomicI64);
+
+impl OncePerSecond {
+    /// Runs `log` unless it ran during this second already.
+    pub fn run(&self, log: impl FnOnce()) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if self.0.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+            log();
+        }
+    }
+}
+
 /// The ingress's connections: open now, and refused past `ingress.max_connections`.
 pub struct IngressConnection;
 

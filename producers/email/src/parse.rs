@@ -326,6 +326,14 @@ pub fn to_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the test mails go.
+    pub(super) const ROUTE: Route<'static> = Route {
+        integration: "email",
+        source: Source::Email,
+        tenant: "t",
+        project: "p",
+    };
     use rae_core::event::Source;
 
     fn corpus(name: &str) -> Vec<u8> {
@@ -337,17 +345,11 @@ mod tests {
     }
 
     /// The event of a raw message, for tenant `t` and project `p`, with the default limits.
-    fn raw_event(raw: &[u8]) -> Event {
+    pub(super) fn raw_event(raw: &[u8]) -> Event {
         let mail = parse(raw).unwrap();
-        let target = Route {
-            integration: "email",
-            source: Source::Email,
-            tenant: "t",
-            project: "p",
-        };
         to_event(
             &mail,
-            target,
+            ROUTE,
             &Limits::default(),
             None,
             None,
@@ -544,7 +546,6 @@ mod tests {
 mod proptests {
     use super::*;
     use proptest::prelude::*;
-    use rae_core::event::Source;
 
     const CORPUS: &[&[u8]] = &[
         include_bytes!("../../../tests/fixtures/email/attachment.eml"),
@@ -612,15 +613,9 @@ mod proptests {
         let Some(mail) = parse(raw) else {
             return Ok(());
         };
-        let route = Route {
-            integration: "email",
-            source: Source::Email,
-            tenant: "t",
-            project: "p",
-        };
         let event = to_event(
             &mail,
-            route,
+            super::tests::ROUTE,
             limits,
             Some("Envelope@Example.com"),
             Some("memories@rae.example.com"),
@@ -688,21 +683,7 @@ mod proptests {
             &b"Subject: \xe2\x80\x8b\r\n\r\n"[..],
             b"Subject: \x01\x02\r\n\r\n",
         ] {
-            let mail = parse(raw).unwrap();
-            let route = Route {
-                integration: "email",
-                source: Source::Email,
-                tenant: "t",
-                project: "p",
-            };
-            let event = to_event(
-                &mail,
-                route,
-                &Limits::default(),
-                None,
-                None,
-                OffsetDateTime::now_utc(),
-            );
+            let event = super::tests::raw_event(raw);
             assert_eq!(event.content, "(no subject)");
             event.validate(&Limits::default()).unwrap();
         }
@@ -712,16 +693,17 @@ mod proptests {
     /// calendar, tags differing by case or normalization, a 100 KB line.
     #[test]
     fn odd_inputs_get_their_documented_answers() {
-        let route = Route {
-            integration: "email",
-            source: Source::Email,
-            tenant: "t",
-            project: "p",
-        };
         let event = |raw: &[u8]| {
             let mail = parse(raw).unwrap();
             let now = OffsetDateTime::now_utc();
-            let event = to_event(&mail, route, &Limits::default(), None, None, now);
+            let event = to_event(
+                &mail,
+                super::tests::ROUTE,
+                &Limits::default(),
+                None,
+                None,
+                now,
+            );
             event.validate(&Limits::default()).unwrap();
             (event, now)
         };

@@ -51,6 +51,40 @@ pub(crate) fn odd_text() -> impl Strategy<Value = String> {
     prop::collection::vec(pieces, 0..8).prop_map(|p| p.concat())
 }
 
+/// The fields of a memory object (a webhook body, one item of `POST /api/v1/memories`).
+pub(crate) const MEMORY_FIELDS: &[&str] = &[
+    "content",
+    "source",
+    "importance",
+    "tags",
+    "project",
+    "layer",
+    "kind",
+    "metadata",
+    "occurred_at",
+    "idempotency_key",
+];
+
+/// A memory object: odd `content`, then known fields (and stray ones) with arbitrary values.
+pub(crate) fn memory_object() -> impl Strategy<Value = Map<String, Value>> {
+    let key = prop_oneof![
+        4 => prop::sample::select(MEMORY_FIELDS).prop_map(str::to_owned),
+        1 => odd_text()
+    ];
+    let value = prop_oneof![
+        json(),
+        odd_text().prop_map(Value::from),
+        prop::collection::vec(odd_text(), 0..4).prop_map(Value::from),
+        (0.0f64..=1.0).prop_map(Value::from),
+    ];
+    (odd_text(), prop::collection::vec((key, value), 0..5)).prop_map(|(content, pairs)| {
+        let mut object = Map::new();
+        object.insert("content".into(), Value::from(content));
+        object.extend(pairs);
+        object
+    })
+}
+
 /// Any JSON value, small, with odd strings and numbers at the edges.
 pub(crate) fn json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

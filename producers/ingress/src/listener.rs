@@ -10,7 +10,6 @@
 //!   every open one finishes its request in flight.
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use rae_core::telemetry::IngressConnection;
+use rae_core::telemetry::{IngressConnection, OncePerSecond};
 
 /// What bounds the connections of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +45,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let tasks = TaskTracker::new();
-    let warned = AtomicI64::new(0);
+    let warned = OncePerSecond::default();
     let full_answer = full_answer(limits.retry_after_secs);
     loop {
         let accepted = tokio::select! {
@@ -57,7 +56,7 @@ pub async fn serve(
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(err) => {
-                once_a_second(&warned, || {
+                warned.run(|| {
                     tracing::warn!(error = %err, "cannot accept a connection (out of open files? raise `ulimit -n` or lower ingress.max_connections)");
                 });
                 // The error persists while the process is out of descriptors: do not spin.
@@ -69,7 +68,7 @@ pub async fn serve(
             // Written without waiting: a client that does not read gets nothing and is closed.
             let _ = stream.try_write(&full_answer);
             IngressConnection::refused();
-            once_a_second(&warned, || {
+            warned.run(|| {
                 tracing::warn!(
                     max_connections = limits.max_connections,
                     "connection refused: ingress.max_connections are open"
@@ -124,14 +123,6 @@ fn full_answer(retry_after_secs: u64) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
-}
-
-/// Runs `log` unless it ran during this second already, so a flood logs once a second.
-fn once_a_second(last: &AtomicI64, log: impl FnOnce()) {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if last.swap(now, Ordering::Relaxed) != now {
-        log();
-    }
 }
 
 #[cfg(test)]

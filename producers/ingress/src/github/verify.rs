@@ -191,7 +191,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(256)))]
+        #![proptest_config(crate::fuzz::config(256))]
 
         #[test]
         fn a_signed_body_always_verifies_and_one_changed_byte_never_does(

@@ -291,38 +291,9 @@ mod proptests {
         project: "default",
     };
 
-    const FIELDS: &[&str] = &[
-        "content",
-        "source",
-        "importance",
-        "tags",
-        "project",
-        "layer",
-        "kind",
-        "metadata",
-        "occurred_at",
-        "idempotency_key",
-    ];
-
     /// A memory object: known fields (and a stray one) with arbitrary values.
     fn memory() -> impl Strategy<Value = Value> {
-        let key = prop_oneof![
-            prop::sample::select(FIELDS).prop_map(str::to_owned),
-            fuzz::odd_text()
-        ];
-        let value = prop_oneof![
-            fuzz::json(),
-            fuzz::odd_text().prop_map(Value::from),
-            prop::collection::vec(fuzz::odd_text(), 0..4).prop_map(Value::from),
-        ];
-        (fuzz::odd_text(), prop::collection::vec((key, value), 0..5)).prop_map(
-            |(content, pairs)| {
-                let mut object = serde_json::Map::new();
-                object.insert("content".into(), Value::from(content));
-                object.extend(pairs);
-                Value::Object(object)
-            },
-        )
+        fuzz::memory_object().prop_map(Value::Object)
     }
 
     fn build(value: Value, prefix: &str) -> Result<(Event, bool), InvalidField> {

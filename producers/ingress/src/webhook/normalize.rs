@@ -168,6 +168,17 @@ mod tests {
         project: "default",
     };
 
+    /// The event of a valid body, normalized now with the default limits.
+    fn event_of(body: &[u8]) -> Event {
+        normalize(
+            parse(body).unwrap(),
+            TARGET,
+            &Limits::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+    }
+
     fn field_of(body: &str) -> String {
         match parse(body.as_bytes()) {
             Err(e) => e.field,
@@ -182,13 +193,7 @@ mod tests {
     #[test]
     fn the_seed_example_becomes_an_event() {
         let body = br#"{"content": "Team decided to use PostgreSQL", "source": "my_app", "importance": 0.8, "tags": ["decision"]}"#;
-        let event = normalize(
-            parse(body).unwrap(),
-            TARGET,
-            &Limits::default(),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
+        let event = event_of(body);
         assert_eq!(event.content, "Team decided to use PostgreSQL");
         assert_eq!(event.source, Source::Webhook);
         assert_eq!(event.kind, "note");
@@ -260,13 +265,7 @@ mod tests {
     #[test]
     fn text_and_tags_are_cleaned() {
         let body = br#"{"content": "nul\u0000 here\r\nnext", "tags": ["CAF\u00c9", "caf\u00e9", "cafe\u0301", "Deploy"], "occurred_at": "2024-05-01T10:00:00Z"}"#;
-        let event = normalize(
-            parse(body).unwrap(),
-            TARGET,
-            &Limits::default(),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
+        let event = event_of(body);
         assert_eq!(event.content, "nul here\nnext");
         assert_eq!(event.tags, ["caf\u{e9}", "deploy"]);
         assert_eq!(event.occurred_at.year(), 2024);
@@ -296,45 +295,14 @@ mod proptests {
         project: "default",
     };
 
-    const FIELDS: &[&str] = &[
-        "content",
-        "source",
-        "importance",
-        "tags",
-        "project",
-        "layer",
-        "kind",
-        "metadata",
-        "occurred_at",
-        "idempotency_key",
-    ];
-
     fn body() -> impl Strategy<Value = Vec<u8>> {
-        let key = prop_oneof![
-            4 => prop::sample::select(FIELDS).prop_map(str::to_owned),
-            1 => fuzz::odd_text()
-        ];
-        let value = prop_oneof![
-            fuzz::json(),
-            fuzz::odd_text().prop_map(Value::from),
-            prop::collection::vec(fuzz::odd_text(), 0..4).prop_map(Value::from),
-            (0.0f64..=1.0).prop_map(Value::from),
-        ];
-        (
-            fuzz::odd_text(),
-            prop::collection::vec((key, value), 0..5),
-            any::<bool>(),
-        )
-            .prop_map(|(content, pairs, trailing)| {
-                let mut object = Map::new();
-                object.insert("content".into(), Value::from(content));
-                object.extend(pairs);
-                let mut bytes = serde_json::to_vec(&object).unwrap_or_default();
-                if trailing {
-                    bytes.extend_from_slice(b" x");
-                }
-                bytes
-            })
+        (fuzz::memory_object(), any::<bool>()).prop_map(|(object, trailing)| {
+            let mut bytes = serde_json::to_vec(&object).unwrap_or_default();
+            if trailing {
+                bytes.extend_from_slice(b" x");
+            }
+            bytes
+        })
     }
 
     fn check(body: &[u8]) -> Result<(), TestCaseError> {
@@ -352,7 +320,7 @@ mod proptests {
                 }
                 Err(err) => {
                     let top = err.field.split(['.', '[']).next().unwrap_or_default();
-                    prop_assert!(FIELDS.contains(&top), "{err}");
+                    prop_assert!(fuzz::MEMORY_FIELDS.contains(&top), "{err}");
                 }
             },
             Err(err) => prop_assert!(!err.field.is_empty(), "{err}"),

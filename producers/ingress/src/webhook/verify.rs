@@ -132,10 +132,10 @@ pub fn sign(secret: &str, timestamp: Option<&str>, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const NOW: i64 = 1_764_000_000;
+    pub(super) const NOW: i64 = 1_764_000_000;
     const BODY: &[u8] = br#"{"content":"hello"}"#;
 
-    fn secrets() -> Vec<Secret> {
+    pub(super) fn secrets() -> Vec<Secret> {
         vec![Secret::new("old-secret-1"), Secret::new("new-secret-2")]
     }
 
@@ -290,15 +290,11 @@ mod tests {
 
 #[cfg(test)]
 mod proptests {
+    use super::tests::{secrets, NOW};
     use super::*;
     use proptest::prelude::*;
 
-    const NOW: i64 = 1_764_000_000;
     const TOLERANCE: u64 = 300;
-
-    fn secrets() -> Vec<Secret> {
-        vec![Secret::new("old-secret-1"), Secret::new("new-secret-2")]
-    }
 
     fn check(
         secret: Option<&str>,
@@ -325,7 +321,7 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(rae_core::proptest_cases(256)))]
+        #![proptest_config(crate::fuzz::config(256))]
 
         #[test]
         fn a_signed_body_always_verifies(
