@@ -75,9 +75,17 @@ fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
                 // Validation refused unknown names, so none is dropped here.
                 sources: r.sources.iter().filter_map(|s| s.parse().ok()).collect(),
                 kinds: r.kinds.clone(),
-                keywords: r.keywords.iter().map(|k| hygiene::tag(k)).collect(),
+                keywords: r
+                    .keywords
+                    .iter()
+                    .map(|k| hygiene::tag(k).into_owned())
+                    .collect(),
                 regex,
-                tags: r.tags.iter().map(|t| hygiene::tag(t)).collect(),
+                tags: r
+                    .tags
+                    .iter()
+                    .map(|t| hygiene::tag(t).into_owned())
+                    .collect(),
                 min_reactions: r.min_reactions,
                 boost: r.boost,
                 add_tags: r.add_tags.clone(),
@@ -262,7 +270,7 @@ impl Rule {
             let tag = event
                 .tags
                 .iter()
-                .find(|t| self.tags.contains(&hygiene::tag(t)))?;
+                .find(|t| self.tags.iter().any(|want| *want == hygiene::tag(t)))?;
             because.push(format!("tag {tag}"));
         }
         if let Some(min) = self.min_reactions {

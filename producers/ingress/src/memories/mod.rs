@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use crate::rate_limit::Budget;
 use crate::webhook::{self, normalize};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
 use rae_core::audit::Outcome;
@@ -74,7 +75,7 @@ fn authorize(
             "tenant {tenant} is not configured (add it under tenants)"
         )));
     }
-    state.admit(&format!("key:{}", key.id))?;
+    state.admit(Budget::Key(&key.id))?;
     Ok(tenant)
 }
 
