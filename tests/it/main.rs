@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod cluster;
 mod contracts;
+mod contracts_audit;
 mod contracts_examples;
 mod contracts_openapi;
 mod delivery;
