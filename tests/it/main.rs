@@ -8,6 +8,7 @@ mod contracts;
 mod contracts_audit;
 mod contracts_examples;
 mod contracts_openapi;
+mod contracts_ts_producer;
 mod delivery;
 mod deploy;
 mod dlq;
