@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of rae-pipeline, installing what the tests need first: a nats-server binary
 # (the tests start their own servers on free loopback ports), git, python3, dovecot-imapd and
-# swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh) and the
-# official MCP Python SDK (PyPI `mcp`, the MCP tests' client).
+# swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh), the
+# official MCP Python SDK (PyPI `mcp`, the MCP tests' client), and Node with npm (the TypeScript
+# producer example, examples/ts_producer, with its pinned dev dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,17 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && { [ ! -x /usr/sbi
   install_mail || { apt-get update -qq >/dev/null 2>&1 && install_mail; } \
     || echo "dovecot-imapd or swaks could not be installed: the IMAP tests will fail" >&2
 fi
+
+# Node and npm build the TypeScript producer example, which the integration tests run. `npm ci`
+# installs exactly its package-lock.json: TypeScript, openapi-typescript, Prettier, Node's types.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "installing Debian's nodejs and npm (the TypeScript producer example)" >&2
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+npm ci --prefix examples/ts_producer --no-audit --no-fund --loglevel=error >&2
+# Its API types are generated from contracts/openapi.json, then type-checked (tsc --noEmit,
+# strict) and format-checked (prettier --check).
+npm run --prefix examples/ts_producer --silent check
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
