@@ -8,16 +8,22 @@ before/after comparison holds on a busy machine where timings would not (docs/be
     python3 scripts/profile.py                          # target/release/rae-pipeline
     python3 scripts/profile.py --binary PATH --requests 2000 --top 25
     python3 scripts/profile.py --kind memories          # POST /api/v1/memories with an API key
+    python3 scripts/profile.py --role up                # the whole pipeline: ingress, enricher,
+                                                        # writer, into a fake RAE (per event)
 
 It starts its own nats-server (JetStream, temp dir) on a free port, runs `rae-pipeline ingress`
-under valgrind twice (callgrind, then dhat), sends warm-up requests, then the measured ones one
-after another on one keep-alive connection, and prints the per-request figures.
+(or `up`, with a fake RAE in this script that answers every store at once) under valgrind twice
+(callgrind, then dhat), sends warm-up requests, then the measured ones one after another on one
+keep-alive connection (with `up`: and waits until RAE has every memory), and prints the
+per-request figures.
 """
 
 import argparse
 import hashlib
 import hmac
 import http.client
+import http.server
+import threading
 import json
 import os
 import re
@@ -32,6 +38,47 @@ import time
 SECRET = "profile-webhook-secret-5f2c9a7e1d"
 API_KEY = "rpk_profile_key_8c1f4e2a9b7d"
 TENANT = "profile"
+
+
+class FakeRae(http.server.ThreadingHTTPServer):
+    """RAE's store route answering at once, counting the memories it got."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.stored = 0
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), FakeRaeHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class FakeRaeHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.answer(200, {"status": "healthy"} if "health" in self.path else [])
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with self.server.lock:
+            self.server.stored += 1
+            n = self.server.stored
+        self.answer(200, {"memory_id": f"mem-{n}"})
 
 
 def free_port():
@@ -94,6 +141,7 @@ def send(conn, kind, n):
 
 
 def run(args, tool, workdir, nats_url):
+    rae = FakeRae()
     port = free_port()
     config = os.path.join(workdir, "profile.yaml")
     key_hash = hashlib.sha256(API_KEY.encode()).hexdigest()
@@ -110,29 +158,34 @@ def run(args, tool, workdir, nats_url):
         valgrind += [f"--callgrind-out-file={out}", "--dump-instr=no", "--collect-atstart=yes"]
     else:
         valgrind += [f"--dhat-out-file={out}"]
-    env = dict(os.environ, NATS_URL=nats_url, RAE_BASE_URL="http://127.0.0.1:9",
+    env = dict(os.environ, NATS_URL=nats_url, RAE_BASE_URL=rae.url,
                RAE_WEBHOOK_SECRET=SECRET, RAE_PIPELINE_LISTEN=f"127.0.0.1:{port}",
                RAE_PIPELINE_METRICS_LISTEN="127.0.0.1:0", RUST_LOG="warn")
     log = open(os.path.join(workdir, f"{tool}.log"), "w")
     child = subprocess.Popen(
-        valgrind + [args.binary, "--config", config, "ingress", "--data-dir", os.path.join(workdir, "data")],
+        valgrind + [args.binary, "--config", config, args.role, "--data-dir", os.path.join(workdir, "data")],
         env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for(f"rae-pipeline ingress under {tool} answering /readyz", lambda: answers(port, "/readyz"), 120)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for n in range(args.warmup):
             send(conn, args.kind, n)
+        if args.role == "up":
+            wait_for("the warm-up reaching RAE", lambda: rae.stored >= args.warmup, 600)
         if tool == "callgrind":
             subprocess.run(["callgrind_control", "--zero", str(child.pid)], check=True, stdout=subprocess.DEVNULL)
         started = args.warmup
         for n in range(started, started + args.requests):
             send(conn, args.kind, n)
+        if args.role == "up":
+            wait_for("every memory reaching RAE", lambda: rae.stored >= started + args.requests, 1200)
         if tool == "callgrind":
             subprocess.run(["callgrind_control", "--dump", str(child.pid)], check=True, stdout=subprocess.DEVNULL)
         conn.close()
     finally:
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=120)
+        rae.shutdown()
     return out
 
 
@@ -166,6 +219,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--kind", choices=["webhook", "memories"], default="webhook")
+    parser.add_argument("--role", choices=["ingress", "up"], default="ingress",
+                        help="the role to profile; with `up` the figures are per event end to end")
     parser.add_argument("--no-dhat", action="store_true", help="skip the allocation count")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
@@ -180,7 +235,7 @@ def main():
         try:
             wait_for("nats-server listening", lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 20)
             nats_url = f"nats://127.0.0.1:{port}"
-            print(f"{args.kind}: {args.requests} requests after {args.warmup} warm-up, {args.binary}")
+            print(f"{args.role}, {args.kind}: {args.requests} requests after {args.warmup} warm-up, {args.binary}")
             out = run(args, "callgrind", workdir, nats_url)
             callgrind_figures(args, out)
             if not args.no_dhat:
