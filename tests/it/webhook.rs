@@ -412,6 +412,29 @@ async fn malformed_requests_get_the_json_error_shape() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"], "bad_request", "{answer}");
     assert_eq!(answer["field"], "path", "{answer}");
+
+    // Too many headers, or too large ones: our JSON 431, before any handler runs.
+    let many: String = (0..120)
+        .map(|i| format!("X-Padding-{i}: {i}\r\n"))
+        .collect();
+    let request =
+        format!("{head}Content-Type: application/json\r\nContent-Length: 2\r\n{many}\r\n{{}}");
+    let (status, answer) = raw_request(&pipeline.base, request.as_bytes()).await;
+    assert_eq!(status, 431, "{answer}");
+    assert_eq!(answer["error"], "headers_too_large", "{answer}");
+    let large = format!("X-Padding: {}\r\n", "a".repeat(20 * 1024));
+    let request =
+        format!("{head}Content-Type: application/json\r\nContent-Length: 2\r\n{large}\r\n{{}}");
+    let (status, answer) = raw_request(&pipeline.base, request.as_bytes()).await;
+    assert_eq!(status, 431, "{answer}");
+    assert_eq!(answer["error"], "headers_too_large", "{answer}");
+    // Past the HTTP layer's own limit (64 KiB of headers) it is still a 431, without a body.
+    let huge = format!("X-Padding: {}\r\n", "a".repeat(80 * 1024));
+    let request =
+        format!("{head}Content-Type: application/json\r\nContent-Length: 2\r\n{huge}\r\n{{}}");
+    let (status, _) = raw_request(&pipeline.base, request.as_bytes()).await;
+    assert_eq!(status, 431);
+
     assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
     pipeline.shutdown().await;
 }

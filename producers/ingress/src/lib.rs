@@ -15,6 +15,7 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod github;
+pub mod header_limits;
 pub mod listener;
 pub mod memories;
 pub mod rate_limit;
@@ -51,6 +52,7 @@ pub fn router(state: IngressState) -> Router {
         })
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(header_limits::check))
         .with_state(state)
 }
 
