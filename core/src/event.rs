@@ -489,6 +489,16 @@ impl EventBuilder {
     }
 }
 
+/// The attribute naming the conversation an event belongs to (a Slack thread, a mail thread, the
+/// comments of one issue or PR), sent to RAE as its `session_id` so memories of one
+/// conversation can be recalled together. Stable: every event of the conversation, whenever it
+/// comes, carries the same value (`slack:<team>:<channel>:<thread ts>`, `email:<root
+/// Message-ID>`, `github:<owner/repo>#<number>`).
+pub const SESSION_ID: &str = "session_id";
+
+/// The attribute sent to RAE as the memory's readable name, `human_label`.
+pub const HUMAN_LABEL: &str = "human_label";
+
 /// A valid event for tests of every crate: a webhook note of the default tenant.
 #[doc(hidden)]
 pub fn sample() -> Event {

@@ -464,9 +464,15 @@ pub fn store_body(event: &Event) -> Value {
         "layer": event.layer,
         "metadata": metadata,
     });
-    // RAE's readable name for a memory, when the sender gave one (MCP's `human_label`).
-    if let Some(label) = event.attributes.get("human_label").and_then(Value::as_str) {
-        body["human_label"] = json!(label);
+    // RAE's readable name for a memory, when the sender gave one (MCP's `human_label`), and
+    // the conversation it belongs to.
+    for (attribute, field) in [
+        (crate::event::HUMAN_LABEL, "human_label"),
+        (crate::event::SESSION_ID, "session_id"),
+    ] {
+        if let Some(value) = event.attributes.get(attribute).and_then(Value::as_str) {
+            body[field] = json!(value);
+        }
     }
     body
 }
@@ -535,6 +541,11 @@ mod tests {
             .attributes
             .insert("human_label".into(), json!("Fix: auth bug"));
         assert_eq!(store_body(&event)["human_label"], "Fix: auth bug");
+        assert!(body.get("session_id").is_none());
+        event
+            .attributes
+            .insert("session_id".into(), json!("github:acme/api#42"));
+        assert_eq!(store_body(&event)["session_id"], "github:acme/api#42");
         assert_eq!(body["metadata"]["event_id"], json!(event.id));
         assert_eq!(body["metadata"]["source"], "webhook");
     }

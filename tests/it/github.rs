@@ -167,6 +167,14 @@ async fn every_handled_event_type_becomes_the_right_event() {
                 "{file}: {e}"
             );
             assert!(e["actor"].is_string(), "{file}: {e}");
+            // An issue or PR and what is said on it share one conversation id.
+            if let Some(number) = e["attributes"]["number"].as_u64() {
+                let session = e["attributes"]["session_id"].as_str().unwrap_or_default();
+                assert!(
+                    session.starts_with("github:") && session.ends_with(&format!("#{number}")),
+                    "{file}: {e}"
+                );
+            }
         } else {
             assert_eq!(answer["status"], *expected, "{file}: {answer}");
         }

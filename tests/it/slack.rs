@@ -167,6 +167,18 @@ async fn events_are_verified_filtered_and_deduplicated() {
     assert_eq!(status, 200, "{answer}");
     let reply = &events_with_id(pipeline.bus(), answer["id"].as_str().unwrap()).await[0];
     assert!(reply["attributes"]["thread_ts"].is_string(), "{reply}");
+    // The reply carries its thread's conversation id, which RAE gets as `session_id`.
+    let a = &reply["attributes"];
+    assert_eq!(
+        a["session_id"],
+        format!(
+            "slack:{}:{}:{}",
+            a["team_id"].as_str().unwrap(),
+            a["channel"].as_str().unwrap(),
+            a["thread_ts"].as_str().unwrap()
+        ),
+        "{reply}"
+    );
 
     for (file, reason) in [
         ("event_callback.bot_message.json", "bot message"),

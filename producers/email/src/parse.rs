@@ -292,6 +292,18 @@ pub fn to_event(
         let start = mail.references.len().saturating_sub(10);
         put("references", json!(clip_all(&mail.references[start..])));
     }
+    // The thread's first message: the oldest reference, else the one replied to, else itself.
+    let root = mail
+        .references
+        .first()
+        .or(mail.in_reply_to.first())
+        .or(mail.message_id.as_ref());
+    if let Some(root) = root {
+        put(
+            rae_core::event::SESSION_ID,
+            json!(format!("email:{}", clip(root))),
+        );
+    }
     put(
         "thread",
         json!(mail
@@ -461,6 +473,11 @@ mod tests {
         assert!(!e.content.contains("Bob, Platform team"), "{}", e.content);
         assert_eq!(e.attributes["in_reply_to"][0], "plain-1@example.com");
         assert_eq!(e.attributes["thread"], "Shipping plan");
+        // The reply joins the conversation its first message (the oldest reference) started;
+        // a first message starts its own.
+        assert_eq!(e.attributes["session_id"], "email:root-0@example.com");
+        let first = event_of("plain.eml");
+        assert_eq!(first.attributes["session_id"], "email:plain-1@example.com");
     }
 
     #[test]

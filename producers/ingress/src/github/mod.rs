@@ -289,6 +289,16 @@ pub async fn accept(
     let mut attributes = memory.attributes;
     attributes.insert("github_event".into(), json!(event_name));
     attributes.insert("delivery".into(), json!(delivery));
+    // An issue or PR and everything said on it (comments, reviews) are one conversation.
+    if let (Some(repo), Some(number)) = (
+        memory.repository.as_deref(),
+        attributes.get("number").and_then(Value::as_u64),
+    ) {
+        attributes.insert(
+            event::SESSION_ID.into(),
+            json!(format!("github:{repo}#{number}")),
+        );
+    }
     let route = Route {
         tenant,
         project,

@@ -269,6 +269,13 @@ pub async fn accept_event(
     if let Some(thread) = &message.thread_ts {
         attributes.insert("thread_ts".into(), json!(thread));
     }
+    // A reply joins its thread; a message that may start one is its own thread's first.
+    let thread = message.thread_ts.as_deref().unwrap_or(&message.ts);
+    let team = callback.team_id.as_deref().unwrap_or("-");
+    attributes.insert(
+        event::SESSION_ID.into(),
+        json!(format!("slack:{team}:{}:{thread}", message.channel)),
+    );
     let occurred_at = slack_time(&message.ts)
         .or_else(|| {
             callback
