@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -149,6 +149,90 @@ async fn mail_sent_with_lettre_becomes_a_memory_once() {
     let id = evs[0]["id"].as_str().unwrap();
     assert_eq!(events_with_id(pipeline.bus(), id).await.len(), 1);
     assert_eq!(events(&pipeline).await.len(), 1);
+    pipeline.shutdown().await;
+}
+
+/// Sends `mail` from alice over raw SMTP and returns the reply to the end of its data.
+async fn send_raw(addr: SocketAddr, mail: &str) -> (u16, String) {
+    let mut smtp = Raw::connect(addr).await;
+    assert_eq!(smtp.cmd("EHLO client.example.com").await.0, 250);
+    assert_eq!(smtp.cmd("MAIL FROM:<alice@example.com>").await.0, 250);
+    assert_eq!(smtp.cmd("RCPT TO:<memories@rae.example.com>").await.0, 250);
+    assert_eq!(smtp.cmd("DATA").await.0, 354);
+    smtp.send(&format!("{mail}.\r\n")).await;
+    smtp.read_reply().await
+}
+
+/// Newsletters and list mail are stored tagged `bulk` and ranked below a colleague's mail; with
+/// `bulk_mail: drop` they are accepted and not stored.
+#[tokio::test]
+async fn bulk_mail_ranks_low_or_is_dropped() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let (mut pipeline, addr) = start(&nats, &rae).await;
+    let newsletter = message(
+        "news-1@example.com",
+        "Our November product update",
+        "New features and webinars.",
+    )
+    .replacen(
+        "\r\n\r\n",
+        "\r\nList-Unsubscribe: <mailto:unsubscribe@news.example.com>\r\n\r\n",
+        1,
+    );
+    let colleague = message(
+        "plan-1@example.com",
+        "Release plan",
+        "We ship the importer on Monday.",
+    );
+    assert_eq!(send_raw(addr, &newsletter).await.0, 250);
+    assert_eq!(send_raw(addr, &colleague).await.0, 250);
+    wait_for(
+        "RAE to store both mails",
+        Duration::from_secs(10),
+        || async { rae.stored().len() == 2 },
+    )
+    .await;
+    let stored = rae.stored();
+    let find = |subject: &str| {
+        stored
+            .iter()
+            .find(|s| {
+                s.body["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(subject)
+            })
+            .unwrap_or_else(|| panic!("{subject} not stored"))
+            .body
+            .clone()
+    };
+    let (news, plan) = (find("Our November"), find("Release plan"));
+    assert!(
+        news["tags"].as_array().unwrap().contains(&json!("bulk")),
+        "{news}"
+    );
+    assert!(
+        news["importance"].as_f64().unwrap() < plan["importance"].as_f64().unwrap(),
+        "{news}\n{plan}"
+    );
+    pipeline.shutdown().await;
+
+    // Dropped: accepted, said so, and nothing published.
+    let nats = NatsServer::start();
+    let yaml = mail_yaml().replace(
+        "        max_message_bytes: 8192\n",
+        "        max_message_bytes: 8192\n      bulk_mail: drop\n",
+    );
+    let config = test_config(&nats, &rae, &yaml);
+    let mut pipeline = Pipeline::start(&config).await;
+    let running = pipeline.running.as_mut().expect("running");
+    running.start_mail(&config).await.expect("mail starts");
+    let addr = running.smtp_addr().expect("smtp listens");
+    let (code, reply) = send_raw(addr, &newsletter.replace("news-1@", "news-2@")).await;
+    assert_eq!(code, 250, "{reply}");
+    assert!(reply.contains("not stored: bulk mail"), "{reply}");
+    assert_eq!(events(&pipeline).await.len(), 0);
     pipeline.shutdown().await;
 }
 

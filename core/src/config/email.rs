@@ -20,6 +20,21 @@ pub struct EmailConfig {
     pub imap: Vec<ImapMailbox>,
     /// Confirmation replies to senders; absent means none are sent.
     pub receipts: Option<ReceiptsConfig>,
+    /// What becomes of bulk mail (newsletters, mailing lists, automatic replies and
+    /// notifications: `List-Unsubscribe`, `List-Id`, `Precedence: bulk|list|junk`,
+    /// `Auto-Submitted`).
+    pub bulk_mail: BulkMail,
+}
+
+/// What becomes of bulk mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkMail {
+    /// Stored with the tag `bulk`, which the shipped rule `bulk-mail` ranks low (the default).
+    #[default]
+    Keep,
+    /// Not stored: accepted (SMTP answers 250, IMAP marks it seen) and logged.
+    Drop,
 }
 
 /// How a receipt reaches the outgoing relay.

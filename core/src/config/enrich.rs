@@ -248,6 +248,12 @@ pub fn default_rules() -> Vec<RuleConfig> {
             ..RuleConfig::default()
         },
         RuleConfig {
+            name: "bulk-mail".into(),
+            tags: words(&["bulk"]),
+            boost: -0.3,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
             name: "docs-or-chore-label".into(),
             tags: words(&["documentation", "docs", "chore", "dependabot"]),
             boost: -0.1,

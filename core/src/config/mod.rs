@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use email::{
-    AfterFetch, EmailConfig, ImapMailbox, ReceiptsConfig, RelayTls, SmtpConfig, SmtpUser,
+    AfterFetch, BulkMail, EmailConfig, ImapMailbox, ReceiptsConfig, RelayTls, SmtpConfig, SmtpUser,
 };
 pub use enrich::{
     default_rules, BaseImportance, EnrichConfig, LlmApi, LlmConfig, RuleConfig, TenantEnrichConfig,

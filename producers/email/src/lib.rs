@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use rae_core::bus::{Bus, Dedupe, PublishError, Publisher};
-use rae_core::config::{Config, EmailConfig};
+use rae_core::config::{BulkMail, Config, EmailConfig};
 use rae_core::event::{InvalidField, Limits, Route, Source};
 use rae_core::subjects;
 
@@ -92,6 +92,7 @@ pub struct Intake {
     publisher: Publisher,
     dedupe: Dedupe,
     receipts: Option<receipts::Receipts>,
+    bulk_mail: BulkMail,
     /// The process's tracker: receipts are sent in it, so the shutdown waits for them.
     tasks: tokio_util::task::TaskTracker,
 }
@@ -117,6 +118,14 @@ impl Intake {
         recipients: &[Recipient],
     ) -> Result<Vec<String>, StoreError> {
         let mail = parse::parse(raw).ok_or(StoreError::Unparsable)?;
+        if mail.automatic && self.bulk_mail == BulkMail::Drop {
+            tracing::info!(
+                integration = %self.integration,
+                message_id = mail.message_id.as_deref().unwrap_or(""),
+                "bulk mail not stored (bulk_mail: drop)"
+            );
+            return Ok(Vec::new());
+        }
         let now = OffsetDateTime::now_utc();
         let mut ids = Vec::new();
         let mut fresh = false;
@@ -226,6 +235,7 @@ impl Email {
                     id: id.to_owned(),
                     message,
                 })?,
+            bulk_mail: settings.bulk_mail,
             tasks: tasks.clone(),
         });
         let smtp = match &settings.smtp {

@@ -34,8 +34,9 @@ pub struct Mail {
     pub importance: Option<f64>,
     /// SHA-256 of the raw message, the dedupe key of mail without `Message-ID`.
     pub digest: String,
-    /// Sent by a machine (`Auto-Submitted`, `Precedence: bulk|list|junk`): never answered, so
-    /// receipts cannot loop.
+    /// Bulk: sent by a machine or to a list (`Auto-Submitted`, `Precedence: bulk|list|junk`,
+    /// `List-Unsubscribe`, `List-Id`). Tagged `bulk`, dropped with `bulk_mail: drop`, and never
+    /// answered, so receipts cannot loop.
     pub automatic: bool,
 }
 
@@ -102,6 +103,8 @@ pub fn parse(raw: &[u8]) -> Option<Mail> {
         automatic: message
             .header_raw("Auto-Submitted")
             .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+            || message.header_raw("List-Unsubscribe").is_some()
+            || message.header_raw("List-Id").is_some()
             || message.header_raw("Precedence").is_some_and(|v| {
                 matches!(
                     v.trim().to_ascii_lowercase().as_str(),
@@ -325,9 +328,15 @@ pub fn to_event(
         put("truncated", json!(true));
         put("content_bytes", json!(full.len()));
     }
+    let mut tags = tags(&mail.subject, &mail.body, limits);
+    if mail.automatic {
+        // Bulk: the shipped rule `bulk-mail` ranks it below colleagues' mail.
+        put("bulk", json!(true));
+        event::push_tag(&mut tags, "bulk", limits);
+    }
     Event::builder(route, id, "mail", content)
         .importance(mail.importance)
-        .tags(tags(&mail.subject, &mail.body, limits))
+        .tags(tags)
         .occurred_at(mail.date.unwrap_or(now))
         .received_at(now)
         .actor(actor)

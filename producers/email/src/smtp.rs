@@ -355,6 +355,10 @@ impl Session {
                         Data::Message(raw) => {
                             let from = self.from.clone().filter(|f| !f.is_empty());
                             match self.intake.store(&raw, from.as_deref(), &self.rcpts).await {
+                                Ok(ids) if ids.is_empty() => {
+                                    "250 2.0.0 OK, not stored: bulk mail (bulk_mail: drop)"
+                                        .to_owned()
+                                }
                                 Ok(ids) => format!("250 2.0.0 OK stored {}", ids.join(" ")),
                                 Err(err) => {
                                     tracing::warn!(error = %err, peer = %self.peer, "mail not stored");
