@@ -169,7 +169,7 @@ async fn the_llm_refines_when_it_answers_in_time_and_never_delays_otherwise() {
     // Nonsense: the rules' result again.
     ollama.set(Duration::ZERO, "I think this is quite important!");
     let body = stored_for(&pipeline, &rae, "We decided to move to Rust").await;
-    assert_eq!(body["importance"], 0.7);
+    assert_eq!(body["importance"], 0.8);
     assert!(body["metadata"]["enrichment"]["reasons"]
         .to_string()
         .contains("llm: skipped: answer is not JSON"));

@@ -4,6 +4,8 @@
 //! letter `invalid_event`.
 
 pub mod llm;
+#[cfg(test)]
+mod ranking;
 pub mod rules;
 
 use std::sync::Arc;

@@ -471,7 +471,7 @@ mod tests {
                 "message",
                 "We decided to use PostgreSQL for the event store",
                 &[],
-                0.6,
+                0.7,
             ),
             (
                 "github",

@@ -165,6 +165,15 @@ pub fn default_rules() -> Vec<RuleConfig> {
             ..RuleConfig::default()
         },
         RuleConfig {
+            name: "severe-incident".into(),
+            keywords: words(&[
+                "sev1", "sev-1", "sev0", "sev-0", "p0", "production outage", "production is down",
+                "all customers", "every customer", "data loss",
+            ]),
+            boost: 0.2,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
             name: "incident-label".into(),
             tags: words(&["incident", "outage", "p0", "sev1", "critical"]),
             boost: 0.2,
@@ -202,7 +211,7 @@ pub fn default_rules() -> Vec<RuleConfig> {
                 "decided", "decision", "we will use", "agreed", "adr", "going with",
                 "chose", "approved",
             ]),
-            boost: 0.2,
+            boost: 0.3,
             add_tags: words(&["decision"]),
             ..RuleConfig::default()
         },
@@ -251,6 +260,13 @@ pub fn default_rules() -> Vec<RuleConfig> {
             name: "bulk-mail".into(),
             tags: words(&["bulk"]),
             boost: -0.3,
+            ..RuleConfig::default()
+        },
+        RuleConfig {
+            name: "dependency-bump".into(),
+            regex: Some(r"(?i)^\s*(chore(\(deps\))?:\s*)?bump \S+ from \S+ to \S+".into()),
+            boost: -0.2,
+            add_tags: words(&["dependencies"]),
             ..RuleConfig::default()
         },
         RuleConfig {
