@@ -279,6 +279,11 @@ impl Bus {
                 DAY * c.events_max_age_days as u32,
                 1,
             ),
+            (
+                subjects::REPEATS_BUCKET,
+                Duration::from_secs(c.repeat_window_secs),
+                1,
+            ),
         ] {
             // The bucket's stream is created directly, as the KV layout defines it: async-nats'
             // `create_key_value` first asks for account info, which nats-server 2.9 answers in
@@ -294,7 +299,7 @@ impl Bus {
                 deny_delete: true,
                 allow_direct: true,
                 discard: stream::DiscardPolicy::New,
-                // Bucket ages are zero (forever) or whole days, so two minutes always fits.
+                // Bucket ages are zero (forever), whole days or at least two minutes, so this fits.
                 duplicate_window: Duration::from_secs(120),
                 ..Default::default()
             };
@@ -398,6 +403,22 @@ impl Bus {
                 source: e.into(),
             })?;
         Ok(Dedupe { store })
+    }
+
+    /// The `rae_repeats` bucket.
+    ///
+    /// # Errors
+    /// [`BusError::Bucket`] when it does not exist (run `setup`).
+    pub async fn repeats(&self) -> Result<crate::repeats::Repeats, BusError> {
+        let store = self
+            .js
+            .get_key_value(subjects::REPEATS_BUCKET)
+            .await
+            .map_err(|e| BusError::Bucket {
+                name: subjects::REPEATS_BUCKET.to_owned(),
+                source: e.into(),
+            })?;
+        Ok(crate::repeats::Repeats::new(store))
     }
 
     /// The writer's journal in the `rae_writes` bucket.

@@ -18,6 +18,7 @@ pub mod hygiene;
 pub mod journal;
 pub mod rae;
 pub mod reader;
+pub mod repeats;
 pub mod sensitive;
 pub mod signature;
 pub mod subjects;

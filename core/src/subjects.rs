@@ -27,6 +27,8 @@ pub const STATE_BUCKET: &str = "rae_state";
 pub const DEDUPE_BUCKET: &str = "rae_dedupe";
 /// Key-value bucket of the writer's journal: per message, a write started or its memory id.
 pub const WRITES_BUCKET: &str = "rae_writes";
+/// Key-value bucket of recent events' content keys, for `enrich.drop_repeats`.
+pub const REPEATS_BUCKET: &str = "rae_repeats";
 
 /// Durable consumer name of the enricher on [`EVENTS_STREAM`].
 pub const ENRICHER_CONSUMER: &str = "enricher";

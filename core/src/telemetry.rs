@@ -31,6 +31,7 @@ pub mod names {
     pub const OPEN_CONNECTIONS: &str = "rae_pipeline_ingress_connections";
     pub const CONNECTIONS_REFUSED: &str = "rae_pipeline_ingress_connections_refused_total";
     pub const REDACTIONS: &str = "rae_pipeline_redactions_total";
+    pub const REPEATS: &str = "rae_pipeline_repeats_total";
 
     /// Every metric the code exports (dashboards and alerts may only use these).
     pub const ALL: &[&str] = &[
@@ -53,6 +54,7 @@ pub mod names {
         OPEN_CONNECTIONS,
         CONNECTIONS_REFUSED,
         REDACTIONS,
+        REPEATS,
     ];
 }
 
@@ -136,6 +138,9 @@ fn register_closed_series() {
     }
     metrics::gauge!(names::BREAKER_OPEN).set(0.0);
     metrics::counter!(names::CONNECTIONS_REFUSED).absolute(0);
+    for source in crate::event::Source::ALL {
+        metrics::counter!(names::REPEATS, "source" => source.as_str()).absolute(0);
+    }
     for kind in crate::sensitive::Kind::ALL {
         metrics::counter!(names::REDACTIONS, "kind" => kind.as_str()).absolute(0);
     }

@@ -12,13 +12,15 @@ pub(super) async fn run(config: &Config) -> Result<(), Failure> {
     let bus = connect(config).await?;
     bus.setup().await.context("setup")?;
     println!(
-        "streams {}, {}, {}, {} and buckets {}, {} are ready on {}",
+        "streams {}, {}, {}, {} and buckets {}, {}, {}, {} are ready on {}",
         subjects::EVENTS_STREAM,
         subjects::ENRICHED_STREAM,
         subjects::DLQ_STREAM,
         subjects::AUDIT_STREAM,
         subjects::STATE_BUCKET,
         subjects::DEDUPE_BUCKET,
+        subjects::WRITES_BUCKET,
+        subjects::REPEATS_BUCKET,
         config.nats.url
     );
     Ok(())

@@ -179,3 +179,54 @@ async fn the_llm_refines_when_it_answers_in_time_and_never_delays_otherwise() {
     );
     pipeline.shutdown().await;
 }
+
+/// With `enrich.drop_repeats`, a notice that says again what the same sender said within the
+/// window (another build number, another sha) is not stored again; different news is.
+#[tokio::test]
+async fn repeats_of_one_sender_are_stored_once_with_drop_repeats() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, "");
+    config.enrich.drop_repeats = true;
+    let mut pipeline = Pipeline::start(&config).await;
+
+    let first = pipeline
+        .accept("CI failed on main: build 1234 (sha 9fceb02d0ae5)")
+        .await;
+    let repeat = pipeline
+        .accept("CI failed on main: build 1235 (sha 1a2b3c4d5e6f)")
+        .await;
+    let other = pipeline
+        .accept("CI failed on release-2.4: build 1236")
+        .await;
+    wait_for(
+        "RAE to store the two notices",
+        Duration::from_secs(10),
+        || async {
+            let stored = rae.stored_event_ids();
+            stored.contains_key(&first) && stored.contains_key(&other)
+        },
+    )
+    .await;
+    // The repeat was handled (acked) by the enricher, and never reached RAE.
+    wait_for(
+        "the enricher to settle every event",
+        Duration::from_secs(10),
+        || async {
+            let mut consumer: async_nats::jetstream::consumer::PullConsumer = pipeline
+                .bus()
+                .stream(rae_core::subjects::EVENTS_STREAM)
+                .await
+                .unwrap()
+                .get_consumer(rae_core::subjects::ENRICHER_CONSUMER)
+                .await
+                .unwrap();
+            let info = consumer.info().await.unwrap().clone();
+            info.num_pending == 0 && info.num_ack_pending == 0
+        },
+    )
+    .await;
+    assert!(!rae.stored_event_ids().contains_key(&repeat));
+    assert_eq!(rae.stored().len(), 2);
+    pipeline.shutdown().await;
+}

@@ -34,6 +34,8 @@ struct Shared {
     rules: rules::Rules,
     llm: Option<llm::Llm>,
     limits: Limits,
+    /// With `enrich.drop_repeats`: where repeats are recognized.
+    repeats: Option<rae_core::repeats::Repeats>,
 }
 
 /// Why the enricher could not start.
@@ -71,6 +73,11 @@ impl Enricher {
                     None
                 },
                 limits: config.limits.limits(),
+                repeats: if config.enrich.drop_repeats {
+                    Some(bus.repeats().await?)
+                } else {
+                    None
+                },
             }),
             concurrency: config.enrich.concurrency,
         })
@@ -108,6 +115,17 @@ impl Shared {
         let mut enriched = self.rules.enrich(event, &self.limits);
         if let Some(llm) = &self.llm {
             llm.refine(&mut enriched, &self.limits).await;
+        }
+        if let Some(repeats) = &self.repeats {
+            if let Some(first) = repeats.first(&enriched).await {
+                tracing::info!(event_id = %enriched.id, first = %first, "a repeat of an event stored within nats.repeat_window_secs: not stored (enrich.drop_repeats)");
+                metrics::counter!(names::REPEATS, "source" => enriched.source.as_str())
+                    .increment(1);
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(event_id = %enriched.id, error = %err, "ack of a repeat failed; it will be redelivered and found again");
+                }
+                return;
+            }
         }
         let subject =
             subjects::enriched(&enriched.tenant, enriched.source.as_str(), &enriched.kind);

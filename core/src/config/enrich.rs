@@ -115,6 +115,9 @@ pub struct EnrichConfig {
     /// Deliveries of one event before JetStream gives up on it (it then becomes a dead letter
     /// `max_deliveries`); 0 for no limit.
     pub max_deliveries: u64,
+    /// Do not store an event that repeats one of the same sender within
+    /// `nats.repeat_window_secs` (`rae_core::repeats`).
+    pub drop_repeats: bool,
 }
 
 impl Default for EnrichConfig {
@@ -144,6 +147,7 @@ impl Default for EnrichConfig {
             ack_wait_secs: 30,
             concurrency: 64,
             max_deliveries: 100,
+            drop_repeats: false,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct NatsConfig {
     pub audit_max_age_days: u64,
     /// How long provider delivery ids are remembered in `rae_dedupe`.
     pub dedupe_ttl_days: u64,
+    /// How long an event's content is remembered in `rae_repeats` (`enrich.drop_repeats`).
+    pub repeat_window_secs: u64,
     /// Byte limits of the streams. A full `RAE_EVENTS` refuses new events (the ingress answers
     /// 503 with `Retry-After`) and a full `RAE_ENRICHED` or `RAE_DLQ` holds the consumer's
     /// message for a retry, so nothing accepted is ever dropped; a full `RAE_AUDIT` drops its
@@ -56,6 +58,7 @@ impl Default for NatsConfig {
             dlq_max_age_days: 30,
             audit_max_age_days: 30,
             dedupe_ttl_days: 7,
+            repeat_window_secs: 3600,
             events_max_bytes: GIB / 2,
             enriched_max_bytes: GIB / 2,
             dlq_max_bytes: GIB / 8,
@@ -93,6 +96,13 @@ impl NatsConfig {
             if value == 0 {
                 problems.push(Problem::new(path, "must be greater than 0"));
             }
+        }
+        // The bucket's own duplicate window is two minutes and must fit in its age.
+        if self.repeat_window_secs < 120 {
+            problems.push(Problem::new(
+                ".repeat_window_secs",
+                "must be at least 120 (2 minutes)",
+            ));
         }
         for (path, value) in [
             (".events_max_bytes", self.events_max_bytes),
