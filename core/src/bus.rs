@@ -394,14 +394,7 @@ impl Bus {
     /// # Errors
     /// [`BusError::Bucket`] when it does not exist (run `setup`).
     pub async fn dedupe(&self) -> Result<Dedupe, BusError> {
-        let store = self
-            .js
-            .get_key_value(subjects::DEDUPE_BUCKET)
-            .await
-            .map_err(|e| BusError::Bucket {
-                name: subjects::DEDUPE_BUCKET.to_owned(),
-                source: e.into(),
-            })?;
+        let store = self.bucket(subjects::DEDUPE_BUCKET).await?;
         Ok(Dedupe { store })
     }
 
@@ -410,14 +403,7 @@ impl Bus {
     /// # Errors
     /// [`BusError::Bucket`] when it does not exist (run `setup`).
     pub async fn repeats(&self) -> Result<crate::repeats::Repeats, BusError> {
-        let store = self
-            .js
-            .get_key_value(subjects::REPEATS_BUCKET)
-            .await
-            .map_err(|e| BusError::Bucket {
-                name: subjects::REPEATS_BUCKET.to_owned(),
-                source: e.into(),
-            })?;
+        let store = self.bucket(subjects::REPEATS_BUCKET).await?;
         Ok(crate::repeats::Repeats::new(store))
     }
 
@@ -426,15 +412,19 @@ impl Bus {
     /// # Errors
     /// [`BusError::Bucket`] when it does not exist (run `setup`).
     pub async fn write_journal(&self) -> Result<crate::journal::WriteJournal, BusError> {
-        let store = self
-            .js
-            .get_key_value(subjects::WRITES_BUCKET)
+        let store = self.bucket(subjects::WRITES_BUCKET).await?;
+        Ok(crate::journal::WriteJournal::new(store))
+    }
+
+    /// A key-value bucket that `setup` created.
+    async fn bucket(&self, name: &str) -> Result<kv::Store, BusError> {
+        self.js
+            .get_key_value(name)
             .await
             .map_err(|e| BusError::Bucket {
-                name: subjects::WRITES_BUCKET.to_owned(),
+                name: name.to_owned(),
                 source: e.into(),
-            })?;
-        Ok(crate::journal::WriteJournal::new(store))
+            })
     }
 
     /// Stream handle by name.

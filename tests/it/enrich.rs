@@ -212,17 +212,12 @@ async fn repeats_of_one_sender_are_stored_once_with_drop_repeats() {
     wait_for(
         "the enricher to settle every event",
         Duration::from_secs(10),
-        || async {
-            let mut consumer: async_nats::jetstream::consumer::PullConsumer = pipeline
-                .bus()
-                .stream(rae_core::subjects::EVENTS_STREAM)
-                .await
-                .unwrap()
-                .get_consumer(rae_core::subjects::ENRICHER_CONSUMER)
-                .await
-                .unwrap();
-            let info = consumer.info().await.unwrap().clone();
-            info.num_pending == 0 && info.num_ack_pending == 0
+        || {
+            consumer_settled(
+                pipeline.bus(),
+                rae_core::subjects::EVENTS_STREAM,
+                rae_core::subjects::ENRICHER_CONSUMER,
+            )
         },
     )
     .await;

@@ -194,22 +194,16 @@ async fn a_writer_killed_mid_batch_loses_nothing_after_restart() {
     .await;
     // The writes in flight at the kill reached RAE without an answer: once JetStream gives
     // them to the restarted writer, it finds them in RAE and never writes them again.
-    let consumer = || async {
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = pipeline
-            .bus()
-            .stream(rae_core::subjects::ENRICHED_STREAM)
-            .await
-            .unwrap()
-            .get_consumer(rae_core::subjects::WRITER_CONSUMER)
-            .await
-            .unwrap();
-        let info = consumer.info().await.unwrap().clone();
-        info.num_pending == 0 && info.num_ack_pending == 0
-    };
     wait_for(
         "the writer to settle every message",
         Duration::from_secs(60),
-        consumer,
+        || {
+            consumer_settled(
+                pipeline.bus(),
+                rae_core::subjects::ENRICHED_STREAM,
+                rae_core::subjects::WRITER_CONSUMER,
+            )
+        },
     )
     .await;
     let stored = rae.stored_event_ids();

@@ -761,3 +761,15 @@ impl Drop for Dovecot {
         let _ = self.child.wait();
     }
 }
+
+/// True when the durable `consumer` of `stream` has nothing pending and nothing awaiting an ack:
+/// every message it was given is settled.
+pub async fn consumer_settled(bus: &rae_core::bus::Bus, stream: &str, consumer: &str) -> bool {
+    let Ok(stream) = bus.stream(stream).await else {
+        return false;
+    };
+    match stream.consumer_info(consumer).await {
+        Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
+        Err(_) => false,
+    }
+}
