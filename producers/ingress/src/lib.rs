@@ -17,7 +17,6 @@ mod fuzz;
 pub mod github;
 pub mod listener;
 pub mod memories;
-pub mod rate_limit;
 mod routes;
 pub mod slack;
 mod state;
@@ -33,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use answer::{require_content_type, Answer, Caller};
 pub use error::ApiError;
+pub use rae_core::rate_limit;
 pub use state::{BuildError, IngressShared, IngressState};
 
 use routes::*;
