@@ -9,8 +9,9 @@
 //! of their decisions; each carries its time `at`.
 //!
 //! Refusals are folded ([`Refusals`]): within a window of [`REFUSAL_WINDOW`], the first refusal
-//! of one caller for one reason is stored at once and the rest are counted into one summary
-//! record (`repeated`), so a flood of bad requests costs a record per window, not one each.
+//! of one caller for one reason (and operation, where a route serves several) is stored at once
+//! and the rest are counted into one summary record (`repeated`), so a flood of bad requests
+//! costs a record per window, not one each.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +67,10 @@ pub struct Record {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub integration: String,
+    /// What was asked, where a route serves several things: the MCP method and its tool,
+    /// resource or prompt (`tools/call store_memory`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
     pub outcome: Outcome,
     /// Error code of a rejection (`unauthorized`, `bad_request`, ...) or why input was ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,7 +99,13 @@ pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 const FOLDED_CALLERS: usize = 1_000;
 
 /// Who was refused for what: the record without its time.
-type RefusalKey = (String, Option<String>, Option<String>, Option<String>);
+type RefusalKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Refusals of the current window, by caller and reason.
 #[derive(Default)]
@@ -111,6 +122,7 @@ impl Refusals {
         }
         let key = (
             record.integration.clone(),
+            record.operation.clone(),
             record.reason.clone(),
             record.tenant.clone(),
             record.key_id.clone(),
@@ -228,6 +240,7 @@ mod tests {
         Record {
             at: OffsetDateTime::from_unix_timestamp(at).unwrap(),
             integration: "api".into(),
+            operation: None,
             outcome: Outcome::Rejected,
             reason: Some("unauthorized".into()),
             tenant: None,

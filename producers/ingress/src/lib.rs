@@ -85,13 +85,16 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
-/// Serves the router until `token` is cancelled, then finishes in-flight requests.
+/// Serves the router, with `extra` routes beside it (routes of other producers the binary
+/// mounts, such as MCP's `/mcp`; `Router::new()` for none), until `token` is cancelled, then
+/// finishes in-flight requests.
 ///
 /// # Errors
 /// The server's I/O error.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: IngressState,
+    extra: Router,
     token: CancellationToken,
 ) -> std::io::Result<()> {
     let limits = listener::ConnectionLimits {
@@ -99,5 +102,5 @@ pub async fn serve(
         header_timeout: Duration::from_millis(state.config.ingress.header_timeout_ms),
         retry_after_secs: state.retry_after_secs,
     };
-    listener::serve(listener, router(state), limits, token).await
+    listener::serve(listener, router(state).merge(extra), limits, token).await
 }
