@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of rae-pipeline, installing what the tests need first: a nats-server binary
 # (the tests start their own servers on free loopback ports), git, python3, dovecot-imapd and
-# swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh) and the
-# official MCP Python SDK (PyPI `mcp`, the MCP tests' client).
+# swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh), the
+# official MCP Python SDK (PyPI `mcp`, the MCP tests' client) and the MCP Inspector (npm
+# `@modelcontextprotocol/inspector`, the MCP tests' second client, with Node.js and npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,22 @@ if ! python3 -c 'import mcp.client.stdio' >/dev/null 2>&1; then
   pip_install 'mcp>=2,<3' \
     || echo "the MCP Python SDK could not be installed: the MCP SDK test will fail" >&2
   python3 -c 'import importlib.metadata as m; print("mcp", m.version("mcp"), "installed")' >&2 || true
+fi
+
+# The MCP Inspector's CLI is the MCP tests' second client (tests/it/mcp/inspector.rs): npm ci
+# installs the version tests/it/mcp/package-lock.json pins into tests/it/mcp/node_modules (not
+# committed), without install scripts; nothing is downloaded while the tests run. It declares
+# Node >= 22.19; its CLI runs on Debian's Node 20 too (npm warns EBADENGINE).
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing Debian's nodejs and npm (to run the MCP Inspector)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+mcp_clients=tests/it/mcp
+if [ ! -x "$mcp_clients/node_modules/.bin/mcp-inspector" ] \
+  || [ "$mcp_clients/package-lock.json" -nt "$mcp_clients/node_modules/.package-lock.json" ]; then
+  echo "installing the MCP Inspector (npm ci in $mcp_clients, the MCP tests' second client)" >&2
+  (cd "$mcp_clients" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2) \
+    || echo "the MCP Inspector could not be installed: the Inspector tests will fail" >&2
 fi
 
 # dovecot-imapd is the real IMAP server the email tests start; swaks an independent SMTP client.
