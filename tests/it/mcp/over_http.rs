@@ -722,13 +722,13 @@ async fn ingress_with_mcp(
 }
 
 #[tokio::test]
-async fn idle_sessions_expire_and_free_their_slot() {
+async fn idle_sessions_expire_and_free_their_slot_and_hosts_are_checked() {
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;
     let mut pipeline = ingress_with_mcp(
         &nats,
         &rae,
-        "    max_sessions_per_key: 1\n    session_idle_secs: 1\n",
+        "    max_sessions_per_key: 1\n    session_idle_secs: 1\n    allowed_hosts: [127.0.0.1]\n",
         None,
     )
     .await;
@@ -753,6 +753,23 @@ async fn idle_sessions_expire_and_free_their_slot() {
     )
     .await;
     assert_eq!(answer.status, 404);
+
+    // A Host outside mcp.http.allowed_hosts (a DNS rebinding) is refused.
+    let answer = post_mcp(
+        &pipeline,
+        &tools_list(),
+        &[("authorization", &auth), ("host", "rebound.example")],
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .as_str()
+            .is_some_and(|text| text.contains("Host")),
+        "{}",
+        answer.body
+    );
     pipeline.shutdown().await;
 }
 
