@@ -297,6 +297,7 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
             let access = rae_mcp::http::Access {
                 keys: state.keys.clone(),
                 limiter: state.limiter.clone(),
+                body_budget: state.body_budget(),
                 auditor,
             };
             rae_mcp::http::router(config, bus.clone(), access, token.clone())

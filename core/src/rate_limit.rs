@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::RateLimitConfig;
 
+/// The bucket of API key `id`: one budget for every route the key uses.
+pub fn key_bucket(id: &str) -> String {
+    format!("key:{id}")
+}
+
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,

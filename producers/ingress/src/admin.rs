@@ -84,7 +84,7 @@ fn admin<'s>(
         .authenticate(headers, OffsetDateTime::now_utc())?;
     caller.key_id = Some(key.id.clone());
     key.require(Scope::DlqAdmin)?;
-    state.admit(&format!("key:{}", key.id))?;
+    state.admit(&rae_core::rate_limit::key_bucket(&key.id))?;
     Ok(key)
 }
 

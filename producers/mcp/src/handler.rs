@@ -2,6 +2,7 @@
 //! (the local user, or over HTTP the holder of the request's API key), logged, counted and,
 //! over HTTP, audited with the key's id.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::model::{
@@ -56,17 +57,14 @@ fn denied(denied: &Denied) -> ErrorData {
 impl McpServer {
     /// The caller of a request: the local user, or the one the HTTP gate found for the
     /// request's API key.
-    fn caller(
-        &self,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<std::sync::Arc<Caller>, ErrorData> {
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Caller>, ErrorData> {
         if let Some(local) = &self.inner.local {
             return Ok(local.clone());
         }
         context
             .extensions
             .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<std::sync::Arc<Caller>>())
+            .and_then(|parts| parts.extensions.get::<Arc<Caller>>())
             .cloned()
             .ok_or_else(|| {
                 ErrorData::internal_error(

@@ -48,7 +48,7 @@ fn authorize(
     caller.tenant = Some(tenant.clone());
     key.allow(scope, &tenant)?;
     rae_core::api_keys::configured(&state.config, &tenant)?;
-    state.admit(&format!("key:{}", key.id))?;
+    state.admit(&rae_core::rate_limit::key_bucket(&key.id))?;
     Ok(tenant)
 }
 

@@ -1,6 +1,7 @@
 //! What every `/mcp` request passes before the MCP server sees it: the API key, the tenant it
 //! acts for, the key's rate limit, the session it names (only its own key's), the body under
-//! its size and time limits, and a session slot for an `initialize`. A request that passes
+//! its size and time limits and within the ingress's budget of body bytes held at once, and a
+//! session slot for an `initialize`. A request that passes
 //! carries its [`Caller`] to the server; one that does not is answered with our JSON error and
 //! audited with what was known of its key.
 
@@ -13,11 +14,12 @@ use axum::http::{header, HeaderMap, Method};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use rae_core::api_keys::{self, KeyRing};
 use rae_core::audit::{Auditor, Outcome, Record};
 use rae_core::config::Config;
-use rae_core::rate_limit::RateLimiter;
+use rae_core::rate_limit::{self, RateLimiter};
 
 use super::refused::Refused;
 use super::sessions::{Reservation, SessionSlots};
@@ -32,6 +34,8 @@ pub struct Gate {
     pub config: Arc<Config>,
     pub keys: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
+    /// Body bytes held at once, shared with the ingress (`ingress.max_inflight_body_bytes`).
+    pub body_budget: Arc<Semaphore>,
     pub auditor: Auditor,
     pub slots: Arc<SessionSlots>,
     /// Largest request body (one JSON-RPC message).
@@ -40,10 +44,12 @@ pub struct Gate {
     pub body_timeout: Duration,
 }
 
-/// A request that passed, ready for the MCP server, and the session slot it took.
+/// A request that passed, ready for the MCP server, the session slot it took and its body's
+/// share of the byte budget (held until the server has read the body).
 pub struct Admitted {
     pub request: Request,
     pub reservation: Option<Reservation>,
+    pub body_budget: Option<OwnedSemaphorePermit>,
 }
 
 /// Who a refused request came from, as far as the checks got.
@@ -79,7 +85,7 @@ impl Gate {
         key.allow_tenant(&tenant)?;
         api_keys::configured(&self.config, &tenant)?;
         self.limiter
-            .take(&format!("key:{}", key.id), Instant::now())
+            .take(&rate_limit::key_bucket(&key.id), Instant::now())
             .map_err(|wait| Refused::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             })?;
@@ -89,10 +95,11 @@ impl Gate {
                 return Err(Refused::UnknownSession(session.to_owned()));
             }
         }
-        let body = if parts.method == Method::POST {
-            self.read_body(&parts.headers, body).await?
+        let (body, body_budget) = if parts.method == Method::POST {
+            let (body, share) = self.read_body(&parts.headers, body).await?;
+            (body, Some(share))
         } else {
-            Bytes::new()
+            (Bytes::new(), None)
         };
         let reservation = if session.is_none() && is_initialize(&body) {
             Some(self.slots.reserve(&key.id).map_err(Refused::Sessions)?)
@@ -105,11 +112,17 @@ impl Gate {
         Ok(Admitted {
             request: Request::from_parts(parts, Body::from(body)),
             reservation,
+            body_budget,
         })
     }
 
-    /// The body, up to the limit and within the timeout.
-    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, Refused> {
+    /// The body, up to the limit and within the timeout, with its share of the byte budget (a
+    /// body of unknown length may grow to the limit).
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(Bytes, OwnedSemaphorePermit), Refused> {
         let limit = self.max_body_bytes;
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -118,9 +131,13 @@ impl Gate {
         if declared.is_some_and(|len| len > limit) {
             return Err(Refused::TooLarge { limit });
         }
+        let share = u32::try_from(declared.unwrap_or(limit).max(1)).unwrap_or(u32::MAX);
+        let Ok(budget) = Arc::clone(&self.body_budget).try_acquire_many_owned(share) else {
+            return Err(Refused::BodyBudgetSpent);
+        };
         let reading = Limited::new(body, limit).collect();
         match tokio::time::timeout(self.body_timeout, reading).await {
-            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Ok(collected)) => Ok((collected.to_bytes(), budget)),
             Ok(Err(err)) if err.is::<LengthLimitError>() => Err(Refused::TooLarge { limit }),
             // Bad chunked encoding, a body shorter than its Content-Length, a connection cut off.
             Ok(Err(err)) => Err(Refused::Unreadable(err.to_string())),

@@ -21,6 +21,7 @@ use axum::routing::any;
 use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use rae_core::api_keys::KeyRing;
@@ -36,10 +37,12 @@ use sessions::{SessionSlots, TrackedSessions};
 /// Where the transport is served.
 pub const PATH: &str = "/mcp";
 
-/// What `/mcp` shares with the ingress: its API keys, their rate limits, the audit queue.
+/// What `/mcp` shares with the ingress: its API keys, their rate limits, the budget of body
+/// bytes held at once, the audit queue.
 pub struct Access {
     pub keys: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
+    pub body_budget: Arc<Semaphore>,
     pub auditor: Auditor,
 }
 
@@ -72,6 +75,7 @@ pub fn router(
             config: Arc::new(config.clone()),
             keys: access.keys,
             limiter: access.limiter,
+            body_budget: access.body_budget,
             auditor: access.auditor,
             slots,
             max_body_bytes,
@@ -100,6 +104,8 @@ async fn mcp_route(State(endpoint): State<Endpoint>, request: Request) -> Respon
         Err(refused) => return refused.into_response(endpoint.retry_after_secs),
     };
     let response = endpoint.service.handle(admitted.request).await;
+    // The SDK has parsed the body by now: its bytes go back to the budget.
+    drop(admitted.body_budget);
     if let (Some(reservation), Some(session)) =
         (admitted.reservation, session_of(response.headers()))
     {

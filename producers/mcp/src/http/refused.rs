@@ -28,6 +28,9 @@ pub enum Refused {
     Timeout(u64),
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
+    /// `ingress.max_inflight_body_bytes` are held by other requests' bodies.
+    #[error("the server holds as many request bodies as it may; retry later")]
+    BodyBudgetSpent,
 }
 
 impl Refused {
@@ -41,7 +44,7 @@ impl Refused {
             },
             Refused::RateLimited { .. } | Refused::Sessions(SlotsFull::Key(_)) => "rate_limited",
             Refused::UnknownSession(_) => "not_found",
-            Refused::Sessions(SlotsFull::Total(_)) => "unavailable",
+            Refused::Sessions(SlotsFull::Total(_)) | Refused::BodyBudgetSpent => "unavailable",
             Refused::TooLarge { .. } => "payload_too_large",
             Refused::Timeout(_) => "request_timeout",
             Refused::Unreadable(_) => "bad_request",
@@ -59,7 +62,9 @@ impl Refused {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Refused::UnknownSession(_) => StatusCode::NOT_FOUND,
-            Refused::Sessions(SlotsFull::Total(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Refused::Sessions(SlotsFull::Total(_)) | Refused::BodyBudgetSpent => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Refused::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refused::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Refused::Unreadable(_) => StatusCode::BAD_REQUEST,
@@ -70,7 +75,7 @@ impl Refused {
     fn retry_after_secs(&self, default: u64) -> Option<u64> {
         match self {
             Refused::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            Refused::Sessions(_) => Some(default),
+            Refused::Sessions(_) | Refused::BodyBudgetSpent => Some(default),
             _ => None,
         }
     }
@@ -121,6 +126,7 @@ mod tests {
             (Refused::Sessions(SlotsFull::Total(9)), 503, "unavailable"),
             (Refused::UnknownSession("s".into()), 404, "not_found"),
             (Refused::TooLarge { limit: 10 }, 413, "payload_too_large"),
+            (Refused::BodyBudgetSpent, 503, "unavailable"),
         ] {
             assert_eq!((refused.status().as_u16(), refused.code()), (status, code));
         }
