@@ -2,8 +2,9 @@
 # Runs every test of rae-pipeline, installing what the tests need first: a nats-server binary
 # (the tests start their own servers on free loopback ports), git, python3, dovecot-imapd and
 # swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh), the
-# official MCP Python SDK (PyPI `mcp`, the MCP tests' client) and the MCP Inspector (npm
-# `@modelcontextprotocol/inspector`, the MCP tests' second client, with Node.js and npm).
+# official MCP Python SDK (PyPI `mcp`, the MCP tests' client), and Node with npm (the TypeScript
+# producer example, examples/ts_producer, with its pinned dev dependencies, and the MCP Inspector,
+# the MCP tests' second client, pinned by tests/it/mcp/package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,28 +29,34 @@ if ! python3 -c 'import mcp.client.stdio' >/dev/null 2>&1; then
   python3 -c 'import importlib.metadata as m; print("mcp", m.version("mcp"), "installed")' >&2 || true
 fi
 
-# The MCP Inspector's CLI is the MCP tests' second client (tests/it/mcp/inspector.rs): npm ci
-# installs the version tests/it/mcp/package-lock.json pins into tests/it/mcp/node_modules (not
-# committed), without install scripts; nothing is downloaded while the tests run. It declares
-# Node >= 22.19; its CLI runs on Debian's Node 20 too (npm warns EBADENGINE).
-if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "installing Debian's nodejs and npm (to run the MCP Inspector)" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-fi
-mcp_clients=tests/it/mcp
-if [ ! -x "$mcp_clients/node_modules/.bin/mcp-inspector" ] \
-  || [ "$mcp_clients/package-lock.json" -nt "$mcp_clients/node_modules/.package-lock.json" ]; then
-  echo "installing the MCP Inspector (npm ci in $mcp_clients, the MCP tests' second client)" >&2
-  (cd "$mcp_clients" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2) \
-    || echo "the MCP Inspector could not be installed: the Inspector tests will fail" >&2
-fi
-
 # dovecot-imapd is the real IMAP server the email tests start; swaks an independent SMTP client.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && { [ ! -x /usr/sbin/dovecot ] || ! command -v swaks >/dev/null 2>&1; }; then
   echo "installing Debian's dovecot-imapd and swaks (the email tests' IMAP server and SMTP client)" >&2
   install_mail() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd swaks >/dev/null 2>&1; }
   install_mail || { apt-get update -qq >/dev/null 2>&1 && install_mail; } \
     || echo "dovecot-imapd or swaks could not be installed: the IMAP tests will fail" >&2
+fi
+
+# Node and npm build the TypeScript producer example, which the integration tests run. `npm ci`
+# installs exactly its package-lock.json: TypeScript, openapi-typescript, Prettier, Node's types.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "installing Debian's nodejs and npm (the TypeScript producer example)" >&2
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+npm ci --prefix examples/ts_producer --no-audit --no-fund --loglevel=error >&2
+# Its API types are generated from contracts/openapi.json, then type-checked (tsc --noEmit,
+# strict) and format-checked (prettier --check).
+npm run --prefix examples/ts_producer --silent check
+
+# The MCP Inspector's CLI is the MCP tests' second client (tests/it/mcp/inspector.rs): npm ci
+# installs the version tests/it/mcp/package-lock.json pins into tests/it/mcp/node_modules (not
+# committed), without install scripts; nothing is downloaded while the tests run. It declares
+# Node >= 22.19; its CLI runs on Debian's Node 20 too (npm warns EBADENGINE).
+mcp_clients=tests/it/mcp
+if [ ! -x "$mcp_clients/node_modules/.bin/mcp-inspector" ] \
+  || [ "$mcp_clients/package-lock.json" -nt "$mcp_clients/node_modules/.package-lock.json" ]; then
+  echo "installing the MCP Inspector (npm ci in $mcp_clients, the MCP tests' second client)" >&2
+  npm ci --prefix "$mcp_clients" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
 fi
 
 cargo fmt --all -- --check

@@ -20,6 +20,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
+use schemars::JsonSchema;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -34,7 +35,7 @@ const QUEUE: usize = 10_000;
 pub const IN_FLIGHT: usize = 256;
 
 /// What was decided about a request: a closed set, the last token of its audit subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Stored now.
@@ -61,11 +62,17 @@ impl Outcome {
     }
 }
 
-/// One decision.
-#[derive(Debug, Clone, Serialize)]
+/// One decision of the ingress about one request, or one MCP call over HTTP (or, with
+/// `repeated`, a summary of refusals folded into one record). Never holds a key, a secret or a
+/// body.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Record {
+    /// When it was decided.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub at: OffsetDateTime,
+    /// The integration id the request went to (`memory`, `github`, `slack`, `api` for the
+    /// memories API, `dlq` for the dead-letter routes, `mcp` for MCP over HTTP, ...).
     pub integration: String,
     /// What was asked, where a route serves several things: the MCP method and its tool,
     /// resource or prompt (`tools/call store_memory`).
@@ -75,21 +82,26 @@ pub struct Record {
     /// Error code of a rejection (`unauthorized`, `bad_request`, ...) or why input was ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The tenant the request was for, once known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The id (from the config, never the key) of the API key the caller presented.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The id of the event stored (or found stored before).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// On a summary of folded refusals: how many more like the one stored at `at` came, the
     /// last at `until`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,
+    /// On a summary of folded refusals: when the last of them came.
     #[serde(
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option",
         default
     )]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub until: Option<OffsetDateTime>,
 }
 

@@ -647,6 +647,9 @@ impl Publisher {
 
 /// A header value from text that may hold characters NATS headers cannot carry.
 pub fn header_value(text: &str) -> HeaderValue {
+    if !text.chars().any(char::is_control) {
+        return HeaderValue::from(text);
+    }
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -363,7 +363,7 @@ pub fn validate_tags(tags: &[String], limits: &Limits) -> Result<(), InvalidFiel
 /// Adds `tag`, folded by [`hygiene::tag`], unless an equal tag (once folded) is present or the
 /// limit is reached.
 pub fn push_tag(tags: &mut Vec<String>, tag: &str, limits: &Limits) {
-    let tag = hygiene::tag(tag);
+    let tag = hygiene::tag(tag).into_owned();
     if tag.is_empty()
         || tag.chars().count() > limits.max_tag_chars
         || tags.len() >= limits.max_tags

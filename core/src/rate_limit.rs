@@ -8,24 +8,32 @@ use std::time::{Duration, Instant};
 
 use crate::config::RateLimitConfig;
 
-/// The bucket of API key `id`: one budget for every route the key uses.
-pub fn key_bucket(id: &str) -> String {
-    format!("key:{id}")
-}
-
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
     updated: Instant,
 }
 
-/// The buckets, by caller. Callers come from config (key and integration ids), so the map
-/// stays small.
+/// Whose budget a request takes: an API key's or an integration's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget<'a> {
+    Key(&'a str),
+    Integration(&'a str),
+}
+
+/// The buckets, by caller. Callers come from config (key and integration ids), so the maps
+/// stay small; a request looks its bucket up without allocating.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Debug, Default)]
+struct Buckets {
+    keys: HashMap<String, Bucket>,
+    integrations: HashMap<String, Bucket>,
 }
 
 impl RateLimiter {
@@ -33,7 +41,7 @@ impl RateLimiter {
         RateLimiter {
             per_second: config.per_second,
             burst: f64::from(config.burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets::default()),
         }
     }
 
@@ -41,15 +49,25 @@ impl RateLimiter {
     ///
     /// # Errors
     /// How long until the next token, when the bucket is empty.
-    pub fn take(&self, caller: &str, now: Instant) -> Result<(), Duration> {
+    pub fn take(&self, caller: Budget<'_>, now: Instant) -> Result<(), Duration> {
         if self.per_second <= 0.0 {
             return Ok(());
         }
         let mut buckets = crate::sync::lock(&self.buckets);
-        let bucket = buckets.entry(caller.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
-        });
+        let (map, id) = match caller {
+            Budget::Key(id) => (&mut buckets.keys, id),
+            Budget::Integration(id) => (&mut buckets.integrations, id),
+        };
+        if !map.contains_key(id) {
+            let full = Bucket {
+                tokens: self.burst,
+                updated: now,
+            };
+            map.insert(id.to_owned(), full);
+        }
+        let Some(bucket) = map.get_mut(id) else {
+            return Ok(());
+        };
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.updated = now;
@@ -75,16 +93,16 @@ mod tests {
         });
         let start = Instant::now();
         for _ in 0..3 {
-            limiter.take("key:a", start).unwrap();
+            limiter.take(Budget::Key("a"), start).unwrap();
         }
-        let wait = limiter.take("key:a", start).unwrap_err();
+        let wait = limiter.take(Budget::Key("a"), start).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
-        limiter.take("key:b", start).unwrap();
+        limiter.take(Budget::Key("b"), start).unwrap();
         limiter
-            .take("key:a", start + Duration::from_millis(500))
+            .take(Budget::Key("a"), start + Duration::from_millis(500))
             .unwrap();
         assert!(limiter
-            .take("key:a", start + Duration::from_millis(500))
+            .take(Budget::Key("a"), start + Duration::from_millis(500))
             .is_err());
     }
 
@@ -95,7 +113,7 @@ mod tests {
             burst: 0,
         });
         for _ in 0..10_000 {
-            limiter.take("x", Instant::now()).unwrap();
+            limiter.take(Budget::Key("x"), Instant::now()).unwrap();
         }
     }
 
@@ -106,7 +124,7 @@ mod tests {
             burst: 1,
         }));
         let start = Instant::now();
-        limiter.take("key:a", start).unwrap();
+        limiter.take(Budget::Key("a"), start).unwrap();
         let poisoner = std::sync::Arc::clone(&limiter);
         let _ = std::thread::spawn(move || {
             let _held = poisoner.buckets.lock();
@@ -115,6 +133,6 @@ mod tests {
         .join();
         assert!(limiter.buckets.is_poisoned());
         // It failed open before: every request passed once the lock was poisoned.
-        assert!(limiter.take("key:a", start).is_err());
+        assert!(limiter.take(Budget::Key("a"), start).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The published contracts (`contracts/*.schema.json`, docs/contracts.md): the JSON Schemas are
-//! generated from rae-core's Rust types and must match the checked-in files, and every message
-//! the pipeline publishes on `rae.events.>`, `rae.enriched.>` and `rae.dlq.>` must validate
-//! against them, with the headers and subject the contract promises.
+//! generated from rae-core's Rust types and must match the checked-in files (so must the
+//! components of `contracts/openapi.json` that describe those types), and every message the
+//! pipeline publishes on `rae.events.>`, `rae.enriched.>`, `rae.dlq.>` and `rae.audit.>` must
+//! validate against them, with the headers and subject the contract promises.
 //!
 //! Refresh the checked-in schemas after changing a type with
 //! `UPDATE_CONTRACTS=1 cargo test -j 1 --test it contracts::` (then review the diff against the
@@ -15,6 +16,7 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Value};
 
+use rae_core::audit::Record;
 use rae_core::dead_letter::DeadLetter;
 use rae_core::event::Event;
 use rae_core::{headers, subjects};
@@ -28,6 +30,8 @@ const UPDATE: &str = "UPDATE_CONTRACTS";
 pub const EVENT_SCHEMA: &str = "event.v1.schema.json";
 pub const ENRICHED_SCHEMA: &str = "enriched.v1.schema.json";
 pub const DEAD_LETTER_SCHEMA: &str = "dead-letter.v1.schema.json";
+pub const AUDIT_SCHEMA: &str = "audit.v1.schema.json";
+pub const OPENAPI: &str = "openapi.json";
 
 const GENERATED_BY: &str = "Generated from rae-core's Rust types by tests/it/contracts.rs; do not \
      edit. Refresh with `UPDATE_CONTRACTS=1 cargo test -j 1 --test it contracts::`.";
@@ -92,11 +96,41 @@ pub fn generated() -> Vec<(&'static str, Value)> {
          on, why, and the original payload in `event`. Consumers must ignore fields they do not \
          know.",
     );
+    let audit = schema_of::<Record>(
+        "audit.v1",
+        "An audit record, the payload of every message on `rae.audit.<integration>.<outcome>` \
+         (stream `RAE_AUDIT`): one decision of the ingress about one request, or with `repeated` \
+         a summary of refusals of one caller for one reason. Consumers must ignore fields they \
+         do not know.",
+    );
     vec![
         (EVENT_SCHEMA, event),
         (ENRICHED_SCHEMA, enriched),
         (DEAD_LETTER_SCHEMA, dead_letter),
+        (AUDIT_SCHEMA, audit),
     ]
+}
+
+/// The Rust types the ingress answers with that are also bus contracts (a dead letter, in the
+/// DLQ routes' answers), as entries of `components/schemas` of `contracts/openapi.json`.
+fn openapi_components() -> serde_json::Map<String, Value> {
+    let mut settings = SchemaSettings::draft2020_12().for_serialize();
+    settings.definitions_path = "/components/schemas".into();
+    let mut generator = settings.into_generator();
+    generator.subschema_for::<DeadLetter>();
+    let mut definitions = generator.take_definitions(true);
+    for schema in definitions.values_mut() {
+        schema["$comment"] = json!(GENERATED_BY);
+    }
+    definitions
+}
+
+/// `openapi` with its generated components replaced by the current code's.
+fn with_generated_components(mut openapi: Value) -> Value {
+    for (name, schema) in openapi_components() {
+        openapi["components"]["schemas"][name] = schema;
+    }
+    openapi
 }
 
 /// The checked-in schema `name`, parsed.
@@ -148,6 +182,16 @@ fn the_checked_in_schemas_match_the_rust_types() {
         if current.as_ref() != Some(&schema) {
             stale.push(format!("contracts/{name}"));
         }
+    }
+    // contracts/openapi.json is written by hand, except the components of the types above.
+    let path = dir.join(OPENAPI);
+    let openapi = checked_in(OPENAPI);
+    let expected = with_generated_components(openapi.clone());
+    if update {
+        let text = serde_json::to_string_pretty(&expected).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+    } else if openapi != expected {
+        stale.push(format!("contracts/{OPENAPI} (its generated components)"));
     }
     assert!(
         stale.is_empty(),

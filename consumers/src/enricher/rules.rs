@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde_json::Value;
 
@@ -18,8 +19,7 @@ struct Rule {
     name: String,
     sources: Vec<Source>,
     kinds: Vec<String>,
-    /// Folded by [`hygiene::tag`] (NFC, lowercase), as the content is compared lowercased.
-    keywords: Vec<String>,
+    keywords: Option<Keywords>,
     regex: Option<Regex>,
     /// Folded by [`hygiene::tag`], as every event's tags are.
     tags: Vec<String>,
@@ -45,13 +45,59 @@ pub struct Rules {
     tenants: HashMap<String, TenantRules>,
 }
 
-/// A rule whose regex does not compile.
+/// A rule that does not compile.
 #[derive(Debug, thiserror::Error)]
-#[error("enrich rule {rule}: the regex does not compile")]
-pub struct RuleError {
-    pub rule: String,
-    #[source]
-    pub source: regex::Error,
+pub enum RuleError {
+    #[error("enrich rule {rule}: the regex does not compile")]
+    Regex {
+        rule: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("enrich rule {rule}: its keywords cannot be searched for")]
+    Keywords {
+        rule: String,
+        #[source]
+        source: aho_corasick::BuildError,
+    },
+}
+
+/// A rule's keywords, found in one pass over the content however many there are (one
+/// substring search per keyword was the enricher's largest cost, `docs/benchmarks.md`).
+#[derive(Debug, Clone)]
+struct Keywords {
+    /// Folded by [`hygiene::tag`] (NFC, lowercase), as the content is compared lowercased.
+    words: Vec<String>,
+    matcher: AhoCorasick,
+}
+
+impl Keywords {
+    fn new(rule: &str, raw: &[String]) -> Result<Option<Keywords>, RuleError> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let words: Vec<String> = raw.iter().map(|k| hygiene::tag(k).into_owned()).collect();
+        let matcher = AhoCorasick::new(&words).map_err(|source| RuleError::Keywords {
+            rule: rule.to_owned(),
+            source,
+        })?;
+        Ok(Some(Keywords { words, matcher }))
+    }
+
+    /// The first of the words, in the rule's order, that occurs in `text` (lowercase) as a
+    /// whole word or phrase.
+    fn first_in(&self, text: &str) -> Option<&str> {
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        self.matcher
+            .find_overlapping_iter(text)
+            .filter(|m| {
+                boundary(text[..m.start()].chars().next_back())
+                    && boundary(text[m.end()..].chars().next())
+            })
+            .map(|m| m.pattern().as_usize())
+            .min()
+            .map(|i| self.words[i].as_str())
+    }
 }
 
 fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
@@ -63,7 +109,7 @@ fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
                     regex::RegexBuilder::new(text)
                         .size_limit(1 << 20)
                         .build()
-                        .map_err(|source| RuleError {
+                        .map_err(|source| RuleError::Regex {
                             rule: r.name.clone(),
                             source,
                         })?,
@@ -75,9 +121,13 @@ fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
                 // Validation refused unknown names, so none is dropped here.
                 sources: r.sources.iter().filter_map(|s| s.parse().ok()).collect(),
                 kinds: r.kinds.clone(),
-                keywords: r.keywords.iter().map(|k| hygiene::tag(k)).collect(),
+                keywords: Keywords::new(&r.name, &r.keywords)?,
                 regex,
-                tags: r.tags.iter().map(|t| hygiene::tag(t)).collect(),
+                tags: r
+                    .tags
+                    .iter()
+                    .map(|t| hygiene::tag(t).into_owned())
+                    .collect(),
                 min_reactions: r.min_reactions,
                 boost: r.boost,
                 add_tags: r.add_tags.clone(),
@@ -250,8 +300,8 @@ impl Rule {
             return None;
         }
         let mut because = Vec::new();
-        if !self.keywords.is_empty() {
-            let word = self.keywords.iter().find(|k| contains_word(content, k))?;
+        if let Some(keywords) = &self.keywords {
+            let word = keywords.first_in(content)?;
             because.push(format!("keyword \"{word}\""));
         }
         if let Some(regex) = &self.regex {
@@ -262,7 +312,7 @@ impl Rule {
             let tag = event
                 .tags
                 .iter()
-                .find(|t| self.tags.contains(&hygiene::tag(t)))?;
+                .find(|t| self.tags.iter().any(|want| *want == hygiene::tag(t)))?;
             because.push(format!("tag {tag}"));
         }
         if let Some(min) = self.min_reactions {
@@ -282,21 +332,6 @@ impl Rule {
         }
         Some(because.join(", "))
     }
-}
-
-/// True when `word` (lowercase) occurs in `text` (lowercase) as a whole word or phrase.
-fn contains_word(text: &str, word: &str) -> bool {
-    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
-    let mut from = 0;
-    while let Some(at) = text[from..].find(word) {
-        let start = from + at;
-        let end = start + word.len();
-        if boundary(text[..start].chars().next_back()) && boundary(text[end..].chars().next()) {
-            return true;
-        }
-        from = start + word.chars().next().map_or(1, char::len_utf8);
-    }
-    false
 }
 
 fn preview(text: &str) -> String {
@@ -380,11 +415,30 @@ mod tests {
 
     #[test]
     fn words_match_whole_words_only() {
+        let contains_word = |text: &str, word: &str| {
+            let keywords = Keywords::new("t", &[word.to_owned()]).unwrap().unwrap();
+            keywords.first_in(text).is_some()
+        };
         assert!(contains_word("the outage is over", "outage"));
         assert!(contains_word("root cause: dns", "root cause"));
         assert!(!contains_word("adrenaline", "adr"));
         assert!(!contains_word("outages2", "outage"));
         assert!(contains_word("écrit: outage!", "outage"));
+        // A word that is part of a longer one here and whole there.
+        assert!(contains_word("outages2 and an outage", "outage"));
+    }
+
+    #[test]
+    fn the_first_keyword_in_the_rules_order_is_named_whatever_comes_first_in_the_text() {
+        let words = ["incident", "outage", "out"].map(String::from);
+        let keywords = Keywords::new("t", &words).unwrap().unwrap();
+        assert_eq!(
+            keywords.first_in("outage, then an incident"),
+            Some("incident")
+        );
+        assert_eq!(keywords.first_in("an outage"), Some("outage"));
+        assert_eq!(keywords.first_in("way out"), Some("out"));
+        assert_eq!(keywords.first_in("outward"), None);
     }
 
     /// The examples of docs/enrichment.md, so the docs stay true.
@@ -562,7 +616,7 @@ mod tests {
             name: "x".into(),
             sources: vec![],
             kinds: vec!["pull_request_*".into()],
-            keywords: vec![],
+            keywords: None,
             regex: None,
             tags: vec![],
             min_reactions: Some(2),

@@ -84,7 +84,7 @@ fn admin<'s>(
         .authenticate(headers, OffsetDateTime::now_utc())?;
     caller.key_id = Some(key.id.clone());
     key.require(Scope::DlqAdmin)?;
-    state.admit(&rae_core::rate_limit::key_bucket(&key.id))?;
+    state.admit(crate::rate_limit::Budget::Key(&key.id))?;
     Ok(key)
 }
 

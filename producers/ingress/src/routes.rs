@@ -223,6 +223,18 @@ pub(crate) async fn dlq_purge_route(
     dlq_operation(state, headers, body, admin::Operation::Purge).await
 }
 
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `contracts/openapi.json`, as built into the binary.
+pub(crate) async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::OPENAPI,
+    )
+}
+
 pub(crate) async fn readyz(State(state): State<IngressState>) -> Response {
     let connected = state.bus.is_connected();
     let streams = connected && state.bus.streams_present().await;

@@ -154,12 +154,11 @@ impl IngressState {
         }
     }
 
-    /// Takes one request from `caller`'s rate-limit budget (`key:<id>` or
-    /// `integration:<id>`).
+    /// Takes one request from `caller`'s rate-limit budget (an API key's or an integration's).
     ///
     /// # Errors
     /// 429 with the seconds until the next request is allowed.
-    pub fn admit(&self, caller: &str) -> Result<(), ApiError> {
+    pub fn admit(&self, caller: rate_limit::Budget<'_>) -> Result<(), ApiError> {
         self.limiter
             .take(caller, Instant::now())
             .map_err(|wait| ApiError::TooManyRequests {
@@ -168,9 +167,15 @@ impl IngressState {
     }
 
     pub(crate) fn note(&self, integration: &str, result: &Result<Answer, ApiError>) {
-        let mut activity = rae_core::sync::lock(&self.activity);
-        let entry = activity.entry(integration.to_owned()).or_default();
         let now = OffsetDateTime::now_utc();
+        let mut activity = rae_core::sync::lock(&self.activity);
+        // Looked up before inserting: the id is copied once per integration, not per request.
+        if !activity.contains_key(integration) {
+            activity.insert(integration.to_owned(), Activity::default());
+        }
+        let Some(entry) = activity.get_mut(integration) else {
+            return;
+        };
         match result {
             Ok(_) => entry.last_activity = Some(now),
             Err(e @ (ApiError::Unavailable { .. } | ApiError::Internal)) => {

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use crate::rate_limit::Budget;
 use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
@@ -254,7 +255,7 @@ pub async fn accept(
         .get(verify::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
     let (signer, verified) = hook.signer(signature, body)?;
-    state.admit(&format!("integration:{}", hook.id))?;
+    state.admit(Budget::Integration(&hook.id))?;
     let event_name = required_header(headers, verify::EVENT_HEADER, "X-GitHub-Event")?;
     let delivery = required_header(headers, verify::DELIVERY_HEADER, "X-GitHub-Delivery")?;
     let payload = payload(headers, verified)?;

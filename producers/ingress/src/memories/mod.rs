@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use crate::rate_limit::Budget;
 use crate::webhook::{self, normalize};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
 use rae_core::audit::Outcome;
@@ -48,7 +49,7 @@ fn authorize(
     caller.tenant = Some(tenant.clone());
     key.allow(scope, &tenant)?;
     rae_core::api_keys::configured(&state.config, &tenant)?;
-    state.admit(&rae_core::rate_limit::key_bucket(&key.id))?;
+    state.admit(Budget::Key(&key.id))?;
     Ok(tenant)
 }
 

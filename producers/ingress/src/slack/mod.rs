@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+use crate::rate_limit::Budget;
 use crate::verified::Verified;
 use crate::webhook;
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
@@ -139,7 +140,7 @@ impl SlackApp {
             OffsetDateTime::now_utc().unix_timestamp(),
         )
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        state.admit(&format!("integration:{}", self.id))?;
+        state.admit(Budget::Integration(&self.id))?;
         Ok(verified)
     }
 

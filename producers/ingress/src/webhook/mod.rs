@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use axum::http::HeaderMap;
 use time::OffsetDateTime;
 
+use crate::rate_limit::Budget;
 use crate::{auth, require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
 use rae_core::config::{Config, Scope, Secret, WebhookConfig};
@@ -176,8 +177,8 @@ pub async fn accept(
             .map_err(|e| ApiError::Unauthorized(e.to_string()))?
     };
     match &caller.key_id {
-        Some(key) => state.admit(&format!("key:{key}"))?,
-        None => state.admit(&format!("integration:{}", webhook.id))?,
+        Some(key) => state.admit(Budget::Key(key))?,
+        None => state.admit(Budget::Integration(&webhook.id))?,
     }
     let mut parsed = normalize::parse(verified.body.body())?;
     // A signed request without its own key is identified by its signature: sent again (a

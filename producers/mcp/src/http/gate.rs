@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use rae_core::api_keys::{self, KeyRing};
 use rae_core::audit::{Auditor, Outcome, Record};
 use rae_core::config::Config;
-use rae_core::rate_limit::{self, RateLimiter};
+use rae_core::rate_limit::{Budget, RateLimiter};
 
 use super::refused::Refused;
 use super::sessions::{Reservation, SessionSlots};
@@ -85,7 +85,7 @@ impl Gate {
         key.allow_tenant(&tenant)?;
         api_keys::configured(&self.config, &tenant)?;
         self.limiter
-            .take(&rate_limit::key_bucket(&key.id), Instant::now())
+            .take(Budget::Key(&key.id), Instant::now())
             .map_err(|wait| Refused::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             })?;
