@@ -10,6 +10,8 @@
 //!   become `\n`; every other control character (C0, DEL, C1) is removed except `\n` and `\t`.
 //!   Content with nothing visible left is refused by
 //!   [`validate_content`](crate::event::validate_content), as blank content always was.
+//! - **Credentials** in text, actor, URL and attributes are replaced ([`crate::sensitive`]) and
+//!   counted by kind.
 //! - **Identifiers** (tenant, project, kind, a sender's `source`): a control character is refused
 //!   with the field named ([`check_identifier`]), never silently changed, since the name would
 //!   then differ from the one the sender meant. A project is brought to NFC, so two spellings of
@@ -31,6 +33,7 @@ use time::{Duration, OffsetDateTime};
 use unicode_normalization::{is_nfc, UnicodeNormalization};
 
 use crate::event::{Event, InvalidField};
+use crate::sensitive::{self, Marker};
 
 /// The earliest plausible time of an event.
 pub const EARLIEST: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
@@ -156,6 +159,7 @@ pub fn check_time(
 /// [`Event::validate`] to refuse.
 pub fn event(event: &mut Event) {
     clean(&mut event.content, text);
+    redact_credentials(event);
     clean(&mut event.project, |p| {
         if is_nfc(p) {
             Cow::Borrowed(p)
@@ -175,6 +179,40 @@ pub fn event(event: &mut Event) {
     }
     if !plausible(event.occurred_at, event.received_at) {
         event.occurred_at = event.received_at;
+    }
+}
+
+/// Replaces every credential in the event's text ([`sensitive`]) and counts it by kind.
+fn redact_credentials(event: &mut Event) {
+    let mut found = Vec::new();
+    let mut redact = |field: &mut String, marker: Marker| {
+        let (redacted, kinds) = sensitive::redact(field, marker);
+        if let Cow::Owned(redacted) = redacted {
+            *field = redacted;
+        }
+        found.extend(kinds);
+    };
+    redact(&mut event.content, Marker::Prose);
+    if let Some(actor) = &mut event.actor {
+        redact(actor, Marker::Prose);
+    }
+    if let Some(url) = &mut event.url {
+        redact(url, Marker::Url);
+    }
+    fn walk(value: &mut Value, redact: &mut impl FnMut(&mut String, Marker)) {
+        match value {
+            Value::String(s) => redact(s, Marker::Prose),
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, redact)),
+            Value::Object(map) => map.values_mut().for_each(|v| walk(v, redact)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    for value in event.attributes.values_mut() {
+        walk(value, &mut redact);
+    }
+    for kind in found {
+        metrics::counter!(crate::telemetry::names::REDACTIONS, "kind" => kind.as_str())
+            .increment(1);
     }
 }
 

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod rae;
 pub mod rate_limit;
 pub mod reader;
+pub mod sensitive;
 pub mod signature;
 pub mod subjects;
 pub mod sync;

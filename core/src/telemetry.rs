@@ -30,6 +30,7 @@ pub mod names {
     pub const WRITE_RECONCILIATIONS: &str = "rae_pipeline_write_reconciliations_total";
     pub const OPEN_CONNECTIONS: &str = "rae_pipeline_ingress_connections";
     pub const CONNECTIONS_REFUSED: &str = "rae_pipeline_ingress_connections_refused_total";
+    pub const REDACTIONS: &str = "rae_pipeline_redactions_total";
 
     /// Every metric the code exports (dashboards and alerts may only use these).
     pub const ALL: &[&str] = &[
@@ -51,6 +52,7 @@ pub mod names {
         WRITE_RECONCILIATIONS,
         OPEN_CONNECTIONS,
         CONNECTIONS_REFUSED,
+        REDACTIONS,
     ];
 }
 
@@ -134,6 +136,9 @@ fn register_closed_series() {
     }
     metrics::gauge!(names::BREAKER_OPEN).set(0.0);
     metrics::counter!(names::CONNECTIONS_REFUSED).absolute(0);
+    for kind in crate::sensitive::Kind::ALL {
+        metrics::counter!(names::REDACTIONS, "kind" => kind.as_str()).absolute(0);
+    }
 }
 
 /// Serves `GET /metrics` on its own listener until `token` is cancelled.

@@ -803,9 +803,12 @@ async fn metrics_count_every_outcome_of_real_traffic() {
         Reply::Status(422, json!({"error": {"code": "validation_error"}})),
     ]);
     let up = Up::start(command(dir.path(), &nats.url(), &rae.url())).await;
-    for i in 0..3 {
+    for i in 0..2 {
         up.post(&format!("metered {i}")).await;
     }
+    // A credential in the content is redacted and counted by kind, never stored.
+    up.post("metered 2, deployed with ghp_16C7e42F292c6912E7710c838347Ae178B4a")
+        .await;
     let refused = |body: &'static str, secret: &'static str| {
         http()
             .post(format!("{}/api/v1/webhooks/memory", up.base))
@@ -869,6 +872,8 @@ async fn metrics_count_every_outcome_of_real_traffic() {
         (r#"rae_pipeline_consumer_pending{consumer="enricher"}"#, 0.0),
         (r#"rae_pipeline_consumer_pending{consumer="writer"}"#, 0.0),
         ("rae_pipeline_breaker_open", 0.0),
+        (r#"rae_pipeline_redactions_total{kind="github_token"}"#, 1.0),
+        (r#"rae_pipeline_redactions_total{kind="jwt"}"#, 0.0),
     ];
     // The gauges refresh from JetStream every 5 s.
     wait_for(

@@ -143,6 +143,10 @@ fn every_error() -> Vec<ApiError> {
         ApiError::NotFound("no route".into()),
         ApiError::MethodNotAllowed,
         ApiError::PayloadTooLarge { limit: 1 },
+        ApiError::HeadersTooLarge {
+            max_headers: 1,
+            max_bytes: 1,
+        },
         ApiError::RequestTimeout(1),
         ApiError::UnsupportedMediaType("xml".into()),
         ApiError::TooManyRequests {
@@ -162,6 +166,7 @@ fn every_error() -> Vec<ApiError> {
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::HeadersTooLarge { .. }
             | ApiError::RequestTimeout(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::TooManyRequests { .. }

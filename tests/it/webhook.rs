@@ -373,6 +373,52 @@ async fn health_routes() {
     pipeline.shutdown().await;
 }
 
+/// Credentials in what a sender posts never reach JetStream or RAE: each is replaced by a
+/// marker naming its kind, in the content and in the attributes.
+#[tokio::test]
+async fn credentials_are_redacted_before_the_event_is_published() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+    let aws = "AKIAIOSFODNN7EXAMPLE";
+    let body = json!({
+        "content": format!("Rotated the bot token {token} after the leak"),
+        "metadata": {"env": format!("AWS_ACCESS_KEY_ID={aws}"), "build": 7},
+    })
+    .to_string();
+    let (status, answer, _) = pipeline
+        .post_webhook(&body, &[("x-webhook-secret", SECRET)])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    wait_for(
+        "RAE to receive the memory",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert_eq!(
+        stored["content"],
+        "Rotated the bot token [redacted github_token] after the leak"
+    );
+    let everything = stored.to_string();
+    assert!(
+        !everything.contains(token) && !everything.contains(aws),
+        "{stored:#}"
+    );
+    assert!(
+        everything.contains("[redacted aws_access_key]"),
+        "{stored:#}"
+    );
+    // Nor is it in the event JetStream keeps.
+    let events = stream_json(pipeline.bus(), EVENTS_STREAM).await;
+    assert_eq!(events.len(), 1);
+    let event = events[0].to_string();
+    assert!(!event.contains(token) && !event.contains(aws), "{event}");
+    pipeline.shutdown().await;
+}
+
 /// Sends `request` as raw bytes and returns the status and the JSON body of the answer.
 async fn raw_request(base: &str, request: &[u8]) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -412,6 +458,29 @@ async fn malformed_requests_get_the_json_error_shape() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"], "bad_request", "{answer}");
     assert_eq!(answer["field"], "path", "{answer}");
+
+    // Too many headers, or too large ones: our JSON 431, before any handler runs.
+    let many: String = (0..120)
+        .map(|i| format!("X-Padding-{i}: {i}\r\n"))
+        .collect();
+    let request =
+        format!("{head}Content-Type: application/json\r\nContent-Length: 2\r\n{many}\r\n{{}}");
+    let (status, answer) = raw_request(&pipeline.base, request.as_bytes()).await;
+    assert_eq!(status, 431, "{answer}");
+    assert_eq!(answer["error"], "headers_too_large", "{answer}");
+    let large = format!("X-Padding: {}\r\n", "a".repeat(20 * 1024));
+    let request =
+        format!("{head}Content-Type: application/json\r\nContent-Length: 2\r\n{large}\r\n{{}}");
+    let (status, answer) = raw_request(&pipeline.base, request.as_bytes()).await;
+    assert_eq!(status, 431, "{answer}");
+    assert_eq!(answer["error"], "headers_too_large", "{answer}");
+    // Past the HTTP layer's own limit (64 KiB of headers) it is still a 431, without a body.
+    let huge = format!("X-Padding: {}\r\n", "a".repeat(80 * 1024));
+    let request =
+        format!("{head}Content-Type: application/json\r\nContent-Length: 2\r\n{huge}\r\n{{}}");
+    let (status, _) = raw_request(&pipeline.base, request.as_bytes()).await;
+    assert_eq!(status, 431);
+
     assert_eq!(stream_messages(pipeline.bus(), EVENTS_STREAM).await, 0);
     pipeline.shutdown().await;
 }

@@ -26,6 +26,11 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("request headers are more than {max_headers} or larger than {max_bytes} bytes")]
+    HeadersTooLarge {
+        max_headers: usize,
+        max_bytes: usize,
+    },
     #[error("the request body was not received within {0} ms")]
     RequestTimeout(u64),
     #[error("{0}")]
@@ -53,6 +58,7 @@ impl ApiError {
             ApiError::Upstream(_) => "rae_unavailable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal => "internal",
@@ -70,6 +76,7 @@ impl ApiError {
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -15,6 +15,7 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod github;
+pub mod header_limits;
 pub mod listener;
 pub mod memories;
 mod routes;
@@ -51,6 +52,7 @@ pub fn router(state: IngressState) -> Router {
         })
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(header_limits::check))
         .with_state(state)
 }
 
@@ -75,5 +77,7 @@ pub async fn serve(
         header_timeout: Duration::from_millis(state.config.ingress.header_timeout_ms),
         retry_after_secs: state.retry_after_secs,
     };
+    // The header limits hold for the extra routes too (a layer covers the routes before it).
+    let extra = extra.layer(axum::middleware::from_fn(header_limits::check));
     listener::serve(listener, router(state).merge(extra), limits, token).await
 }

@@ -100,6 +100,8 @@ async fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_headers(crate::header_limits::HYPER_MAX_HEADERS)
+        .max_buf_size(crate::header_limits::HYPER_MAX_BUFFER_BYTES)
         .keep_alive(true);
     let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
     tokio::select! {

@@ -580,6 +580,14 @@ async fn refusals_are_json_errors_a_client_can_act_on_and_are_audited() {
         "API key reader may not use tenant other"
     );
 
+    // The ingress's header limits hold on /mcp: more than 100 headers is a JSON 431.
+    let fillers: Vec<String> = (0..101).map(|i| format!("x-filler-{i}")).collect();
+    let mut crowded: Vec<(&str, &str)> = fillers.iter().map(|n| (n.as_str(), "1")).collect();
+    crowded.push(("authorization", &auth));
+    let answer = post_mcp(&pipeline, &initialize(), &crowded).await;
+    assert_eq!(answer.status, 431);
+    assert_eq!(answer.body["error"], "headers_too_large");
+
     // A body over the limit: 413 before it is read.
     let huge = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
         "name": "store_memory", "arguments": {"content": "x".repeat(2 * 1024 * 1024)}}});
