@@ -3,7 +3,8 @@
 # (the tests start their own servers on free loopback ports), git, python3, dovecot-imapd and
 # swaks (the email tests), promtool (the alert rules; scripts/install-promtool.sh), the
 # official MCP Python SDK (PyPI `mcp`, the MCP tests' client), and Node with npm (the TypeScript
-# producer example, examples/ts_producer, with its pinned dev dependencies).
+# producer example, examples/ts_producer, with its pinned dev dependencies, and the MCP Inspector,
+# the MCP tests' second client, pinned by tests/it/mcp/package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,17 @@ npm ci --prefix examples/ts_producer --no-audit --no-fund --loglevel=error >&2
 # Its API types are generated from contracts/openapi.json, then type-checked (tsc --noEmit,
 # strict) and format-checked (prettier --check).
 npm run --prefix examples/ts_producer --silent check
+
+# The MCP Inspector's CLI is the MCP tests' second client (tests/it/mcp/inspector.rs): npm ci
+# installs the version tests/it/mcp/package-lock.json pins into tests/it/mcp/node_modules (not
+# committed), without install scripts; nothing is downloaded while the tests run. It declares
+# Node >= 22.19; its CLI runs on Debian's Node 20 too (npm warns EBADENGINE).
+mcp_clients=tests/it/mcp
+if [ ! -x "$mcp_clients/node_modules/.bin/mcp-inspector" ] \
+  || [ "$mcp_clients/package-lock.json" -nt "$mcp_clients/node_modules/.package-lock.json" ]; then
+  echo "installing the MCP Inspector (npm ci in $mcp_clients, the MCP tests' second client)" >&2
+  npm ci --prefix "$mcp_clients" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -1,7 +1,8 @@
 //! Wires the roles into one process. [`build`] does every step that can fail (connect to NATS,
 //! create the streams, bind the listeners, build the writer, enricher, watchers, ingress state
-//! and email intake) before anything runs; [`Built::spawn`] then starts every role under one
-//! [`Supervisor`] and cannot fail, so a failed start leaves no task behind.
+//! (with MCP's `/mcp` when `mcp.http.enabled`) and email intake) before anything runs;
+//! [`Built::spawn`] then starts every role under one [`Supervisor`] and cannot fail, so a
+//! failed start leaves no task behind.
 //!
 //! [`Running::run_until`] waits for the shutdown signal *and* for the first role that ends: a
 //! role that ends before shutdown was asked (an error, an early return, a panic) stops the
@@ -92,6 +93,8 @@ pub enum StartError {
     Webhooks(#[source] webhook::BuildError),
     #[error("cannot build the ingress")]
     Ingress(#[source] ingress::BuildError),
+    #[error("cannot build the MCP server of /mcp")]
+    Mcp(#[source] rae_mcp::BuildError),
     #[error("cannot build email integration {integration}")]
     Email {
         integration: String,
@@ -283,17 +286,29 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         let audit_token = CancellationToken::new();
         let (auditor, audit_task) = Auditor::start(bus.publisher(), audit_token.clone());
         built.audit = Some((audit_token.drop_guard(), audit_task));
-        let mut state = ingress::IngressState::new(config, bus.clone(), registry, auditor)
+        let mut state = ingress::IngressState::new(config, bus.clone(), registry, auditor.clone())
             .await
             .map_err(StartError::Ingress)?
             .with_tasks(built.supervisor.tracker().clone());
         if let Some(health) = rae_health {
             state = state.with_rae_health(health);
         }
+        let mcp = if config.mcp.http.enabled {
+            let access = rae_mcp::http::Access {
+                keys: state.keys.clone(),
+                limiter: state.limiter.clone(),
+                body_budget: state.body_budget(),
+                auditor,
+            };
+            rae_mcp::http::router(config, bus.clone(), access, token.clone())
+                .map_err(StartError::Mcp)?
+        } else {
+            axum::Router::new()
+        };
         built.ingress_addr = listener.local_addr().ok();
         let t = token.clone();
         built.add("ingress", async move {
-            ingress::serve(listener, state, t).await?;
+            ingress::serve(listener, state, mcp, t).await?;
             Ok(())
         });
     }

@@ -9,8 +9,9 @@
 //! of their decisions; each carries its time `at`.
 //!
 //! Refusals are folded ([`Refusals`]): within a window of [`REFUSAL_WINDOW`], the first refusal
-//! of one caller for one reason is stored at once and the rest are counted into one summary
-//! record (`repeated`), so a flood of bad requests costs a record per window, not one each.
+//! of one caller for one reason (and operation, where a route serves several) is stored at once
+//! and the rest are counted into one summary record (`repeated`), so a flood of bad requests
+//! costs a record per window, not one each.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,8 +62,9 @@ impl Outcome {
     }
 }
 
-/// One decision of the ingress about one request (or, with `repeated`, a summary of refusals
-/// folded into one record). Never holds a key, a secret or a body.
+/// One decision of the ingress about one request, or one MCP call over HTTP (or, with
+/// `repeated`, a summary of refusals folded into one record). Never holds a key, a secret or a
+/// body.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Record {
     /// When it was decided.
@@ -70,8 +72,12 @@ pub struct Record {
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub at: OffsetDateTime,
     /// The integration id the request went to (`memory`, `github`, `slack`, `api` for the
-    /// memories API, `dlq` for the dead-letter routes, ...).
+    /// memories API, `dlq` for the dead-letter routes, `mcp` for MCP over HTTP, ...).
     pub integration: String,
+    /// What was asked, where a route serves several things: the MCP method and its tool,
+    /// resource or prompt (`tools/call store_memory`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
     pub outcome: Outcome,
     /// Error code of a rejection (`unauthorized`, `bad_request`, ...) or why input was ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,7 +111,13 @@ pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 const FOLDED_CALLERS: usize = 1_000;
 
 /// Who was refused for what: the record without its time.
-type RefusalKey = (String, Option<String>, Option<String>, Option<String>);
+type RefusalKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Refusals of the current window, by caller and reason.
 #[derive(Default)]
@@ -122,6 +134,7 @@ impl Refusals {
         }
         let key = (
             record.integration.clone(),
+            record.operation.clone(),
             record.reason.clone(),
             record.tenant.clone(),
             record.key_id.clone(),
@@ -239,6 +252,7 @@ mod tests {
         Record {
             at: OffsetDateTime::from_unix_timestamp(at).unwrap(),
             integration: "api".into(),
+            operation: None,
             outcome: Outcome::Rejected,
             reason: Some("unauthorized".into()),
             tenant: None,

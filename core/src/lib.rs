@@ -5,9 +5,10 @@
 //! the [`bus::Publisher`]. Consumers (the `rae-consumers` crate) enrich those events and write
 //! them to RAE with retry, backoff and a dead-letter stream. Both depend on this crate and never
 //! on each other: the workspace's crate graph keeps it so. This crate owns the event type, subject
-//! and header names, JetStream setup and the one publish path, dead letters, audit records, the
-//! RAE client, telemetry and config loading.
+//! and header names, JetStream setup and the one publish path, dead letters, audit records, API keys and
+//! rate limits, the RAE client, telemetry and config loading.
 
+pub mod api_keys;
 pub mod audit;
 pub mod bus;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod headers;
 pub mod hygiene;
 pub mod journal;
 pub mod rae;
+pub mod rate_limit;
 pub mod reader;
 pub mod repeats;
 pub mod sensitive;

@@ -30,9 +30,12 @@ pub(super) async fn run(config: &Config, args: McpArgs) -> Result<(), Failure> {
         .filter(|t| !t.trim().is_empty());
     let server = McpServer::build(config, tenant, args.project)
         .map_err(|e| Failure::Usage(anyhow::Error::new(e).context("mcp")))?;
+    let caller = server
+        .local_caller()
+        .expect("a local server has its caller");
     tracing::info!(
-        tenant = server.tenant(),
-        project = server.project(),
+        tenant = %caller.tenant,
+        project = %caller.project,
         nats = %config.nats.url,
         rae = %config.rae.base_url,
         "mcp server on stdio"

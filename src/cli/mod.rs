@@ -57,15 +57,15 @@ enum Command {
     /// git or email integration is enabled) in one process; starts a local nats-server when none
     /// answers at NATS_URL and one is installed.
     Up(up::RunArgs),
-    /// Run only the HTTP ingress.
+    /// Run only the HTTP ingress (with MCP at /mcp when mcp.http.enabled).
     Ingress(up::RunArgs),
     /// Run only the enricher (RAE_EVENTS -> RAE_ENRICHED).
     Enricher(up::RunArgs),
     /// Run only the RAE writer (RAE_ENRICHED -> RAE).
     Writer(up::RunArgs),
-    /// Serve MCP on stdin/stdout for an AI assistant (Claude Desktop, Cline, Cursor): tools
-    /// store_memory (into the pipeline), query_memories, query_graph, generate_reflection (from
-    /// RAE). Logs go to stderr.
+    /// Serve MCP on stdin/stdout for an AI assistant (Claude Desktop, Claude Code, Cline, Cursor,
+    /// VS Code): memory tools (stores go into the pipeline, searches to RAE), resources and
+    /// prompts. Logs go to stderr. (Over HTTP the ingress serves /mcp when mcp.http.enabled.)
     Mcp(mcp::McpArgs),
     /// Run only the git watcher: commits and changes in local repositories become events.
     /// With --repo it watches those repositories; without, the config's git integrations.

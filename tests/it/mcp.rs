@@ -1,6 +1,10 @@
 //! `rae-pipeline mcp` as an AI assistant runs it: the real binary over stdio, spoken to by a
 //! small newline-delimited JSON-RPC client and by the official MCP Python SDK
-//! (`tests/it/mcp/sdk_client.py`), against a real nats-server and the fake RAE.
+//! (`tests/it/mcp/sdk_client.py`), against a real nats-server and the fake RAE. `over_http`
+//! does the same for `/mcp` on the ingress; `inspector` drives both with the MCP Inspector's CLI.
+
+mod inspector;
+mod over_http;
 
 use std::process::Stdio;
 use std::time::Duration;

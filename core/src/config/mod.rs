@@ -49,7 +49,7 @@ pub use integrations::{
 };
 pub use keys::{key_digest, ApiKeyConfig, Scope};
 pub use limits::LimitsConfig;
-pub use mcp::McpConfig;
+pub use mcp::{McpConfig, McpHttpConfig};
 pub use nats::{NatsConfig, MIN_STREAM_BYTES};
 pub use problem::{ConfigError, Context, Problem};
 pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
@@ -114,7 +114,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub enrich: EnrichConfig,
     pub writer: WriterConfig,
-    /// The MCP server (`rae-pipeline mcp`).
+    /// The MCP server (`rae-pipeline mcp`, and `/mcp` on the ingress).
     pub mcp: McpConfig,
     /// The integration registry: each entry enables one producer route or role.
     pub integrations: Vec<IntegrationConfig>,
@@ -341,6 +341,11 @@ impl Config {
             &mut problems,
             "api_keys",
             keys::keys_problems(&self.api_keys, &ctx),
+        );
+        extend_under(
+            &mut problems,
+            "mcp",
+            self.mcp.problems(!self.api_keys.is_empty()),
         );
         problems
     }

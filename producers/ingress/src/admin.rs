@@ -96,12 +96,7 @@ async fn select(
     limit: usize,
 ) -> Result<Vec<Entry>, ApiError> {
     if let Some(tenant) = &selection.tenant {
-        if !key.allows_tenant(tenant) {
-            return Err(ApiError::Forbidden(format!(
-                "API key {} may not use tenant {tenant}",
-                key.id
-            )));
-        }
+        key.allow_tenant(tenant)?;
     }
     let entries = dead_letter::list(&state.bus, &selection.filter(), MAX_LIMIT)
         .await

@@ -228,6 +228,7 @@ pub(crate) fn finish(
     state.auditor.record(audit::Record {
         at: OffsetDateTime::now_utc(),
         integration: integration.to_owned(),
+        operation: None,
         outcome,
         reason,
         tenant: caller.tenant.clone(),

@@ -1,162 +1,23 @@
-//! API keys: `Authorization: Bearer <key>` checked against SHA-256 digests from
-//! config, then the key's scopes and tenants. Several keys may be active at once, so a key is
-//! rotated by adding the new one, moving senders, and removing the old one.
+//! API keys: the key ring and its checks are the core's ([`rae_core::api_keys`], shared with the
+//! MCP server's `/mcp`); here they meet the ingress's [`ApiError`], and `rae-pipeline keys`
+//! finds its helpers.
 
-use std::collections::HashMap;
+use rae_core::api_keys::{KeyError, Refusal};
+use rae_core::config::key_digest;
 
-use axum::http::{header, HeaderMap};
-use time::OffsetDateTime;
+pub use rae_core::api_keys::{bearer, ApiKey, KeyRing};
 
 use crate::ApiError;
-use rae_core::config::{key_digest, Config, Scope};
 
-/// A configured key, found by the digest of what the caller sent.
-#[derive(Debug, Clone)]
-pub struct ApiKey {
-    pub id: String,
-    scopes: Vec<Scope>,
-    /// `None` allows every configured tenant (`"*"`).
-    tenants: Option<Vec<String>>,
-    not_after: Option<OffsetDateTime>,
-}
-
-/// Every configured key, by SHA-256 digest. Keys are random and long, so looking up the digest
-/// reveals nothing a timing attack could use.
-#[derive(Debug, Clone, Default)]
-pub struct KeyRing {
-    keys: HashMap<[u8; 32], ApiKey>,
-}
-
-impl KeyRing {
-    pub fn from_config(config: &Config) -> KeyRing {
-        // "*" means every *configured* tenant, not any RAE tenant id a caller names.
-        let mut configured: Vec<String> = config.tenants.keys().cloned().collect();
-        for t in [&config.rae.tenant_id, &config.ingress.default_tenant] {
-            if !configured.contains(t) {
-                configured.push(t.clone());
-            }
-        }
-        let keys = config
-            .api_keys
-            .iter()
-            .filter_map(|k| {
-                // A tenant named by its RAE id is the same tenant as its alias.
-                let tenants = if k.tenants.iter().any(|t| t == "*") {
-                    Some(configured.clone())
-                } else {
-                    Some(
-                        k.tenants
-                            .iter()
-                            .map(|t| config.tenant_alias(t).to_owned())
-                            .collect(),
-                    )
-                };
-                Some((
-                    k.digest()?,
-                    ApiKey {
-                        id: k.id.clone(),
-                        scopes: k.scopes.clone(),
-                        tenants,
-                        not_after: k.not_after,
-                    },
-                ))
-            })
-            .collect();
-        KeyRing { keys }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The key of an `Authorization: Bearer <key>` header.
-    ///
-    /// # Errors
-    /// 401 for a missing, malformed, unknown or expired key.
-    pub fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        now: OffsetDateTime,
-    ) -> Result<&ApiKey, ApiError> {
-        let presented = bearer(headers).ok_or_else(|| {
-            ApiError::Unauthorized(
-                "missing credentials: send Authorization: Bearer <api key>".into(),
-            )
-        })?;
-        let key = self
-            .keys
-            .get(&key_digest(presented))
-            .ok_or_else(|| ApiError::Unauthorized("API key is not valid".into()))?;
-        if key.not_after.is_some_and(|end| now > end) {
-            return Err(ApiError::Unauthorized(format!(
-                "API key {} has expired",
-                key.id
-            )));
-        }
-        Ok(key)
-    }
-}
-
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-impl ApiKey {
-    /// Checks that the key has `scope` for `tenant`.
-    ///
-    /// # Errors
-    /// 403 naming the missing scope or the tenant.
-    pub fn allow(&self, scope: Scope, tenant: &str) -> Result<(), ApiError> {
-        if !self.scopes.contains(&scope) {
-            return Err(ApiError::Forbidden(format!(
-                "API key {} lacks the scope {}",
-                self.id,
-                scope.as_str()
-            )));
-        }
-        if let Some(tenants) = &self.tenants {
-            if !tenants.iter().any(|t| t == tenant) {
-                return Err(ApiError::Forbidden(format!(
-                    "API key {} may not use tenant {tenant}",
-                    self.id
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// True when the key may act for `tenant` at all.
-    pub fn allows_tenant(&self, tenant: &str) -> bool {
-        self.tenants
-            .as_ref()
-            .is_none_or(|tenants| tenants.iter().any(|t| t == tenant))
-    }
-
-    /// Checks that the key has `scope`, whatever the tenant.
-    ///
-    /// # Errors
-    /// 403 naming the missing scope.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "API key {} lacks the scope {}",
-                self.id,
-                scope.as_str()
-            )))
-        }
-    }
-
-    /// The tenant of a request without `X-Tenant-ID`: the key's only tenant, when it has one.
-    pub fn only_tenant(&self) -> Option<&str> {
-        match self.tenants.as_deref() {
-            Some([only]) => Some(only),
-            _ => None,
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> ApiError {
+        match err.refusal() {
+            Refusal::Unauthenticated => ApiError::Unauthorized(err.to_string()),
+            Refusal::Forbidden => ApiError::Forbidden(err.to_string()),
+            Refusal::BadTenant => ApiError::BadRequest {
+                field: Some("X-Tenant-ID".into()),
+                message: err.to_string(),
+            },
         }
     }
 }
@@ -180,78 +41,36 @@ pub fn generate_key() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rae_core::config::Source;
+    use axum::http::{header, HeaderMap};
+    use rae_core::config::{Config, Source};
+    use time::OffsetDateTime;
 
-    fn ring(yaml: &str) -> KeyRing {
-        let config = Config::load(&Source::Text(yaml.into()), &|_| None).unwrap();
-        KeyRing::from_config(&config)
-    }
-
-    fn with_bearer(key: &str) -> HeaderMap {
+    #[test]
+    fn key_refusals_are_401_403_and_400() {
+        let config = Config::load(
+            &Source::Text(
+                "tenants:\n  acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f }\napi_keys:\n  - id: writer\n    key: writer-key-0123456789\n    scopes: [\"memories:write\"]\n    tenants: [\"*\"]\n"
+                    .into(),
+            ),
+            &|_| None,
+        )
+        .unwrap();
+        let ring = KeyRing::from_config(&config);
+        let now = OffsetDateTime::now_utc();
+        let err = ApiError::from(ring.authenticate(&HeaderMap::new(), now).unwrap_err());
+        assert_eq!(err.status(), 401);
         let mut headers = HeaderMap::new();
         headers.insert(
             header::AUTHORIZATION,
-            format!("Bearer {key}").parse().unwrap(),
+            "Bearer writer-key-0123456789".parse().unwrap(),
         );
-        headers
-    }
-
-    const KEYS: &str = r#"
-tenants:
-  acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f }
-api_keys:
-  - id: writer
-    key: "writer-key-0123456789"
-    scopes: ["memories:write"]
-    tenants: [acme]
-  - id: old
-    sha256: "sha256:HASH"
-    scopes: ["memories:write", "memories:read"]
-    tenants: ["*"]
-    not_after: 2020-01-01T00:00:00Z
-"#;
-
-    fn keys() -> KeyRing {
-        ring(&KEYS.replace("HASH", &hash_key("old-key-0123456789")))
-    }
-
-    #[test]
-    fn keys_are_found_by_digest_and_checked() {
-        let ring = keys();
-        let now = OffsetDateTime::now_utc();
-        let key = ring
-            .authenticate(&with_bearer("writer-key-0123456789"), now)
-            .unwrap();
-        assert_eq!(key.id, "writer");
-        assert_eq!(key.only_tenant(), Some("acme"));
-        key.allow(Scope::MemoriesWrite, "acme").unwrap();
-        let err = key.allow(Scope::MemoriesRead, "acme").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "API key writer lacks the scope memories:read"
-        );
-        let err = key.allow(Scope::MemoriesWrite, "other").unwrap_err();
+        let key = ring.authenticate(&headers, now).unwrap();
+        let err = ApiError::from(key.require(rae_core::config::Scope::DlqAdmin).unwrap_err());
         assert_eq!(err.status(), 403);
-    }
-
-    #[test]
-    fn unknown_missing_and_expired_keys_are_401() {
-        let ring = keys();
-        let now = OffsetDateTime::now_utc();
-        for headers in [HeaderMap::new(), with_bearer("nope-nope-nope-nope")] {
-            assert_eq!(ring.authenticate(&headers, now).unwrap_err().status(), 401);
-        }
-        let err = ring
-            .authenticate(&with_bearer("old-key-0123456789"), now)
-            .unwrap_err();
-        assert_eq!(err.to_string(), "API key old has expired");
-        let before = time::macros::datetime!(2019-12-31 00:00 UTC);
-        assert_eq!(
-            ring.authenticate(&with_bearer("old-key-0123456789"), before)
-                .unwrap()
-                .id,
-            "old"
-        );
+        assert_eq!(err.to_string(), "API key writer lacks the scope dlq:admin");
+        let err = ApiError::from(key.tenant_of(&headers, &config).unwrap_err());
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.code(), "bad_request");
     }
 
     #[test]

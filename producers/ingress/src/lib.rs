@@ -18,7 +18,6 @@ pub mod github;
 pub mod header_limits;
 pub mod listener;
 pub mod memories;
-pub mod rate_limit;
 mod routes;
 pub mod slack;
 mod state;
@@ -33,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use answer::{require_content_type, Answer, Caller};
 pub use error::ApiError;
+pub use rae_core::rate_limit;
 pub use state::{BuildError, IngressShared, IngressState};
 pub use table::route_table;
 
@@ -60,13 +60,16 @@ pub fn router(state: IngressState) -> Router {
 /// route table and the routes' real answers by the contract tests).
 pub const OPENAPI: &str = include_str!("../../../contracts/openapi.json");
 
-/// Serves the router until `token` is cancelled, then finishes in-flight requests.
+/// Serves the router, with `extra` routes beside it (routes of other producers the binary
+/// mounts, such as MCP's `/mcp`; `Router::new()` for none), until `token` is cancelled, then
+/// finishes in-flight requests.
 ///
 /// # Errors
 /// The server's I/O error.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: IngressState,
+    extra: Router,
     token: CancellationToken,
 ) -> std::io::Result<()> {
     let limits = listener::ConnectionLimits {
@@ -74,5 +77,7 @@ pub async fn serve(
         header_timeout: Duration::from_millis(state.config.ingress.header_timeout_ms),
         retry_after_secs: state.retry_after_secs,
     };
-    listener::serve(listener, router(state), limits, token).await
+    // The header limits hold for the extra routes too (a layer covers the routes before it).
+    let extra = extra.layer(axum::middleware::from_fn(header_limits::check));
+    listener::serve(listener, router(state).merge(extra), limits, token).await
 }

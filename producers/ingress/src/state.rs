@@ -139,6 +139,12 @@ impl IngressState {
         self
     }
 
+    /// The budget of request body bytes held at once (`ingress.max_inflight_body_bytes`), for
+    /// routes the binary mounts beside the ingress's (MCP's `/mcp`) to share.
+    pub fn body_budget(&self) -> Arc<tokio::sync::Semaphore> {
+        Arc::clone(&self.body_budget)
+    }
+
     /// The publishing context producers share.
     pub fn context(&self) -> webhook::Context<'_> {
         webhook::Context {

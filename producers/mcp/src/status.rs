@@ -1,6 +1,7 @@
 //! `pipeline_status`: what an assistant (or its user) asks when memories do not show up. RAE's
 //! health route, the lag of the two durable consumers that carry an event to RAE, and the dead
-//! letters by reason, read from NATS and RAE as they are now.
+//! letters by reason, read from NATS and RAE as they are now. Over HTTP an API key sees its
+//! tenant's dead letters only.
 //!
 //! Each part is reported on its own, so NATS being down still tells whether RAE is up; the
 //! writer's breaker lives in the writer's process and is not visible from here.
@@ -78,16 +79,26 @@ pub async fn consumers(bus: &Bus) -> Vec<Value> {
     out
 }
 
-/// The dead letters: `{total, by_reason, counted}`.
+/// The dead letters: `{total, by_reason, counted}`; with `tenant`, only that tenant's (and
+/// `tenant` says so), counted by reading them.
 ///
 /// # Errors
 /// What could not be read, as text for the status answer.
-pub async fn dead_letters(bus: &Bus) -> Result<Value, String> {
-    let total = dead_letter::depth(bus).await.map_err(|e| e.to_string())?;
-    let entries = dead_letter::list(bus, &Filter::default(), MAX_COUNTED)
+pub async fn dead_letters(bus: &Bus, tenant: Option<&str>) -> Result<Value, String> {
+    let filter = Filter {
+        tenant: tenant.map(str::to_owned),
+        ..Filter::default()
+    };
+    let entries = dead_letter::list(bus, &filter, MAX_COUNTED)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(summary(total, &entries))
+    let Some(tenant) = tenant else {
+        let total = dead_letter::depth(bus).await.map_err(|e| e.to_string())?;
+        return Ok(summary(total, &entries));
+    };
+    let mut answer = summary(entries.len() as u64, &entries);
+    answer["tenant"] = json!(tenant);
+    Ok(answer)
 }
 
 /// Counts `entries` by reason.

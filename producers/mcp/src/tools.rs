@@ -556,6 +556,11 @@ fn memory_specs(limits: &Limits, project: &str) -> Vec<ToolSpec> {
                                 "type": "integer",
                                 "description": "How many were read to count by reason.",
                             },
+                            "tenant": {
+                                "type": "string",
+                                "description": "Set when only this tenant's dead letters are \
+                                    counted (over HTTP, the API key's tenant).",
+                            },
                         },
                         "required": ["total", "by_reason", "counted"],
                     },

@@ -16,7 +16,7 @@ use rae_core::config::Scope;
 use rae_core::event::{Event, InvalidField, Limits, Route, Source};
 
 /// Header naming the tenant of a request.
-pub const TENANT_HEADER: &str = "x-tenant-id";
+pub use rae_core::api_keys::TENANT_HEADER;
 
 /// Authenticates the key, resolves the tenant and checks `scope` for it, and that the body
 /// is declared JSON: everything a request is checked for before its body is read.
@@ -45,36 +45,10 @@ fn authorize(
         .keys
         .authenticate(headers, OffsetDateTime::now_utc())?;
     caller.key_id = Some(key.id.clone());
-    let tenant = match headers.get(TENANT_HEADER) {
-        Some(value) => value
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128 && !t.contains(char::is_control))
-            .ok_or_else(|| ApiError::BadRequest {
-                field: Some("X-Tenant-ID".into()),
-                message:
-                    "X-Tenant-ID must be a tenant id of 1 to 128 characters, without control characters"
-                        .into(),
-            })?
-            .to_owned(),
-        None => key
-            .only_tenant()
-            .ok_or_else(|| ApiError::BadRequest {
-                field: Some("X-Tenant-ID".into()),
-                message: "X-Tenant-ID is required: this key may use more than one tenant".into(),
-            })?
-            .to_owned(),
-    };
-    // One identity per tenant: its RAE id names the same tenant as its alias.
-    let tenant = state.config.tenant_alias(&tenant).to_owned();
+    let tenant = key.tenant_of(headers, &state.config)?;
     caller.tenant = Some(tenant.clone());
     key.allow(scope, &tenant)?;
-    if !state.config.tenant_resolves(&tenant) {
-        return Err(ApiError::Forbidden(format!(
-            "tenant {tenant} is not configured (add it under tenants)"
-        )));
-    }
+    rae_core::api_keys::configured(&state.config, &tenant)?;
     state.admit(Budget::Key(&key.id))?;
     Ok(tenant)
 }

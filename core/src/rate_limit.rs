@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rae_core::config::RateLimitConfig;
+use crate::config::RateLimitConfig;
 
 #[derive(Debug)]
 struct Bucket {
@@ -53,7 +53,7 @@ impl RateLimiter {
         if self.per_second <= 0.0 {
             return Ok(());
         }
-        let mut buckets = rae_core::sync::lock(&self.buckets);
+        let mut buckets = crate::sync::lock(&self.buckets);
         let (map, id) = match caller {
             Budget::Key(id) => (&mut buckets.keys, id),
             Budget::Integration(id) => (&mut buckets.integrations, id),
