@@ -33,7 +33,7 @@ use time::{Duration, OffsetDateTime};
 use unicode_normalization::{is_nfc, UnicodeNormalization};
 
 use crate::event::{Event, InvalidField};
-use crate::sensitive::{self, Marker};
+use crate::sensitive;
 
 /// The earliest plausible time of an event.
 pub const EARLIEST: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
@@ -184,33 +184,7 @@ pub fn event(event: &mut Event) {
 
 /// Replaces every credential in the event's text ([`sensitive`]) and counts it by kind.
 fn redact_credentials(event: &mut Event) {
-    let mut found = Vec::new();
-    let mut redact = |field: &mut String, marker: Marker| {
-        let (redacted, kinds) = sensitive::redact(field, marker);
-        if let Cow::Owned(redacted) = redacted {
-            *field = redacted;
-        }
-        found.extend(kinds);
-    };
-    redact(&mut event.content, Marker::Prose);
-    if let Some(actor) = &mut event.actor {
-        redact(actor, Marker::Prose);
-    }
-    if let Some(url) = &mut event.url {
-        redact(url, Marker::Url);
-    }
-    fn walk(value: &mut Value, redact: &mut impl FnMut(&mut String, Marker)) {
-        match value {
-            Value::String(s) => redact(s, Marker::Prose),
-            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, redact)),
-            Value::Object(map) => map.values_mut().for_each(|v| walk(v, redact)),
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
-        }
-    }
-    for value in event.attributes.values_mut() {
-        walk(value, &mut redact);
-    }
-    for kind in found {
+    for kind in sensitive::in_event(event, sensitive::Class::Credentials, true) {
         metrics::counter!(crate::telemetry::names::REDACTIONS, "kind" => kind.as_str())
             .increment(1);
     }

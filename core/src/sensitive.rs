@@ -19,6 +19,9 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
+use serde_json::Value;
+
+use crate::event::Event;
 
 /// What kind of credential was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,10 +37,15 @@ pub enum Kind {
     UrlPassword,
     ConnectionPassword,
     AssignedSecret,
+    Email,
+    Phone,
+    CardNumber,
+    Iban,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    /// The credentials, always redacted.
+    pub const CREDENTIALS: [Kind; 11] = [
         Kind::AwsAccessKey,
         Kind::GithubToken,
         Kind::SlackToken,
@@ -50,6 +58,9 @@ impl Kind {
         Kind::ConnectionPassword,
         Kind::AssignedSecret,
     ];
+
+    /// Personal data, handled by `enrich.personal_data`.
+    pub const PERSONAL: [Kind; 4] = [Kind::Email, Kind::Phone, Kind::CardNumber, Kind::Iban];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -64,6 +75,10 @@ impl Kind {
             Kind::UrlPassword => "url_password",
             Kind::ConnectionPassword => "connection_password",
             Kind::AssignedSecret => "assigned_secret",
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::CardNumber => "card_number",
+            Kind::Iban => "iban",
         }
     }
 }
@@ -82,86 +97,169 @@ pub enum Marker {
 struct Pattern {
     kind: Kind,
     regex: &'static str,
-    /// Only values that look random count ([`looks_random`]): for assignments, where the word
-    /// alone says little.
-    random_only: bool,
+    /// Whether a match counts: [`looks_random`] for assignments, where the word alone says
+    /// little; a checksum for card numbers and IBANs.
+    check: fn(&str) -> bool,
 }
 
 const PATTERNS: &[Pattern] = &[
     Pattern {
         kind: Kind::AwsAccessKey,
         regex: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::GithubToken,
         regex: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::SlackToken,
         regex: r"(?-u:\b)xox[abposre]-[A-Za-z0-9-]{10,}",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::SlackWebhook,
         regex: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,}",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::StripeKey,
         regex: r"(?-u:\b)(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}(?-u:\b)",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::GoogleApiKey,
         regex: r"(?-u:\b)AIza[0-9A-Za-z_-]{35}(?-u:\b)",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::Jwt,
         regex: r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::PrivateKey,
         // A block cut off before its end (a truncated paste) is still a key.
         regex: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*)",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::UrlPassword,
         regex: r"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:(?P<secret>[^\s@/]+)@",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::ConnectionPassword,
         regex: r"(?i)(?-u:\b)(?:password|passwd|pwd)\s*=\s*(?P<secret>[^\s;'\x22]+)",
-        random_only: false,
+        check: always,
     },
     Pattern {
         kind: Kind::AssignedSecret,
         regex: r#"(?i)(?-u:\b)(?:token|secret|password|passwd|api[_-]?key|access[_-]?key|auth[_-]?token|client[_-]?secret)["']?\s*[:=]\s*["']?(?P<secret>[A-Za-z0-9_\-+/=.~]{12,})"#,
-        random_only: true,
+        check: looks_random,
     },
 ];
 
+/// Personal data: found for `enrich.personal_data`, never by default.
+const PERSONAL: &[Pattern] = &[
+    Pattern {
+        kind: Kind::Email,
+        regex: r"(?-u:\b)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?-u:\b)",
+        check: always,
+    },
+    Pattern {
+        kind: Kind::Phone,
+        // International (+ and country code) or the North American (555) 123-4567 form: bare
+        // digit runs are ids, versions and times far more often than phone numbers.
+        regex: r"\+[1-9][0-9][0-9 ().-]{6,16}[0-9]|\([0-9]{3}\) ?[0-9]{3}-[0-9]{4}",
+        check: phone_digits,
+    },
+    Pattern {
+        kind: Kind::CardNumber,
+        regex: r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)",
+        check: luhn,
+    },
+    Pattern {
+        kind: Kind::Iban,
+        regex: r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?-u:\b)",
+        check: iban,
+    },
+];
+
+fn always(_: &str) -> bool {
+    true
+}
+
+/// A phone number has 8 to 15 digits (E.164).
+fn phone_digits(text: &str) -> bool {
+    (8..=15).contains(&text.bytes().filter(u8::is_ascii_digit).count())
+}
+
+/// The Luhn checksum of a card number (13 to 19 digits).
+fn luhn(text: &str) -> bool {
+    let digits: Vec<u32> = text.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| match (i % 2, d * 2) {
+            (1, doubled) if doubled > 9 => doubled - 9,
+            (1, doubled) => doubled,
+            _ => d,
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The ISO 13616 check of an IBAN: moved and read as a number, it is 1 modulo 97.
+fn iban(text: &str) -> bool {
+    let compact: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let moved = compact[4..].iter().chain(&compact[..4]);
+    let mut rest: u32 = 0;
+    for c in moved {
+        let value = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        rest = if value < 10 {
+            (rest * 10 + value) % 97
+        } else {
+            (rest * 100 + value) % 97
+        };
+    }
+    rest == 1
+}
+
 struct Scanner {
+    patterns: &'static [Pattern],
     any: RegexSet,
     each: Vec<Regex>,
 }
 
-static SCANNER: LazyLock<Scanner> = LazyLock::new(|| {
-    let sources: Vec<&str> = PATTERNS.iter().map(|p| p.regex).collect();
-    Scanner {
-        // The patterns are constants, compiled by the tests: a failure is a bug of this file.
-        any: RegexSet::new(&sources).expect("sensitive::PATTERNS compile"),
-        each: sources
-            .iter()
-            .map(|s| Regex::new(s).expect("sensitive::PATTERNS compile"))
-            .collect(),
+impl Scanner {
+    fn new(patterns: &'static [Pattern]) -> Scanner {
+        let sources: Vec<&str> = patterns.iter().map(|p| p.regex).collect();
+        Scanner {
+            patterns,
+            // The patterns are constants, compiled by the tests: a failure is a bug of this file.
+            any: RegexSet::new(&sources).expect("sensitive patterns compile"),
+            each: sources
+                .iter()
+                .map(|s| Regex::new(s).expect("sensitive patterns compile"))
+                .collect(),
+        }
     }
-});
+}
+
+static CREDENTIALS: LazyLock<Scanner> = LazyLock::new(|| Scanner::new(PATTERNS));
+static PERSONAL_DATA: LazyLock<Scanner> = LazyLock::new(|| Scanner::new(PERSONAL));
 
 /// True when `value` looks like a generated secret rather than a word: at least 12
 /// characters, letters and digits mixed, and many distinct characters.
@@ -177,7 +275,61 @@ fn looks_random(value: &str) -> bool {
 /// `text` with every credential replaced by its [`Marker`], and the kinds found (one entry per
 /// credential). Borrowed, with nothing found, in the common case: one pass over the text.
 pub fn redact(text: &str, marker: Marker) -> (Cow<'_, str>, Vec<Kind>) {
-    let scanner = &*SCANNER;
+    scan(&CREDENTIALS, text, marker)
+}
+
+/// [`redact`] for personal data ([`Kind::PERSONAL`]): email addresses, phone numbers, card
+/// numbers (Luhn) and IBANs (their checksum).
+pub fn redact_personal(text: &str) -> (Cow<'_, str>, Vec<Kind>) {
+    scan(&PERSONAL_DATA, text, Marker::Prose)
+}
+
+/// Which kind of sensitive text to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// [`Kind::CREDENTIALS`], always redacted by [`crate::hygiene`].
+    Credentials,
+    /// [`Kind::PERSONAL`], for `enrich.personal_data`.
+    PersonalData,
+}
+
+/// The kinds of `class` found in `event`'s text (content, actor, URL, every string inside the
+/// attributes), one entry per finding; with `replace`, each is replaced by its [`Marker`].
+pub fn in_event(event: &mut Event, class: Class, replace: bool) -> Vec<Kind> {
+    let scanner: &Scanner = match class {
+        Class::Credentials => &CREDENTIALS,
+        Class::PersonalData => &PERSONAL_DATA,
+    };
+    let mut found = Vec::new();
+    let mut visit = |field: &mut String, marker: Marker| {
+        let (out, kinds) = scan(scanner, field, marker);
+        if let (true, Cow::Owned(out)) = (replace, out) {
+            *field = out;
+        }
+        found.extend(kinds);
+    };
+    visit(&mut event.content, Marker::Prose);
+    if let Some(actor) = &mut event.actor {
+        visit(actor, Marker::Prose);
+    }
+    if let Some(url) = &mut event.url {
+        visit(url, Marker::Url);
+    }
+    fn walk(value: &mut Value, visit: &mut impl FnMut(&mut String, Marker)) {
+        match value {
+            Value::String(s) => visit(s, Marker::Prose),
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, visit)),
+            Value::Object(map) => map.values_mut().for_each(|v| walk(v, visit)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    for value in event.attributes.values_mut() {
+        walk(value, &mut visit);
+    }
+    found
+}
+
+fn scan<'t>(scanner: &Scanner, text: &'t str, marker: Marker) -> (Cow<'t, str>, Vec<Kind>) {
     let matched = scanner.any.matches(text);
     if !matched.matched_any() {
         return (Cow::Borrowed(text), Vec::new());
@@ -185,12 +337,12 @@ pub fn redact(text: &str, marker: Marker) -> (Cow<'_, str>, Vec<Kind>) {
     // Every credential's byte range, earliest first; an overlap keeps the one found first.
     let mut found: Vec<(usize, usize, Kind)> = Vec::new();
     for index in matched.iter() {
-        let pattern = &PATTERNS[index];
+        let pattern = &scanner.patterns[index];
         for captures in scanner.each[index].captures_iter(text) {
             let Some(m) = captures.name("secret").or_else(|| captures.get(0)) else {
                 continue;
             };
-            if pattern.random_only && !looks_random(m.as_str()) {
+            if !(pattern.check)(m.as_str()) {
                 continue;
             }
             found.push((m.start(), m.end(), pattern.kind));
@@ -330,6 +482,73 @@ mod tests {
             "two: [redacted aws_access_key] and [redacted stripe_key], done"
         );
         assert_eq!(kinds, vec![Kind::AwsAccessKey, Kind::StripeKey]);
+    }
+
+    /// Personal data of every kind (made-up values with valid checksums).
+    const PERSONAL_SAMPLES: &[(&str, Kind)] = &[
+        (
+            "write to alice.smith+ops@example.co.uk about it",
+            Kind::Email,
+        ),
+        ("call me at +49 30 1234 5678 tomorrow", Kind::Phone),
+        ("support line +1 (415) 555-0132", Kind::Phone),
+        ("office (212) 555-0199 ext 4", Kind::Phone),
+        (
+            "card 4111 1111 1111 1111 was charged twice",
+            Kind::CardNumber,
+        ),
+        ("refund to 5500-0000-0000-0004 please", Kind::CardNumber),
+        (
+            "IBAN DE89 3704 0044 0532 0130 00 for the invoice",
+            Kind::Iban,
+        ),
+        ("pay GB82WEST12345698765432 by Friday", Kind::Iban),
+    ];
+
+    /// Numbers that are not personal data: ids, versions, times, counts, hashes.
+    const NUMBERS: &[&str] = &[
+        "Order 123456789012 shipped on 2026-11-30 at 14:05:09",
+        "build 20261201.3 of api took 1234567 ms",
+        "Release v2.4.10 (commit 4111111111111112) is out",
+        "+1 from me, ship it",
+        "latency p99 went from 123 ms to 4567 ms",
+        "ticket INC-20261130-0042 resolved",
+        "listen on 0.0.0.0:2525 and 127.0.0.1:4222",
+        "the job id is 1234 5678 9012 3456 7890",
+        "ISO 8601 says 2026-12-01T09:10:00+01:00",
+        "DE12 is the region code, not an account",
+    ];
+
+    #[test]
+    fn every_kind_of_personal_data_is_found() {
+        for (text, kind) in PERSONAL_SAMPLES {
+            let (out, kinds) = redact_personal(text);
+            assert_eq!(kinds.first(), Some(kind), "{text:?} -> {out:?}");
+            assert!(
+                out.contains(&format!("[redacted {}]", kind.as_str())),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_text_and_numbers_are_not_personal_data() {
+        let flagged: Vec<_> = ORDINARY
+            .iter()
+            .chain(NUMBERS)
+            .filter_map(|t| {
+                let (out, kinds) = redact_personal(t);
+                (!kinds.is_empty()).then(|| out.into_owned())
+            })
+            .collect();
+        assert!(flagged.is_empty(), "{flagged:#?}");
+    }
+
+    #[test]
+    fn credentials_are_not_personal_data_and_personal_data_is_not_a_credential() {
+        for (text, _) in PERSONAL_SAMPLES {
+            assert!(redact(text, Marker::Prose).1.is_empty(), "{text}");
+        }
     }
 
     #[test]

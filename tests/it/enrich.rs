@@ -225,3 +225,58 @@ async fn repeats_of_one_sender_are_stored_once_with_drop_repeats() {
     assert_eq!(rae.stored().len(), 2);
     pipeline.shutdown().await;
 }
+
+/// `enrich.personal_data: redact`: an email address and a phone number never reach RAE, and
+/// the memory's enrichment says what was removed; `drop` stores nothing.
+#[tokio::test]
+async fn personal_data_is_redacted_or_dropped_as_configured() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, "");
+    config.enrich.personal_data = rae_core::config::PersonalData::Redact;
+    let mut pipeline = Pipeline::start(&config).await;
+    let body = stored_for(
+        &pipeline,
+        &rae,
+        "Customer bob@example.org called from +44 20 7946 0958 about the outage",
+    )
+    .await;
+    assert_eq!(
+        body["content"],
+        "Customer [redacted email] called from [redacted phone] about the outage"
+    );
+    let reasons = body["metadata"]["enrichment"]["reasons"].to_string();
+    assert!(
+        reasons.contains("personal data (email, phone): redact"),
+        "{reasons}"
+    );
+    pipeline.shutdown().await;
+
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, "");
+    config.enrich.personal_data = rae_core::config::PersonalData::Drop;
+    let mut pipeline = Pipeline::start(&config).await;
+    let dropped = pipeline.accept("Reach me at bob@example.org").await;
+    let kept = pipeline.accept("The outage is over").await;
+    wait_for(
+        "RAE to store the event without personal data",
+        Duration::from_secs(10),
+        || async { rae.stored_event_ids().contains_key(&kept) },
+    )
+    .await;
+    wait_for(
+        "the enricher to settle every event",
+        Duration::from_secs(10),
+        || {
+            consumer_settled(
+                pipeline.bus(),
+                rae_core::subjects::EVENTS_STREAM,
+                rae_core::subjects::ENRICHER_CONSUMER,
+            )
+        },
+    )
+    .await;
+    assert!(!rae.stored_event_ids().contains_key(&dropped));
+    pipeline.shutdown().await;
+}

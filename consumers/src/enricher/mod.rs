@@ -4,6 +4,7 @@
 //! letter `invalid_event`.
 
 pub mod llm;
+pub mod personal;
 #[cfg(test)]
 mod ranking;
 pub mod rules;
@@ -34,6 +35,7 @@ struct Shared {
     rules: rules::Rules,
     llm: Option<llm::Llm>,
     limits: Limits,
+    personal_data: personal::Policy,
     /// With `enrich.drop_repeats`: where repeats are recognized.
     repeats: Option<rae_core::repeats::Repeats>,
 }
@@ -73,6 +75,7 @@ impl Enricher {
                     None
                 },
                 limits: config.limits.limits(),
+                personal_data: personal::Policy::new(&config.enrich),
                 repeats: if config.enrich.drop_repeats {
                     Some(bus.repeats().await?)
                 } else {
@@ -113,6 +116,14 @@ impl Shared {
             return;
         };
         let mut enriched = self.rules.enrich(event, &self.limits);
+        // Before the LLM, which would otherwise read what the policy removes.
+        if !self.personal_data.apply(&mut enriched, &self.limits) {
+            tracing::info!(event_id = %enriched.id, "personal data in the event: not stored (enrich.personal_data: drop)");
+            if let Err(err) = message.ack().await {
+                tracing::warn!(event_id = %enriched.id, error = %err, "ack of a dropped event failed; it will be redelivered and dropped again");
+            }
+            return;
+        }
         if let Some(llm) = &self.llm {
             llm.refine(&mut enriched, &self.limits).await;
         }

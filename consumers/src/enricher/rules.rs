@@ -540,6 +540,7 @@ mod tests {
             "acme".into(),
             rae_core::config::TenantEnrichConfig {
                 default_importance: Some(0.2),
+                personal_data: None,
                 base_importance: vec![BaseImportance {
                     source: "slack".into(),
                     kind: None,

@@ -52,6 +52,36 @@ pub struct TenantEnrichConfig {
     pub base_importance: Vec<BaseImportance>,
     /// Applied after the global rules.
     pub rules: Vec<RuleConfig>,
+    /// This tenant's [`PersonalData`] policy instead of the global one.
+    pub personal_data: Option<PersonalData>,
+}
+
+/// What the enricher does with personal data (email addresses, phone numbers, card numbers,
+/// IBANs) in an event's text before it goes to RAE. Credentials are redacted at every producer
+/// whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonalData {
+    /// Left as it is (the default).
+    #[default]
+    Off,
+    /// Left as it is, and the event tagged `personal-data`.
+    Tag,
+    /// Replaced by `[redacted <kind>]`.
+    Redact,
+    /// The event is not stored.
+    Drop,
+}
+
+impl PersonalData {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PersonalData::Off => "off",
+            PersonalData::Tag => "tag",
+            PersonalData::Redact => "redact",
+            PersonalData::Drop => "drop",
+        }
+    }
 }
 
 /// Which Ollama API the LLM enrichment calls.
@@ -118,6 +148,8 @@ pub struct EnrichConfig {
     /// Do not store an event that repeats one of the same sender within
     /// `nats.repeat_window_secs` (`rae_core::repeats`).
     pub drop_repeats: bool,
+    /// What becomes of personal data in events (per tenant: `tenants.<alias>.personal_data`).
+    pub personal_data: PersonalData,
 }
 
 impl Default for EnrichConfig {
@@ -148,6 +180,7 @@ impl Default for EnrichConfig {
             concurrency: 64,
             max_deliveries: 100,
             drop_repeats: false,
+            personal_data: PersonalData::Off,
         }
     }
 }

@@ -38,7 +38,8 @@ pub use email::{
     AfterFetch, BulkMail, EmailConfig, ImapMailbox, ReceiptsConfig, RelayTls, SmtpConfig, SmtpUser,
 };
 pub use enrich::{
-    default_rules, BaseImportance, EnrichConfig, LlmApi, LlmConfig, RuleConfig, TenantEnrichConfig,
+    default_rules, BaseImportance, EnrichConfig, LlmApi, LlmConfig, PersonalData, RuleConfig,
+    TenantEnrichConfig,
 };
 pub use expand::expand;
 pub use git::{GitConfig, GitImportantConfig, GitPathRule, GitRepositoryConfig, GIT_SIGNALS};
