@@ -88,14 +88,7 @@ impl McpServer {
         caller: &Caller,
         arguments: Map<String, Value>,
     ) -> Answer {
-        let body = match tools::parse(arguments)
-            .and_then(|args| tools::query_body(args, &caller.project))
-        {
-            Ok(body) => body,
-            Err(e) => return Answer::invalid(e),
-        };
-        let answer = self.inner.rae.query(&caller.tenant, &body).await;
-        Answer::from_rae("search", answer)
+        self.search_with(caller, arguments, tools::query_body).await
     }
 
     pub(crate) async fn search_memory(
@@ -103,9 +96,19 @@ impl McpServer {
         caller: &Caller,
         arguments: Map<String, Value>,
     ) -> Answer {
-        let body = match tools::parse(arguments)
-            .and_then(|args| tools::search_body(args, &caller.project))
-        {
+        self.search_with(caller, arguments, tools::search_body)
+            .await
+    }
+
+    /// A search of RAE with the arguments of one of the search tools, turned into RAE's query
+    /// by `body`.
+    async fn search_with<A: serde::de::DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        arguments: Map<String, Value>,
+        body: fn(A, &str) -> Result<Value, rae_core::event::InvalidField>,
+    ) -> Answer {
+        let body = match tools::parse(arguments).and_then(|args| body(args, &caller.project)) {
             Ok(body) => body,
             Err(e) => return Answer::invalid(e),
         };
