@@ -64,6 +64,22 @@ async fn answer(
 }
 
 /// Sends `content` and returns what RAE stored for it.
+/// Waits until the enricher acked every event it was given (stored, or dropped on purpose).
+async fn enricher_settled(pipeline: &Pipeline) {
+    wait_for(
+        "the enricher to settle every event",
+        Duration::from_secs(10),
+        || {
+            consumer_settled(
+                pipeline.bus(),
+                rae_core::subjects::EVENTS_STREAM,
+                rae_core::subjects::ENRICHER_CONSUMER,
+            )
+        },
+    )
+    .await;
+}
+
 async fn stored_for(pipeline: &Pipeline, rae: &FakeRae, content: &str) -> Value {
     let id = pipeline.accept(content).await;
     wait_for("RAE to store it", Duration::from_secs(10), || async {
@@ -209,18 +225,7 @@ async fn repeats_of_one_sender_are_stored_once_with_drop_repeats() {
     )
     .await;
     // The repeat was handled (acked) by the enricher, and never reached RAE.
-    wait_for(
-        "the enricher to settle every event",
-        Duration::from_secs(10),
-        || {
-            consumer_settled(
-                pipeline.bus(),
-                rae_core::subjects::EVENTS_STREAM,
-                rae_core::subjects::ENRICHER_CONSUMER,
-            )
-        },
-    )
-    .await;
+    enricher_settled(&pipeline).await;
     assert!(!rae.stored_event_ids().contains_key(&repeat));
     assert_eq!(rae.stored().len(), 2);
     pipeline.shutdown().await;
@@ -265,18 +270,7 @@ async fn personal_data_is_redacted_or_dropped_as_configured() {
         || async { rae.stored_event_ids().contains_key(&kept) },
     )
     .await;
-    wait_for(
-        "the enricher to settle every event",
-        Duration::from_secs(10),
-        || {
-            consumer_settled(
-                pipeline.bus(),
-                rae_core::subjects::EVENTS_STREAM,
-                rae_core::subjects::ENRICHER_CONSUMER,
-            )
-        },
-    )
-    .await;
+    enricher_settled(&pipeline).await;
     assert!(!rae.stored_event_ids().contains_key(&dropped));
     pipeline.shutdown().await;
 }

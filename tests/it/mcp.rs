@@ -320,16 +320,7 @@ async fn a_stored_memory_reaches_rae_through_the_pipeline() {
 
     // The memories wait in JetStream until the pipeline's consumers run.
     let config = test_config(&nats, &rae, "");
-    let mut pipeline = Pipeline::start_roles(
-        &config,
-        Roles {
-            ingress: false,
-            enricher: true,
-            writer: true,
-            git_watch: false,
-        },
-    )
-    .await;
+    let mut pipeline = Pipeline::start_roles(&config, CONSUMERS).await;
     wait_for("RAE to store both memories", ANSWER_DEADLINE, || async {
         let ids = rae.stored_event_ids();
         ids.contains_key(&id) && ids.contains_key(&lesson_id)
@@ -698,6 +689,36 @@ async fn run_sdk_client(plan: &Value) -> Value {
         .unwrap_or_else(|e| panic!("SDK client output is not JSON ({e}): {stdout}\n{stderr}"))
 }
 
+/// The roles that store what MCP published: the enricher and the writer.
+const CONSUMERS: Roles = Roles {
+    ingress: false,
+    enricher: true,
+    writer: true,
+    git_watch: false,
+};
+
+/// The read tools of a session answered what the fake RAE answered (`memories` to both
+/// searches, `graph`, `reflection`); `get_related_context`'s answer is returned.
+fn read_tools_answer_raes<'a>(
+    session: &'a Value,
+    memories: &Value,
+    graph: &Value,
+    reflection: &Value,
+) -> &'a Value {
+    for (tool, expected) in [
+        ("query_memories", memories),
+        ("search_memory", memories),
+        ("query_graph", graph),
+        ("generate_reflection", reflection),
+    ] {
+        assert_eq!(sdk_ok(calls_of(session, tool)[0], tool), expected, "{tool}");
+    }
+    sdk_ok(
+        calls_of(session, "get_related_context")[0],
+        "get_related_context",
+    )
+}
+
 /// The calls of a session by tool, in order.
 fn calls_of<'a>(session: &'a Value, tool: &str) -> Vec<&'a Value> {
     session["calls"]
@@ -761,16 +782,7 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
 
     // The consumers run, so the status sees them and stored memories reach RAE.
     let config = test_config(&nats, &rae, "");
-    let mut pipeline = Pipeline::start_roles(
-        &config,
-        Roles {
-            ingress: false,
-            enricher: true,
-            writer: true,
-            git_watch: false,
-        },
-    )
-    .await;
+    let mut pipeline = Pipeline::start_roles(&config, CONSUMERS).await;
     // A dead letter of the tenant, for the status to count and the admin tools to replay.
     let dead = rae_core::event::Event::builder(
         rae_core::event::Route {
@@ -924,29 +936,7 @@ async fn the_official_python_sdk_uses_every_tool_resource_and_prompt() {
     let saved = sdk_ok(calls_of(up, "save_memory")[0], "save_memory");
     let saved_id = saved["id"].as_str().unwrap().to_owned();
     assert_eq!(saved["layer"], "semantic");
-    assert_eq!(
-        sdk_ok(calls_of(up, "query_memories")[0], "query_memories"),
-        &memories
-    );
-    assert_eq!(
-        sdk_ok(calls_of(up, "search_memory")[0], "search_memory"),
-        &memories
-    );
-    assert_eq!(
-        sdk_ok(calls_of(up, "query_graph")[0], "query_graph"),
-        &graph
-    );
-    assert_eq!(
-        sdk_ok(
-            calls_of(up, "generate_reflection")[0],
-            "generate_reflection"
-        ),
-        &reflection
-    );
-    let related = sdk_ok(
-        calls_of(up, "get_related_context")[0],
-        "get_related_context",
-    );
+    let related = read_tools_answer_raes(up, &memories, &graph, &reflection);
     assert_eq!(related["file_path"], "src/db.rs");
     assert_eq!(related["mentioning"], 1);
     let order: Vec<&str> = related["results"]

@@ -124,9 +124,7 @@ impl Shared {
             }
             return;
         }
-        if let Some(llm) = &self.llm {
-            llm.refine(&mut enriched, &self.limits).await;
-        }
+        // Before the LLM: a repeat is not worth a model call.
         if let Some(repeats) = &self.repeats {
             if let Some(first) = repeats.first(&enriched).await {
                 tracing::info!(event_id = %enriched.id, first = %first, "a repeat of an event stored within nats.repeat_window_secs: not stored (enrich.drop_repeats)");
@@ -137,6 +135,9 @@ impl Shared {
                 }
                 return;
             }
+        }
+        if let Some(llm) = &self.llm {
+            llm.refine(&mut enriched, &self.limits).await;
         }
         let subject =
             subjects::enriched(&enriched.tenant, enriched.source.as_str(), &enriched.kind);

@@ -11,7 +11,10 @@ use rae_core::subjects::AUDIT_STREAM;
 use rae_ingress::auth::hash_key;
 use rae_pipeline::app::Roles;
 
-use super::{calls_of, read_text, require_python_sdk, run_sdk_client, sdk_error, sdk_ok};
+use super::{
+    calls_of, read_text, read_tools_answer_raes, require_python_sdk, run_sdk_client, sdk_error,
+    sdk_ok,
+};
 use crate::harness::*;
 
 const ACME: &str = "7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f";
@@ -249,24 +252,7 @@ async fn the_official_python_sdk_over_http_uses_what_each_key_allows() {
     let stored_id = stored["id"].as_str().unwrap().to_owned();
     let saved = sdk_ok(calls_of(admin, "save_memory")[0], "save_memory");
     let saved_id = saved["id"].as_str().unwrap().to_owned();
-    for tool in ["query_memories", "search_memory"] {
-        assert_eq!(sdk_ok(calls_of(admin, tool)[0], tool), &memories);
-    }
-    assert_eq!(
-        sdk_ok(calls_of(admin, "query_graph")[0], "query_graph"),
-        &graph
-    );
-    assert_eq!(
-        sdk_ok(
-            calls_of(admin, "generate_reflection")[0],
-            "generate_reflection"
-        ),
-        &reflection
-    );
-    let related = sdk_ok(
-        calls_of(admin, "get_related_context")[0],
-        "get_related_context",
-    );
+    let related = read_tools_answer_raes(admin, &memories, &graph, &reflection);
     assert_eq!(related["mentioning"], 1);
     let status = sdk_ok(calls_of(admin, "pipeline_status")[0], "pipeline_status");
     assert_eq!(status["healthy"], true, "{status}");
