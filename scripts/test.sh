@@ -16,18 +16,20 @@ command -v python3 >/dev/null 2>&1 || { echo "installing Debian's python3" >&2; 
 python3 -m pip --version >/dev/null 2>&1 || { echo "installing Debian's python3-pip" >&2; apt-get update -qq && apt-get install -y -qq python3-pip >/dev/null; }
 # A Debian python3 refuses pip installs outside a venv (PEP 668) unless told.
 pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" >&2 || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@" >&2; }
-# nats-py is the NATS client of the Python consumer example (examples/python_digest), which the
-# integration tests run.
-python3 -c 'import nats' >/dev/null 2>&1 || { echo "installing nats-py from PyPI (the Python consumer example's NATS client)" >&2; pip_install -r examples/python_digest/requirements.txt; }
+# The PyPI packages the tests run, pinned to the versions the tests were verified with:
+# nats-py, the Python consumer example's NATS client (examples/python_digest), and mcp, the
+# official MCP Python SDK, the MCP tests' independent client. Installed when missing or
+# another version is there.
+pip_pinned() { # package version why
+  if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" >/dev/null 2>&1; then
+    echo "installing PyPI's $1 $2 ($3)" >&2
+    pip_install "$1==$2" || echo "$1 $2 could not be installed: $3 will fail" >&2
+  fi
+}
+pip_pinned nats-py 2.16.0 "the Python consumer example's tests"
+pip_pinned mcp 2.3.0 "the MCP SDK tests"
 # promtool checks the alert rules in deploy/; the script installs that one binary and says so.
 bash scripts/install-promtool.sh
-# The official MCP Python SDK (PyPI `mcp`) is the independent client of the MCP tests.
-if ! python3 -c 'import mcp.client.stdio' >/dev/null 2>&1; then
-  echo "installing PyPI's mcp (the official MCP Python SDK, the MCP tests' client)" >&2
-  pip_install 'mcp>=2,<3' \
-    || echo "the MCP Python SDK could not be installed: the MCP SDK test will fail" >&2
-  python3 -c 'import importlib.metadata as m; print("mcp", m.version("mcp"), "installed")' >&2 || true
-fi
 
 # dovecot-imapd is the real IMAP server the email tests start; swaks an independent SMTP client.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && { [ ! -x /usr/sbin/dovecot ] || ! command -v swaks >/dev/null 2>&1; }; then
