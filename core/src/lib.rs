@@ -14,6 +14,7 @@ pub mod bus;
 pub mod config;
 pub mod dead_letter;
 pub mod event;
+pub mod forget;
 pub mod headers;
 pub mod hygiene;
 pub mod journal;

@@ -84,30 +84,73 @@ impl MemoryRecord {
     }
 }
 
-/// How a forget or a lookup names the records it means.
+/// How a forget or a lookup names the records it means: by what, the value, and optionally
+/// only those of one source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "by", content = "value")]
-pub enum Selector {
-    /// One event.
-    Event(String),
+pub struct Selector {
+    pub by: By,
+    pub value: String,
+    /// Only records of this source (`slack`, `github`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// What a [`Selector`] matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum By {
+    /// One event id.
+    Event,
     /// Every event with this URL, and, for a URL without a fragment, every event whose URL is
     /// this one with a fragment (a GitHub issue and its comments).
-    Url(String),
+    Url,
     /// Every event of this actor.
-    Actor(String),
+    Actor,
     /// Every event of this conversation (`session_id`).
-    Session(String),
+    Session,
+}
+
+impl By {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            By::Event => "event",
+            By::Url => "url",
+            By::Actor => "actor",
+            By::Session => "session",
+        }
+    }
 }
 
 impl Selector {
-    /// How it reads in a log line or an answer: `url https://...`.
-    pub fn describe(&self) -> String {
-        match self {
-            Selector::Event(v) => format!("event {v}"),
-            Selector::Url(v) => format!("url {v}"),
-            Selector::Actor(v) => format!("actor {v}"),
-            Selector::Session(v) => format!("session {v}"),
+    /// Records `by` `value`, of any source.
+    pub fn new(by: By, value: impl Into<String>) -> Selector {
+        Selector {
+            by,
+            value: value.into(),
+            source: None,
         }
+    }
+
+    /// How it reads in a log line or an answer: `url https://...`, `actor ana (slack)`.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{} {} ({source})", self.by.as_str(), self.value),
+            None => format!("{} {}", self.by.as_str(), self.value),
+        }
+    }
+
+    /// Whether `record` is one it names (in any tenant: the caller checks that).
+    pub fn matches(&self, record: &MemoryRecord) -> bool {
+        let value = self.value.as_str();
+        let by = match self.by {
+            By::Event => record.event_id == value,
+            By::Url => record.url.as_deref().is_some_and(|u| {
+                u == value || u.split_once('#').is_some_and(|(page, _)| page == value)
+            }),
+            By::Actor => record.actor.as_deref() == Some(value),
+            By::Session => record.session_id.as_deref() == Some(value),
+        };
+        by && self.source.as_deref().is_none_or(|s| s == record.source)
     }
 }
 
@@ -201,29 +244,24 @@ impl MemoryRecords {
         tenant: &str,
         selector: &Selector,
     ) -> Result<Vec<MemoryRecord>, BusError> {
-        let (prefix, value) = match selector {
-            Selector::Event(id) => {
-                let found = self.get(id).await?;
-                return Ok(found.into_iter().filter(|r| r.tenant == tenant).collect());
+        let prefix = match selector.by {
+            By::Event => {
+                let found = self.get(&selector.value).await?;
+                return Ok(found
+                    .into_iter()
+                    .filter(|r| r.tenant == tenant && selector.matches(r))
+                    .collect());
             }
-            Selector::Url(url) => ("u", url),
-            Selector::Actor(actor) => ("a", actor),
-            Selector::Session(session) => ("s", session),
+            By::Url => "u",
+            By::Actor => "a",
+            By::Session => "s",
         };
-        let digest = index_digest(tenant, value);
+        let digest = index_digest(tenant, &selector.value);
         let mut records = Vec::new();
         for event in self.index(&format!("{prefix}.{digest}")).await? {
             // The digest is 128 bits; the record itself is checked anyway.
             if let Some(record) = self.get(&event).await? {
-                let matches = match selector {
-                    Selector::Url(url) => record.url.as_deref().is_some_and(|u| {
-                        u == url || u.split_once('#').is_some_and(|(page, _)| page == url)
-                    }),
-                    Selector::Actor(actor) => record.actor.as_deref() == Some(actor),
-                    Selector::Session(s) => record.session_id.as_deref() == Some(s),
-                    Selector::Event(_) => true,
-                };
-                if matches && record.tenant == tenant {
+                if record.tenant == tenant && selector.matches(&record) {
                     records.push(record);
                 }
             }
@@ -323,7 +361,7 @@ mod tests {
     #[test]
     fn selectors_read_as_json() {
         let s: Selector = serde_json::from_str(r#"{"by":"url","value":"https://x/1"}"#).unwrap();
-        assert_eq!(s, Selector::Url("https://x/1".into()));
+        assert_eq!(s, Selector::new(By::Url, "https://x/1"));
         assert_eq!(s.describe(), "url https://x/1");
     }
 
@@ -344,6 +382,13 @@ mod tests {
             forgotten_at: None,
         };
         assert!(record.deletable());
+        record.url = Some("https://github.com/o/r/issues/7#issuecomment-1".into());
+        assert!(Selector::new(By::Url, "https://github.com/o/r/issues/7").matches(&record));
+        assert!(!Selector::new(By::Url, "https://github.com/o/r/issues/70").matches(&record));
+        let mut only_github = Selector::new(By::Event, "e");
+        assert!(only_github.matches(&record));
+        only_github.source = Some("github".into());
+        assert!(!only_github.matches(&record), "the record is slack's");
         record.memory_id = "duplicate".into();
         assert!(!record.deletable());
         record.memory_id = "m1".into();
