@@ -7,9 +7,9 @@
 //! by event id, URL, actor or conversation, and marks each record forgotten so nothing is
 //! deleted twice. Records live as long as events (`nats.events_max_age_days`).
 //!
-//! Layout: `e.<event>` holds the record as JSON; `u.<digest>.<event>`, `a.<digest>.<event>` and
-//! `s.<digest>.<event>` are empty index keys for the URL, the actor and the conversation (the
-//! digest covers the tenant too), so a lookup reads only the matching keys, filtered by the
+//! Layout: `e.<event>` holds the record as JSON; `u.<digest>.<event>`, `a.<digest>.<event>`,
+//! `s.<digest>.<event>` and `i.<digest>.<event>` are empty index keys for the URL, the actor,
+//! the conversation and the source's item (the digest covers the tenant too), so a lookup reads only the matching keys, filtered by the
 //! server, however many records the bucket holds.
 
 use std::time::Duration;
@@ -23,7 +23,7 @@ use sha2::Digest;
 use time::OffsetDateTime;
 
 use crate::bus::BusError;
-use crate::event::{Event, SESSION_ID};
+use crate::event::{Event, ITEM, SESSION_ID};
 use crate::subjects;
 
 /// What the writer knows about one stored event.
@@ -43,6 +43,9 @@ pub struct MemoryRecord {
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The source's own name of what the memory is about (attribute `item`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub written_at: OffsetDateTime,
     /// When the memory was deleted from RAE (a forget), if it was.
@@ -67,11 +70,8 @@ impl MemoryRecord {
             kind: event.kind.clone(),
             url: event.url.clone(),
             actor: event.actor.clone(),
-            session_id: event
-                .attributes
-                .get(SESSION_ID)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+            session_id: attribute(event, SESSION_ID),
+            item: attribute(event, ITEM),
             written_at: OffsetDateTime::now_utc(),
             forgotten_at: None,
         }
@@ -82,6 +82,15 @@ impl MemoryRecord {
     pub fn deletable(&self) -> bool {
         self.forgotten_at.is_none() && self.memory_id != "duplicate" && self.memory_id != "None"
     }
+}
+
+/// The string attribute `name` of `event`.
+fn attribute(event: &Event, name: &str) -> Option<String> {
+    event
+        .attributes
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 /// How a forget or a lookup names the records it means: by what, the value, and optionally
@@ -108,6 +117,8 @@ pub enum By {
     Actor,
     /// Every event of this conversation (`session_id`).
     Session,
+    /// Every version of this thing at the source (attribute `item`: a Slack message).
+    Item,
 }
 
 impl By {
@@ -117,6 +128,7 @@ impl By {
             By::Url => "url",
             By::Actor => "actor",
             By::Session => "session",
+            By::Item => "item",
         }
     }
 }
@@ -149,6 +161,7 @@ impl Selector {
             }),
             By::Actor => record.actor.as_deref() == Some(value),
             By::Session => record.session_id.as_deref() == Some(value),
+            By::Item => record.item.as_deref() == Some(value),
         };
         by && self.source.as_deref().is_none_or(|s| s == record.source)
     }
@@ -196,6 +209,7 @@ impl MemoryRecords {
             ("u", record.url.as_deref()),
             ("a", record.actor.as_deref()),
             ("s", record.session_id.as_deref()),
+            ("i", record.item.as_deref()),
         ] {
             if let Some(value) = value {
                 let digest = index_digest(&record.tenant, value);
@@ -255,6 +269,7 @@ impl MemoryRecords {
             By::Url => "u",
             By::Actor => "a",
             By::Session => "s",
+            By::Item => "i",
         };
         let digest = index_digest(tenant, &selector.value);
         let mut records = Vec::new();
@@ -378,6 +393,7 @@ mod tests {
             url: None,
             actor: None,
             session_id: None,
+            item: None,
             written_at: OffsetDateTime::UNIX_EPOCH,
             forgotten_at: None,
         };

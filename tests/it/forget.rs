@@ -16,12 +16,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_rae-pipeline");
 const GITHUB_SECRET: &str = "forget-github-secret";
 const ERASER: &str = "rpk_forget_eraser_key_for_tests_01";
 const ISSUE: &str = "https://github.com/Codertocat/Hello-World/issues/1";
+const SLACK_SECRET: &str = "forget-slack-signing";
 
 fn yaml() -> String {
     format!(
         r#"  - id: github
     config:
       secrets: ["{GITHUB_SECRET}"]
+  - id: slack
+    config:
+      signing_secrets: ["{SLACK_SECRET}"]
+      auto_store_channels: ["C123ABC456"]
 api_keys:
   - {{ id: eraser, key: "{ERASER}", scopes: ["memories:forget"], tenants: ["default-tenant"] }}
 "#
@@ -62,6 +67,30 @@ async fn forget(pipeline: &Pipeline, body: Value) -> (u16, Value) {
         )
         .await;
     (status, answer)
+}
+
+/// POSTs a Slack Events API body as Slack does.
+async fn slack(pipeline: &Pipeline, fixture: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/slack/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let body = std::fs::read_to_string(path).unwrap();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = rae_ingress::slack::verify::sign(SLACK_SECRET, &ts, body.as_bytes());
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/integrations/slack/events",
+            &body,
+            &[
+                ("content-type", "application/json"),
+                ("x-slack-request-timestamp", &ts),
+                ("x-slack-signature", &signature),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
 }
 
 /// The DELETEs RAE answered 200, by path.
@@ -226,5 +255,107 @@ async fn forget_refuses_bad_requests_with_the_field_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_edit_at_the_source_replaces_the_memory_and_a_deletion_forgets_it() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml())).await;
+
+    // A Slack message, then its edit: RAE gets the new text and is asked to delete the old.
+    slack(&pipeline, "event_callback.message.json").await;
+    wait_for("the message stored", Duration::from_secs(15), || async {
+        rae.stored().len() == 1
+    })
+    .await;
+    let original = rae.stored()[0].memory_id.clone().unwrap();
+    let answer = slack(&pipeline, "event_callback.message_changed.json").await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    wait_for(
+        "the edit stored and the original deleted",
+        Duration::from_secs(15),
+        || async {
+            rae.stored().len() == 2 && deleted(&rae) == [format!("/v2/memories/{original}")]
+        },
+    )
+    .await;
+    let edited = rae.stored()[1].clone();
+    assert_eq!(edited.body["content"], "Hello, world!");
+
+    // Its deletion at the source forgets the edited memory too.
+    let answer = slack(&pipeline, "event_callback.message_deleted.json").await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let edited_path = format!("/v2/memories/{}", edited.memory_id.unwrap());
+    wait_for(
+        "the edited memory deleted",
+        Duration::from_secs(15),
+        || async { deleted(&rae).contains(&edited_path) },
+    )
+    .await;
+    assert_eq!(deleted(&rae).len(), 2, "{:?}", deleted(&rae));
+    assert_eq!(rae.stored().len(), 2, "a deletion stores nothing");
+
+    // A GitHub comment deleted at the source: its memory goes, the issue's stays.
+    deliver(&pipeline, "issues", "issues.opened.json", "d-issue").await;
+    deliver(
+        &pipeline,
+        "issue_comment",
+        "issue_comment.created.json",
+        "d-comment",
+    )
+    .await;
+    wait_for(
+        "issue and comment stored",
+        Duration::from_secs(15),
+        || async { rae.stored().len() == 4 },
+    )
+    .await;
+    let comment = rae
+        .stored()
+        .into_iter()
+        .find(|r| {
+            r.body["content"]
+                .as_str()
+                .unwrap()
+                .contains("commented on issue")
+        })
+        .unwrap();
+    let fixture = format!(
+        "{}/tests/fixtures/github/issue_comment.created.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut payload: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    payload["action"] = "deleted".into();
+    let body = payload.to_string();
+    let signature = sign(GITHUB_SECRET, body.as_bytes());
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/integrations/github/webhook",
+            &body,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "issue_comment"),
+                ("x-github-delivery", "d-comment-deleted"),
+                ("x-hub-signature-256", &signature),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let comment_path = format!("/v2/memories/{}", comment.memory_id.unwrap());
+    wait_for(
+        "the comment's memory deleted",
+        Duration::from_secs(15),
+        || async { deleted(&rae).contains(&comment_path) },
+    )
+    .await;
+    assert_eq!(
+        deleted(&rae).len(),
+        3,
+        "only the comment's memory: {:?}",
+        deleted(&rae)
+    );
     pipeline.shutdown().await;
 }
