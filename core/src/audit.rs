@@ -62,8 +62,10 @@ impl Outcome {
     }
 }
 
-/// One decision of the ingress about one request, or one MCP call over HTTP (or, with
-/// `repeated`, a summary of refusals folded into one record). Never holds a key, a secret or a
+/// One decision of the ingress about one request, one MCP call over HTTP, an erasure request
+/// of the `forget` command, or an event the enricher did not pass on (operation `enrich`: a
+/// repeat, personal data dropped) (or, with `repeated`, a summary of refusals folded into one
+/// record). Never holds a key, a secret or a
 /// body.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Record {

@@ -148,6 +148,9 @@ pub struct EnrichConfig {
     /// Do not store an event that repeats one of the same sender within
     /// `nats.repeat_window_secs` (`rae_core::repeats`).
     pub drop_repeats: bool,
+    /// With `drop_repeats`: how many bits of the similarity hash a nearly-same event may differ
+    /// by (0: exact repeats only; at most 7).
+    pub repeat_distance: u32,
     /// What becomes of personal data in events (per tenant: `tenants.<alias>.personal_data`).
     pub personal_data: PersonalData,
 }
@@ -180,6 +183,7 @@ impl Default for EnrichConfig {
             concurrency: 64,
             max_deliveries: 100,
             drop_repeats: false,
+            repeat_distance: 4,
             personal_data: PersonalData::Off,
         }
     }
@@ -411,6 +415,15 @@ impl EnrichConfig {
             problems.push(Problem::new(
                 ".default_importance",
                 "must be between 0 and 1",
+            ));
+        }
+        if self.repeat_distance > crate::repeats::MAX_DISTANCE {
+            problems.push(Problem::new(
+                ".repeat_distance",
+                format!(
+                    "must be at most {} (0 for exact repeats only)",
+                    crate::repeats::MAX_DISTANCE
+                ),
             ));
         }
         for (i, rule) in self.rules.iter().enumerate() {
