@@ -6,7 +6,14 @@
 import { randomUUID } from "node:crypto";
 import * as vscode from "vscode";
 
-import { commitBody, memoryBody, parseNote, type Target } from "./api";
+import {
+  commitBody,
+  memoryBody,
+  parseNote,
+  type CommitFacts,
+  type MemoryBody,
+  type Target,
+} from "./api";
 import { Client } from "./client";
 import {
   enclosingSymbol,
@@ -16,7 +23,7 @@ import {
   selectedLines,
   type CodeContext,
 } from "./context";
-import { gitApi, type GitApi, type GitRepository } from "./git";
+import { gitApi, type GitRepository } from "./git";
 import { Queue, retryDelayMs, type Flushed } from "./queue";
 import { ContextView, documentSymbols, MemoryItem, RecallView } from "./views";
 
@@ -200,10 +207,7 @@ class Extension {
     await this.enqueue(key, body);
   }
 
-  private async enqueue(
-    key: string,
-    body: import("./api").MemoryBody,
-  ): Promise<void> {
+  private async enqueue(key: string, body: MemoryBody): Promise<void> {
     try {
       await this.queue.add(key, body, new Date());
     } catch (e) {
@@ -330,7 +334,11 @@ class Extension {
           ? "answering"
           : "not answering";
     const lines = [`RAE Memory: ${this.target().ingressUrl} is ${state}`];
-    if (waiting > 0) lines.push(`${waiting} memories waiting to be sent`);
+    if (waiting > 0) {
+      lines.push(
+        `${waiting} ${waiting === 1 ? "memory" : "memories"} waiting to be sent`,
+      );
+    }
     if (this.lastError !== undefined)
       lines.push(`Last error: ${this.lastError}`);
     this.status.tooltip = lines.join("\n");
@@ -460,7 +468,7 @@ class Extension {
         );
         return;
       }
-      watched.push(repo.onDidCommit(() => void this.rememberCommit(git, repo)));
+      watched.push(repo.onDidCommit(() => void this.rememberCommit(repo)));
     };
     git.repositories.forEach(watch);
     watched.push(git.onDidOpenRepository(watch));
@@ -470,11 +478,9 @@ class Extension {
     );
   }
 
-  private async rememberCommit(
-    _git: GitApi,
-    repo: GitRepository,
-  ): Promise<void> {
+  private async rememberCommit(repo: GitRepository): Promise<void> {
     const sha = repo.state.HEAD?.commit;
+    this.log(`commit ${sha ?? "(unknown)"} made in ${repo.rootUri.fsPath}`);
     if (sha === undefined) return;
     try {
       const commit = await repo.getCommit(sha);
@@ -485,7 +491,7 @@ class Extension {
         )
         .catch(() => []);
       const name = repositoryName(repo.rootUri.fsPath);
-      const facts: import("./api").CommitFacts = {
+      const facts: CommitFacts = {
         repository: name,
         sha,
         message: commit.message,

@@ -223,7 +223,8 @@ export class ContextView {
   }
 }
 
-/** The document's symbols from its language server, or none within a second and a half. */
+/** The document's symbols from its language server, or none within three seconds (a language
+ * server that is still starting). */
 export async function documentSymbols(uri: vscode.Uri): Promise<SymbolNode[]> {
   const toNode = (s: vscode.DocumentSymbol): SymbolNode => ({
     name: s.name,
@@ -250,7 +251,7 @@ export async function documentSymbols(uri: vscode.Uri): Promise<SymbolNode[]> {
       () => [],
     );
   const timeout = new Promise<SymbolNode[]>((resolve) =>
-    setTimeout(() => resolve([]), 1500),
+    setTimeout(() => resolve([]), 3000),
   );
   return Promise.race([ask, timeout]);
 }
