@@ -221,23 +221,6 @@ impl Driver {
     }
 }
 
-/// Runs git in `dir` with a fixed identity; answers stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs (install git)");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 const CART: &str = "export const TAX = 0.2;
 
 export class Cart {
@@ -251,7 +234,8 @@ export class Cart {
 }
 ";
 
-/// A git repository `shop` with `src/cart.ts` committed; answers its path and HEAD.
+/// A git repository `shop` with `src/cart.ts` committed and its own identity (VS Code's commit
+/// runs git without the harness's environment); answers its path and HEAD.
 fn workspace(dir: &Path) -> (PathBuf, String) {
     let repo = dir.join("shop");
     std::fs::create_dir_all(repo.join("src")).unwrap();

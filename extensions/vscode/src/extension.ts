@@ -111,7 +111,7 @@ class Extension {
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration("rae.autoCommitMemory"))
           void this.watchCommits();
-        if (e.affectsConfiguration("rae.ingressUrl")) this.checkSoon();
+        if (e.affectsConfiguration("rae.ingressUrl")) void this.checkHealth();
       }),
       context.secrets.onDidChange((e) => {
         if (e.key === KEY_SECRET) void this.flush(false);
@@ -122,7 +122,7 @@ class Extension {
     // Nothing slow during activation: the first health check, queued memories and the commit
     // watch start on the next turn.
     setTimeout(() => {
-      this.checkSoon();
+      void this.checkHealth();
       void this.watchCommits();
     }, 0);
     this.healthTimer = setInterval(
@@ -301,10 +301,6 @@ class Extension {
   }
 
   // ---- health and status ------------------------------------------------------------------
-
-  private checkSoon(): void {
-    void this.checkHealth();
-  }
 
   private async checkHealth(): Promise<void> {
     const problem = await this.client.health();
