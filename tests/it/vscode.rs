@@ -161,9 +161,7 @@ impl CodeServer {
 impl Drop for CodeServer {
     fn drop(&mut self) {
         // The whole process group: code-server, its extension host and file watcher.
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }
@@ -187,7 +185,8 @@ impl Driver {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
+            // Its own process group, so the chromium it starts goes with it (Drop).
+            .process_group(0)
             .spawn()
             .expect("node runs drive.mjs");
         let stdin = child.stdin.take().unwrap();
@@ -219,6 +218,21 @@ impl Driver {
         self.run("quit").await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            kill_group(pid);
+        }
+    }
+}
+
+/// Kills process group `pgid` (a child started with `process_group(0)` and what it started).
+fn kill_group(pgid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .status();
 }
 
 const CART: &str = "export const TAX = 0.2;
