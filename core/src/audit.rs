@@ -105,6 +105,21 @@ pub struct Record {
     pub until: Option<OffsetDateTime>,
 }
 
+/// Stores one record now and waits for its ack: for a decision outside the ingress (the
+/// `forget` command), where no [`Auditor`] runs.
+///
+/// # Errors
+/// [`crate::bus::PublishError`] when JetStream does not acknowledge it.
+pub async fn store(publisher: &Publisher, record: &Record) -> Result<(), crate::bus::PublishError> {
+    let subject = subjects::audit(&record.integration, record.outcome.as_str());
+    let payload = Bytes::from(serde_json::to_vec(record).unwrap_or_default());
+    let id = crate::event::new_id();
+    publisher
+        .publish(&subject, HeaderMap::new(), &id, payload)
+        .await
+        .map(|_| ())
+}
+
 /// How long refusals of one caller for one reason are folded into one summary.
 pub const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// Callers folded at once; past it a refusal is stored on its own, as before folding.
@@ -181,13 +196,7 @@ impl Auditor {
         let store = move |record: Record| {
             let publisher = publisher.clone();
             async move {
-                let subject = subjects::audit(&record.integration, record.outcome.as_str());
-                let payload = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
-                let id = crate::event::new_id();
-                if let Err(err) = publisher
-                    .publish(&subject, HeaderMap::new(), &id, payload)
-                    .await
-                {
+                if let Err(err) = store(&publisher, &record).await {
                     tracing::warn!(error = %err, integration = %record.integration, "audit record not stored");
                 }
             }

@@ -508,6 +508,11 @@ impl EventBuilder {
 /// Message-ID>`, `github:<owner/repo>#<number>`).
 pub const SESSION_ID: &str = "session_id";
 
+/// The attribute naming the thing at the source a memory is about, the same for every version
+/// of it, where no URL names it (a Slack message: `slack:<team>:<channel>:<ts>`), so an edit
+/// or a deletion at the source finds the memory to replace or forget.
+pub const ITEM: &str = "item";
+
 /// The attribute sent to RAE as the memory's readable name, `human_label`.
 pub const HUMAN_LABEL: &str = "human_label";
 

@@ -9,6 +9,7 @@
 mod backfill;
 mod check_config;
 mod dlq;
+mod forget;
 mod git_watch;
 mod keys;
 mod mail;
@@ -87,6 +88,9 @@ enum Command {
     /// Run stored events (RAE_EVENTS) again through enrichment and writing, e.g. for a new RAE
     /// or new rules. Needs the enricher and writer running (`up`).
     Backfill(backfill::BackfillArgs),
+    /// Forget memories (an erasure request): delete from RAE those of one event, URL, actor or
+    /// conversation, as the memory record knows them. Needs the writer running (`up`).
+    Forget(forget::ForgetArgs),
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(_) => Ok(()),
         Command::Backfill(args) => backfill::run(&config, args).await,
         Command::Tail(args) => tail::run(&config, args).await,
+        Command::Forget(args) => forget::run(&config, args).await,
     }
 }
 

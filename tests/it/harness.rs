@@ -203,6 +203,7 @@ impl FakeRae {
         let app = axum::Router::new()
             .route("/v2/memories/", axum::routing::post(store).get(list))
             .route("/v2/memories/query", axum::routing::post(query))
+            .route("/v2/memories/{id}", axum::routing::delete(scripted))
             .route("/hooks/{*rest}", axum::routing::post(hook))
             .route("/v2/search/hybrid", axum::routing::post(scripted))
             .route("/v2/reflections/generate", axum::routing::post(scripted))
@@ -347,8 +348,8 @@ async fn query(
     axum::Json(answer).into_response()
 }
 
-/// The graph and reflection routes: recorded and answered as [`FakeRae::set_answer`] says
-/// (200 with an empty object by default).
+/// The graph and reflection routes and deletes: recorded and answered as
+/// [`FakeRae::set_answer`] says (200 with an empty object by default).
 async fn scripted(
     State(state): State<Arc<Mutex<FakeState>>>,
     uri: axum::http::Uri,

@@ -14,6 +14,7 @@ mod deploy;
 mod dlq;
 mod enrich;
 mod faults;
+mod forget;
 mod git_watch;
 mod github;
 mod harness;

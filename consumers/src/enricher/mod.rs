@@ -108,13 +108,13 @@ impl Enricher {
 }
 
 impl Shared {
-    async fn handle(&self, message: Message) {
-        let sequence = consumers::stream_sequence(&message);
-        let Some(event) =
-            consumers::read_event(&self.publisher, &message, Stage::Enrich, &self.limits).await
-        else {
-            return;
-        };
+    /// The event judged by the rules, the personal-data policy and the LLM; `None` when it is
+    /// not to be stored (acked here).
+    async fn refine(
+        &self,
+        event: rae_core::event::Event,
+        message: &Message,
+    ) -> Option<rae_core::event::Event> {
         let mut enriched = self.rules.enrich(event, &self.limits);
         // Before the LLM, which would otherwise read what the policy removes.
         if !self.personal_data.apply(&mut enriched, &self.limits) {
@@ -122,7 +122,7 @@ impl Shared {
             if let Err(err) = message.ack().await {
                 tracing::warn!(event_id = %enriched.id, error = %err, "ack of a dropped event failed; it will be redelivered and dropped again");
             }
-            return;
+            return None;
         }
         // Before the LLM: a repeat is not worth a model call.
         if let Some(repeats) = &self.repeats {
@@ -133,12 +133,32 @@ impl Shared {
                 if let Err(err) = message.ack().await {
                     tracing::warn!(event_id = %enriched.id, error = %err, "ack of a repeat failed; it will be redelivered and found again");
                 }
-                return;
+                return None;
             }
         }
         if let Some(llm) = &self.llm {
             llm.refine(&mut enriched, &self.limits).await;
         }
+        Some(enriched)
+    }
+
+    async fn handle(&self, message: Message) {
+        let sequence = consumers::stream_sequence(&message);
+        let Some(event) =
+            consumers::read_event(&self.publisher, &message, Stage::Enrich, &self.limits).await
+        else {
+            return;
+        };
+        // A forget passes as it is: nothing in it is stored, so nothing is judged, redacted or
+        // dropped as a repeat.
+        let enriched = if rae_core::forget::only_forgets(&event) {
+            event
+        } else {
+            match self.refine(event, &message).await {
+                Some(enriched) => enriched,
+                None => return,
+            }
+        };
         let subject =
             subjects::enriched(&enriched.tenant, enriched.source.as_str(), &enriched.kind);
         // The id is stable across redeliveries of this input message, and new for a replayed

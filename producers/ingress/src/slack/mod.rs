@@ -23,6 +23,7 @@ use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::audit::Outcome;
 use rae_core::config::{Config, Secret, SlackConfig};
 use rae_core::event::{self, Event, Layer, Limits, Route, Source};
+use rae_core::forget;
 
 /// A workspace's tenant and channels.
 #[derive(Debug, Clone)]
@@ -232,9 +233,34 @@ pub async fn accept_event(
     };
     let workspace = app.workspace(callback.team_id.as_deref());
     caller.tenant = Some(workspace.tenant.clone());
-    let message = match callback.event {
+    let team = callback.team_id.as_deref().unwrap_or("-");
+    let (message, edit) = match callback.event {
         events::Decision::Skip { reason } => return Ok(Answer::ignored(reason)),
-        events::Decision::Store(message) => message,
+        events::Decision::Store(message) => (message, false),
+        events::Decision::Edit(message) => (message, true),
+        events::Decision::Delete { channel, ts } => {
+            let whitelist = &workspace.channel_whitelist;
+            if !whitelist.is_empty() && !listed(whitelist, &channel, None) {
+                return Ok(Answer::ignored(format!(
+                    "channel {channel} is not in channel_whitelist"
+                )));
+            }
+            // Whatever was stored of it (a message, a mention, its edits) is forgotten.
+            let route = Route {
+                tenant: &workspace.tenant,
+                project: &workspace.project,
+                source: Source::Slack,
+                integration: &app.id,
+            };
+            let selector = forget::Selector::new(forget::By::Item, item(team, &channel, &ts));
+            let id = event::derived_id(&app.id, &callback.event_id);
+            let event = forget::request(route, id, &selector, "Slack message deleted")
+                .validated(&state.limits)?;
+            let accepted = app.publish(event, state).await?;
+            let mut answer = Answer::accepted(&accepted);
+            answer.status = StatusCode::OK;
+            return Ok(answer);
+        }
     };
     let whitelist = &workspace.channel_whitelist;
     if !whitelist.is_empty() && !listed(whitelist, &message.channel, None) {
@@ -271,11 +297,17 @@ pub async fn accept_event(
     }
     // A reply joins its thread; a message that may start one is its own thread's first.
     let thread = message.thread_ts.as_deref().unwrap_or(&message.ts);
-    let team = callback.team_id.as_deref().unwrap_or("-");
     attributes.insert(
         event::SESSION_ID.into(),
         json!(format!("slack:{team}:{}:{thread}", message.channel)),
     );
+    let item = item(team, &message.channel, &message.ts);
+    if edit {
+        // The edited text replaces the memory of every earlier version.
+        let selector = forget::Selector::new(forget::By::Item, item.clone());
+        attributes.insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
+    }
+    attributes.insert(event::ITEM.into(), json!(item));
     let occurred_at = slack_time(&message.ts)
         .or_else(|| {
             callback
@@ -304,6 +336,11 @@ pub async fn accept_event(
     let mut answer = Answer::accepted(&accepted);
     answer.status = StatusCode::OK;
     Ok(answer)
+}
+
+/// The name of one message, the same for every version of it (attribute `item`).
+fn item(team: &str, channel: &str, ts: &str) -> String {
+    format!("slack:{team}:{channel}:{ts}")
 }
 
 /// A Slack `ts` (`1531420618.000200`) as a time.
