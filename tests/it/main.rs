@@ -23,4 +23,5 @@ mod mcp;
 mod memories;
 mod slack;
 mod supervision;
+mod vscode;
 mod webhook;
