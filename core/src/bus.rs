@@ -286,6 +286,11 @@ impl Bus {
                 1,
             ),
             (
+                subjects::THREADS_BUCKET,
+                DAY * c.events_max_age_days as u32,
+                1,
+            ),
+            (
                 subjects::REPEATS_BUCKET,
                 Duration::from_secs(c.repeat_window_secs),
                 1,
@@ -432,6 +437,14 @@ impl Bus {
             store,
             self.js.clone(),
         ))
+    }
+
+    /// The `rae_threads` bucket (`enrich.thread_digest`).
+    ///
+    /// # Errors
+    /// [`BusError::Bucket`] when it does not exist (run `setup`).
+    pub async fn threads(&self) -> Result<kv::Store, BusError> {
+        self.bucket(subjects::THREADS_BUCKET).await
     }
 
     /// A key-value bucket that `setup` created.

@@ -197,7 +197,12 @@ fn redact_credentials(event: &mut Event) {
         .attributes
         .get(REDACTED)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     for kind in found {
         metrics::counter!(crate::telemetry::names::REDACTIONS, "kind" => kind.as_str())

@@ -31,6 +31,8 @@ pub const WRITES_BUCKET: &str = "rae_writes";
 pub const REPEATS_BUCKET: &str = "rae_repeats";
 /// Key-value bucket of the memory record: per stored event, its RAE memory id and lookup keys.
 pub const MEMORIES_BUCKET: &str = "rae_memories";
+/// Key-value bucket of conversations in progress, for `enrich.thread_digest`.
+pub const THREADS_BUCKET: &str = "rae_threads";
 
 /// Durable consumer name of the enricher on [`EVENTS_STREAM`].
 pub const ENRICHER_CONSUMER: &str = "enricher";

@@ -12,7 +12,7 @@ pub(super) async fn run(config: &Config) -> Result<(), Failure> {
     let bus = connect(config).await?;
     bus.setup().await.context("setup")?;
     println!(
-        "streams {}, {}, {}, {} and buckets {}, {}, {}, {}, {} are ready on {}",
+        "streams {}, {}, {}, {} and buckets {}, {}, {}, {}, {}, {} are ready on {}",
         subjects::EVENTS_STREAM,
         subjects::ENRICHED_STREAM,
         subjects::DLQ_STREAM,
@@ -22,6 +22,7 @@ pub(super) async fn run(config: &Config) -> Result<(), Failure> {
         subjects::WRITES_BUCKET,
         subjects::REPEATS_BUCKET,
         subjects::MEMORIES_BUCKET,
+        subjects::THREADS_BUCKET,
         config.nats.url
     );
     Ok(())

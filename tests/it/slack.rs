@@ -514,3 +514,81 @@ async fn shutdown_waits_for_a_query_answer_still_on_its_way_to_response_url() {
         followed[0].body
     );
 }
+
+/// `enrich.thread_digest`: three replies in one thread, then quiet; one digest memory sums the
+/// thread up, in the thread's session, and the thread is not digested again while it stays
+/// quiet.
+#[tokio::test]
+async fn a_thread_that_goes_quiet_gets_one_digest() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut config = test_config(&nats, &rae, &slack_yaml(&rae));
+    config.enrich.thread_digest.quiet_secs = 1;
+    config.enrich.thread_digest.min_messages = 3;
+    let mut pipeline = Pipeline::start(&config).await;
+    let reply = fixture("event_callback.thread_reply.json");
+    for (i, (user, text)) in [
+        ("U1", "Should the cache move to Redis?"),
+        ("U2", "Yes, Memcached keeps losing keys."),
+        ("U3", "Agreed, Redis it is."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = reply
+            .replace("Ev0THR3AD1", &format!("Ev0THR3AD{}", i + 2))
+            .replace("1483037603.017503", &format!("1483037603.01750{i}"))
+            .replace("U2222222", user)
+            .replace("Agreed, and we keep Redis only for the cache.", text);
+        let (status, answer) = event(&pipeline, &body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    wait_for("the thread digest", Duration::from_secs(20), || async {
+        rae.stored()
+            .iter()
+            .any(|r| r.body["metadata"]["kind"] == "thread_digest")
+    })
+    .await;
+    let digests: Vec<Value> = rae
+        .stored()
+        .into_iter()
+        .filter(|r| r.body["metadata"]["kind"] == "thread_digest")
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    let content = digests[0]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Thread digest (slack, 3 messages from U1, U2, U3"),
+        "{content}"
+    );
+    assert!(
+        content.contains("Should the cache move to Redis?")
+            && content.contains("Agreed, Redis it is."),
+        "{content}"
+    );
+    assert_eq!(
+        digests[0]["session_id"], "slack:T123ABC456:C123ABC456:1482960137.003543",
+        "{:#}",
+        digests[0]
+    );
+    // Still quiet a few sweeps later: no second digest.
+    let stored = rae.stored().len();
+    let bus = pipeline.bus().clone();
+    wait_for(
+        "the enricher and writer to settle",
+        Duration::from_secs(10),
+        || {
+            let bus = bus.clone();
+            async move { consumer_settled(&bus, "RAE_ENRICHED", "writer").await }
+        },
+    )
+    .await;
+    // An absence can only be watched for a while: three sweeps (one a second) without a digest.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rae.stored().len(),
+        stored,
+        "a quiet thread is digested once"
+    );
+    pipeline.shutdown().await;
+}

@@ -8,6 +8,7 @@ pub mod personal;
 #[cfg(test)]
 mod ranking;
 pub mod rules;
+pub mod threads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ struct Shared {
     repeats: Option<rae_core::repeats::Repeats>,
     /// `enrich.repeat_distance`.
     repeat_distance: u32,
+    /// With `enrich.thread_digest.quiet_secs`: where conversations are noted.
+    threads: Option<threads::Threads>,
 }
 
 /// Why the enricher could not start.
@@ -84,6 +87,11 @@ impl Enricher {
                     None
                 },
                 repeat_distance: config.enrich.repeat_distance,
+                threads: if config.enrich.thread_digest.quiet_secs > 0 {
+                    Some(threads::Threads::new(bus, config.enrich.thread_digest.clone()).await?)
+                } else {
+                    None
+                },
             }),
             concurrency: config.enrich.concurrency,
         })
@@ -93,11 +101,26 @@ impl Enricher {
     pub async fn run(self, token: CancellationToken) {
         let bus = self.shared.publisher.bus().clone();
         let shared = self.shared;
+        // The digest sweep, beside the pull loop, stops with it.
+        let sweeping = {
+            let threads = shared.threads.clone();
+            let publisher = shared.publisher.clone();
+            let token = token.clone();
+            async move {
+                let Some(threads) = threads else { return };
+                match publisher.bus().dedupe().await {
+                    Ok(dedupe) => threads.run(publisher, dedupe, token).await,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "thread digests off: rae_dedupe unavailable")
+                    }
+                }
+            }
+        };
         let handle = move |message: Message| {
             let shared = shared.clone();
             async move { shared.handle(message).await }
         };
-        consumers::run_stage(
+        let enriching = consumers::run_stage(
             &bus,
             Stage::Enrich,
             self.consumer,
@@ -105,8 +128,8 @@ impl Enricher {
             Arc::new(consumers::Open),
             handle,
             token,
-        )
-        .await;
+        );
+        tokio::join!(enriching, sweeping);
     }
 }
 
@@ -210,6 +233,9 @@ impl Shared {
         {
             Ok(_) => {
                 metrics::counter!(names::EVENTS_ENRICHED).increment(1);
+                if let Some(threads) = &self.threads {
+                    threads.note(&enriched).await;
+                }
                 if let Err(err) = message.ack().await {
                     tracing::warn!(event_id = %enriched.id, error = %err, "ack failed; the event will be redelivered and deduplicated");
                 }

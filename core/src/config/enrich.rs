@@ -56,6 +56,25 @@ pub struct TenantEnrichConfig {
     pub personal_data: Option<PersonalData>,
 }
 
+/// Digests of conversations that went quiet (`enrich.thread_digest`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreadDigestConfig {
+    /// Seconds without a new message after which a thread is digested; 0 turns digests off.
+    pub quiet_secs: u64,
+    /// New messages since the last digest a thread needs to be digested.
+    pub min_messages: u64,
+}
+
+impl Default for ThreadDigestConfig {
+    fn default() -> Self {
+        ThreadDigestConfig {
+            quiet_secs: 0,
+            min_messages: 3,
+        }
+    }
+}
+
 /// Enrichment settings of one integration (by its id), before its tenant's and the global ones.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -168,6 +187,8 @@ pub struct EnrichConfig {
     pub personal_data: PersonalData,
     /// Settings per integration id.
     pub integrations: BTreeMap<String, IntegrationEnrichConfig>,
+    /// Digests of conversations that went quiet.
+    pub thread_digest: ThreadDigestConfig,
 }
 
 impl Default for EnrichConfig {
@@ -201,6 +222,7 @@ impl Default for EnrichConfig {
             repeat_distance: 4,
             personal_data: PersonalData::Off,
             integrations: BTreeMap::new(),
+            thread_digest: ThreadDigestConfig::default(),
         }
     }
 }
@@ -431,6 +453,12 @@ impl EnrichConfig {
             problems.push(Problem::new(
                 ".default_importance",
                 "must be between 0 and 1",
+            ));
+        }
+        if self.thread_digest.min_messages == 0 {
+            problems.push(Problem::new(
+                ".thread_digest.min_messages",
+                "must be at least 1",
             ));
         }
         if self.repeat_distance > crate::repeats::MAX_DISTANCE {

@@ -39,7 +39,7 @@ pub use email::{
 };
 pub use enrich::{
     default_rules, BaseImportance, EnrichConfig, IntegrationEnrichConfig, LlmApi, LlmConfig,
-    PersonalData, RuleConfig, TenantEnrichConfig,
+    PersonalData, RuleConfig, TenantEnrichConfig, ThreadDigestConfig,
 };
 pub use expand::expand;
 pub use git::{GitConfig, GitImportantConfig, GitPathRule, GitRepositoryConfig, GIT_SIGNALS};
