@@ -137,6 +137,14 @@ async fn an_erasure_request_deletes_each_memory_once_through_a_rae_failure() {
         .map(|r| r.memory_id.clone().unwrap())
         .collect();
     assert_eq!(memories.len(), 2);
+    // Issue and comment are one conversation, named by the issue's title.
+    for stored in rae.stored() {
+        assert_eq!(stored.body["session_id"], "github:Codertocat/Hello-World#1");
+        assert_eq!(
+            stored.body["human_label"],
+            "Codertocat/Hello-World#1: Spelling error in the README file"
+        );
+    }
 
     // A dry run says what would go, and changes nothing.
     let (status, answer) = forget(

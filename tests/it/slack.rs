@@ -571,6 +571,17 @@ async fn a_thread_that_goes_quiet_gets_one_digest() {
         "{:#}",
         digests[0]
     );
+    // Each reply names its thread for people too (RAE's human_label).
+    let reply = rae
+        .stored()
+        .into_iter()
+        .find(|r| r.body["metadata"]["kind"] == "message")
+        .unwrap();
+    assert_eq!(
+        reply.body["human_label"], "Slack thread 1482960137.003543 in C123ABC456",
+        "{:#}",
+        reply.body
+    );
     // Still quiet a few sweeps later: no second digest.
     let stored = rae.stored().len();
     let bus = pipeline.bus().clone();

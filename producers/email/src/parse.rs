@@ -306,6 +306,16 @@ pub fn to_event(
             rae_core::event::SESSION_ID,
             json!(format!("email:{}", clip(root))),
         );
+        // The thread's readable name: its subject without `Re:`.
+        if let Some(thread) = mail.thread.as_deref().filter(|t| !t.trim().is_empty()) {
+            put(
+                rae_core::event::HUMAN_LABEL,
+                json!(format!(
+                    "Mail: {}",
+                    clip_bytes(thread, MAX_HEADER_ATTRIBUTE)
+                )),
+            );
+        }
     }
     put(
         "thread",
@@ -485,6 +495,7 @@ mod tests {
         // The reply joins the conversation its first message (the oldest reference) started;
         // a first message starts its own.
         assert_eq!(e.attributes["session_id"], "email:root-0@example.com");
+        assert_eq!(e.attributes["human_label"], "Mail: Shipping plan");
         let first = event_of("plain.eml");
         assert_eq!(first.attributes["session_id"], "email:plain-1@example.com");
     }

@@ -298,6 +298,16 @@ pub async fn accept(
             event::SESSION_ID.into(),
             json!(format!("github:{repo}#{number}")),
         );
+        // The conversation's readable name: the issue's or PR's title.
+        let title = ["issue", "pull_request"]
+            .iter()
+            .find_map(|item| payload.get(*item)?.get("title")?.as_str())
+            .map(|t| rae_core::text::clip_chars(t.lines().next().unwrap_or(""), 200).into_owned());
+        let label = match title.filter(|t| !t.trim().is_empty()) {
+            Some(title) => format!("{repo}#{number}: {title}"),
+            None => format!("{repo}#{number}"),
+        };
+        attributes.insert(event::HUMAN_LABEL.into(), json!(label));
     }
     let route = Route {
         tenant,

@@ -301,6 +301,10 @@ pub async fn accept_event(
         event::SESSION_ID.into(),
         json!(format!("slack:{team}:{}:{thread}", message.channel)),
     );
+    attributes.insert(
+        event::HUMAN_LABEL.into(),
+        json!(format!("Slack thread {thread} in {}", message.channel)),
+    );
     let item = item(team, &message.channel, &message.ts);
     if edit {
         // The edited text replaces the memory of every earlier version.
