@@ -16,6 +16,9 @@ pub enum Scope {
     WebhooksWrite,
     #[serde(rename = "dlq:admin")]
     DlqAdmin,
+    /// Sign in to the operator console and look (its actions need `dlq:admin` too).
+    #[serde(rename = "console:read")]
+    ConsoleRead,
 }
 
 impl Scope {
@@ -25,6 +28,7 @@ impl Scope {
             Scope::MemoriesRead => "memories:read",
             Scope::WebhooksWrite => "webhooks:write",
             Scope::DlqAdmin => "dlq:admin",
+            Scope::ConsoleRead => "console:read",
         }
     }
 }

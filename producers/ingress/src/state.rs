@@ -139,6 +139,16 @@ impl IngressState {
         self
     }
 
+    /// The audit queue, for routes the binary mounts beside the ingress's (the console).
+    pub fn auditor(&self) -> Auditor {
+        self.auditor.clone()
+    }
+
+    /// RAE's health from the writer, when it runs in this process.
+    pub fn rae_health(&self) -> Option<rae_core::rae::RaeHealth> {
+        self.rae_health.clone()
+    }
+
     /// The budget of request body bytes held at once (`ingress.max_inflight_body_bytes`), for
     /// routes the binary mounts beside the ingress's (MCP's `/mcp`) to share.
     pub fn body_budget(&self) -> Arc<tokio::sync::Semaphore> {
