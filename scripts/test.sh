@@ -61,6 +61,17 @@ if [ ! -x "$mcp_clients/node_modules/.bin/mcp-inspector" ] \
   npm ci --prefix "$mcp_clients" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
 fi
 
+# The console's browser tests (tests/it/console.rs) drive a real Chromium: Debian's chromium,
+# through the npm package playwright-core (it downloads no browser), pinned by
+# tests/it/console/package-lock.json and installed there by npm ci.
+command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium (the browser tests' real browser)" >&2; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+console_tests=tests/it/console
+if [ ! -d "$console_tests/node_modules/playwright-core" ] \
+  || [ "$console_tests/package-lock.json" -nt "$console_tests/node_modules/.package-lock.json" ]; then
+  echo "installing playwright-core (npm ci in $console_tests, the console's browser tests)" >&2
+  npm ci --prefix "$console_tests" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --all-targets

@@ -317,6 +317,7 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
             let access = rae_console::Access {
                 keys: state.keys.clone(),
                 auditor: state.auditor(),
+                activity: state.activity(),
                 rae_health: state.rae_health(),
             };
             let console = rae_console::router(config, bus.clone(), access, token.clone())

@@ -15,9 +15,12 @@
 //! live tail's filters ([`rae_core::tail`]).
 
 mod dead_letters;
+mod overview;
 mod pages;
 pub mod session;
 mod signin;
+mod tail;
+mod trace;
 mod web;
 
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+use rae_core::activity::Activity;
 use rae_core::api_keys::KeyRing;
 use rae_core::audit::Auditor;
 use rae_core::bus::Bus;
@@ -36,6 +40,9 @@ use rae_core::rae::{ClientError, RaeClient, RaeHealth};
 /// Where the console's pages live, on the ingress's listener or its own.
 pub const PREFIX: &str = "/console";
 
+/// The page a signed-in operator lands on.
+pub(crate) const HOME: &str = "/console/overview";
+
 /// Integration id of the console in audit records.
 pub const INTEGRATION: &str = "console";
 
@@ -43,6 +50,8 @@ pub const INTEGRATION: &str = "console";
 pub struct Access {
     pub keys: Arc<KeyRing>,
     pub auditor: Auditor,
+    /// Requests, errors and last activity per integration, from the ingress.
+    pub activity: Activity,
     /// RAE's health from the writer's breaker, when the writer runs in this process.
     pub rae_health: Option<RaeHealth>,
 }
@@ -63,6 +72,7 @@ pub(crate) struct Shared {
     pub(crate) bus: Bus,
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) auditor: Auditor,
+    pub(crate) activity: Activity,
     pub(crate) rae_health: Option<RaeHealth>,
     pub(crate) rae: RaeClient,
     pub(crate) sessions: Mutex<session::Sessions>,
@@ -103,6 +113,7 @@ pub fn router(
         bus,
         keys: access.keys,
         auditor: access.auditor,
+        activity: access.activity,
         rae_health: access.rae_health,
         sessions: Mutex::new(session::Sessions::new(limits)),
         tails: Arc::new(tokio::sync::Semaphore::new(c.max_tails)),
@@ -113,10 +124,15 @@ pub fn router(
         .route("/console/", get(pages::home))
         .route("/console/sign-in", get(signin::form).post(signin::sign_in))
         .route("/console/sign-out", post(signin::sign_out))
+        .route("/console/overview", get(overview::page))
+        .route("/console/overview/status", get(overview::status))
         .route("/console/dead-letters", get(dead_letters::list))
         .route("/console/dead-letters/confirm", post(dead_letters::confirm))
         .route("/console/dead-letters/apply", post(dead_letters::apply))
         .route("/console/dead-letters/{sequence}", get(dead_letters::show))
+        .route("/console/trace", get(trace::page))
+        .route("/console/tail", get(tail::page))
+        .route("/console/tail/events", get(tail::events))
         .route("/console/assets/console.css", get(pages::stylesheet))
         .route("/console/assets/console.js", get(pages::script))
         .route(

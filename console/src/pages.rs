@@ -10,7 +10,7 @@ use crate::Console;
 /// `/console`: the overview when signed in, else the sign-in page.
 pub(crate) async fn home(State(console): State<Console>, headers: HeaderMap) -> Response {
     match console.signed(&headers) {
-        Ok(_) => Redirect::to("/console/overview").into_response(),
+        Ok(_) => Redirect::to(crate::HOME).into_response(),
         Err(refused) => refused.into_response(),
     }
 }

@@ -27,7 +27,7 @@ struct SignIn {
 /// `GET /console/sign-in`.
 pub(crate) async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
     if console.signed(&headers).is_ok() {
-        return Redirect::to("/console/overview").into_response();
+        return Redirect::to(crate::HOME).into_response();
     }
     render(
         StatusCode::OK,
@@ -92,7 +92,7 @@ pub(crate) async fn sign_in(State(console): State<Console>, body: Bytes) -> Resp
     tracing::info!(key_id = %key.id, "console sign-in");
     let token = rae_core::sync::lock(&console.sessions).start(key, Instant::now());
     let c = &console.config.console;
-    let mut response = Redirect::to("/console/overview").into_response();
+    let mut response = Redirect::to(crate::HOME).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         session_cookie(&token, c.session_max_secs, c.secure_cookie),
