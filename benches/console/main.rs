@@ -54,13 +54,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// A `nats-server -js` on a free port with its own store, killed on drop.
-struct Nats(std::process::Child, u16, tempfile::TempDir);
+/// A `nats-server -js` on a free port with its own store (removed on drop), killed on drop.
+struct Nats {
+    child: std::process::Child,
+    port: u16,
+    _store: tempfile::TempDir,
+}
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -91,7 +95,11 @@ fn start_nats() -> Result<Nats> {
         .ok()
         .flatten()
         .ok_or("nats-server did not report its port")?;
-    Ok(Nats(child, port, store))
+    Ok(Nats {
+        child,
+        port,
+        _store: store,
+    })
 }
 
 async fn run() -> Result<()> {
@@ -107,7 +115,7 @@ api_keys:
   - {{ id: operator, key: "{KEY}", scopes: ["console:read", "dlq:admin"], tenants: ["*"] }}
 console: {{ enabled: true }}
 "#,
-        port = nats.1
+        port = nats.port
     );
     let config = Config::load(&Source::Text(yaml), &|_| None)?;
     let data = tempfile::tempdir()?;
@@ -183,7 +191,10 @@ console: {{ enabled: true }}
 
     let last_page_after = (DEAD_LETTERS - TAIL) as u64;
     let cases = [
-        ("first page (50 of 10,000)", "/console/dead-letters".to_owned()),
+        (
+            "first page (50 of 10,000)",
+            "/console/dead-letters".to_owned(),
+        ),
         (
             "middle page (after 5,000)",
             "/console/dead-letters?after=5000".to_owned(),

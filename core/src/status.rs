@@ -124,7 +124,7 @@ pub fn by_stage_and_reason(entries: &[Entry]) -> Vec<(Stage, String, u64)> {
         .into_iter()
         .map(|((_, reason), (stage, count))| (stage, reason.to_owned(), count))
         .collect();
-    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out.sort_by_key(|entry| std::cmp::Reverse(entry.2));
     out
 }
 

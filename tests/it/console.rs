@@ -365,6 +365,7 @@ async fn an_operator_finds_and_replays_a_dead_letter_in_a_browser() {
             .env("CONTENT", content)
             .env("DELIVERED_ID", &delivered)
             .env("MEMORY_ID", &memory_id)
+            .env("SECRET", SECRET)
             .env("CHROMIUM", chromium())
             .env("SCREENSHOTS", screenshots)
             .env("HOME", home.path())

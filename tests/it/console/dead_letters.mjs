@@ -2,12 +2,12 @@
 // operator would, for tests/it/console.rs. Environment: BASE (the console's origin), KEY (an
 // operator key: console:read and dlq:admin), OTHER_KEY (a console key of another tenant),
 // CONTENT (the content of the event RAE refused), DELIVERED_ID and MEMORY_ID (an event RAE
-// stored and the memory id it answered), CHROMIUM (the browser), SCREENSHOTS (a
+// stored and the memory id it answered), SECRET (the memory webhook's), CHROMIUM (the browser), SCREENSHOTS (a
 // folder to save screenshots in, optional). Exits non-zero with the reason on the first step
 // that does not show what it should.
 import { chromium } from "playwright-core";
 
-const { BASE, KEY, OTHER_KEY, CONTENT, DELIVERED_ID, MEMORY_ID, SCREENSHOTS } = process.env;
+const { BASE, KEY, OTHER_KEY, CONTENT, DELIVERED_ID, MEMORY_ID, SECRET, SCREENSHOTS } = process.env;
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 
 function check(condition, what) {
@@ -105,6 +105,20 @@ try {
   // The replayed dead letter is gone from the list.
   await page.goto(`${BASE}/console/dead-letters?reason=rae_rejected`);
   check((await page.locator("caption").first().textContent()).includes("No dead letters match"), "the replayed dead letter is still listed");
+
+  // The live tail shows an event as it is published.
+  await page.getByRole("link", { name: "Live tail" }).click();
+  await page.getByLabel("Flow").selectOption("events");
+  await page.getByRole("button", { name: "Watch" }).click();
+  await page.locator("#tail-state").filter({ hasText: "Watching." }).waitFor();
+  const sent = await context.request.post(`${BASE}/api/v1/webhooks/memory`, {
+    headers: { "x-webhook-secret": SECRET, "content-type": "application/json" },
+    data: { content: "Seen live in the tail" },
+  });
+  check(sent.status() === 202, `the webhook answered ${sent.status()}`);
+  await page.locator("#tail-log p").filter({ hasText: "Seen live in the tail" }).waitFor();
+  await shot(page, "console-tail");
+  await page.getByRole("button", { name: "Stop" }).click();
 
   // A key of another tenant signs in but sees none of this tenant's dead letters.
   const other = await browser.newContext();
