@@ -2,9 +2,12 @@
 //! where the event went (accepted, enriched, written to RAE with its memory id, or
 //! dead-lettered and why). The finding is the core's ([`rae_core::trace`]).
 //!
-//! A URL is looked up among the newest events of `RAE_EVENTS` (several events can share one:
-//! a pull request's opening and its reviews); a Message-ID gives the event id directly, since
-//! email event ids derive from it, the integration and the tenant.
+//! RAE's memory id comes from the writer's memory record ([`rae_core::memory_record`]). A URL
+//! is looked up in the record's URL index for each tenant the key sees (events written to RAE),
+//! else among the newest events of `RAE_EVENTS` (events not written yet); several events can
+//! share one URL (a pull request's opening and its reviews), and the page lists them. A
+//! Message-ID gives the event id directly, since email event ids derive from it, the
+//! integration and the tenant.
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
@@ -14,6 +17,7 @@ use serde_json::Value;
 
 use rae_core::api_keys::ApiKey;
 use rae_core::config::IntegrationKind;
+use rae_core::memory_record::{MemoryRecord, MemoryRecords, Selector};
 use rae_core::trace::{self, Match, Trace, SCAN_BOUND};
 
 use crate::web::{self, render, when, Chrome, Refused};
@@ -142,7 +146,7 @@ pub(crate) async fn page(
             }
             ids
         }
-        Query::Url(url) => match trace::by_url(&console.bus, url, only, 50).await {
+        Query::Url(url) => match by_url(&console, key, url).await {
             Ok(found) => {
                 let found: Vec<Match> = found
                     .into_iter()
@@ -168,9 +172,25 @@ pub(crate) async fn page(
             }
         },
     };
-    let mut best: Option<Trace> = None;
+    let records = console.bus.memory_records().await.ok();
+    let mut best: Option<(Trace, Option<MemoryRecord>)> = None;
     for id in &candidates {
-        match trace::find(&console.bus, id, only, None).await {
+        let record = match &records {
+            Some(records) => records
+                .get(id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|r| key.allows_tenant(&r.tenant)),
+            None => None,
+        };
+        // The id's own time when it has one, else a while before the write.
+        let near = trace::id_time(id).or_else(|| {
+            record
+                .as_ref()
+                .map(|r| r.written_at - time::Duration::hours(1))
+        });
+        match trace::find(&console.bus, id, only, near).await {
             Ok(mut found) => {
                 // Another tenant's event is not there for this key.
                 if found
@@ -187,9 +207,10 @@ pub(crate) async fn page(
                 found
                     .dead_letters
                     .retain(|e| key.allows_tenant(e.letter.tenant()));
-                let any = found.accepted.is_some() || !found.dead_letters.is_empty();
+                let any =
+                    found.accepted.is_some() || !found.dead_letters.is_empty() || record.is_some();
                 page.read += found.read;
-                best = Some(found);
+                best = Some((found, record));
                 if any {
                     break;
                 }
@@ -200,17 +221,10 @@ pub(crate) async fn page(
             }
         }
     }
-    let Some(found) = best else {
+    let Some((found, memory)) = best else {
         return render(StatusCode::NOT_FOUND, &page);
     };
-    let memory = match &found.enriched {
-        Some(enriched) => match console.bus.write_journal().await {
-            Ok(journal) => journal.memory_of(&enriched.msg_id).await.ok().flatten(),
-            Err(_) => None,
-        },
-        None => None,
-    };
-    let status = if found.accepted.is_none() && found.dead_letters.is_empty() {
+    let status = if found.accepted.is_none() && found.dead_letters.is_empty() && memory.is_none() {
         page.error = Some(format!(
             "No event {} among the newest {SCAN_BOUND} events (or near the time its id carries).",
             found.id
@@ -247,8 +261,47 @@ fn list(value: &Value) -> String {
         .unwrap_or_else(|| "none".to_owned())
 }
 
+/// The events with `url` that `key` sees: from the memory record's URL index of each of its
+/// tenants (events written to RAE), else from the newest events of `RAE_EVENTS`.
+async fn by_url(
+    console: &Console,
+    key: &ApiKey,
+    url: &str,
+) -> Result<Vec<Match>, rae_core::bus::BusError> {
+    let mut found = Vec::new();
+    if let Ok(records) = console.bus.memory_records().await {
+        found = indexed(&records, &tenants_of(console, key), url).await?;
+    }
+    if found.is_empty() {
+        found = trace::by_url(&console.bus, url, key.only_tenant(), 50).await?;
+    }
+    Ok(found)
+}
+
+/// The written events with `url` of `tenants`, newest first.
+async fn indexed(
+    records: &MemoryRecords,
+    tenants: &[String],
+    url: &str,
+) -> Result<Vec<Match>, rae_core::bus::BusError> {
+    let mut found = Vec::new();
+    for tenant in tenants {
+        for record in records.find(tenant, &Selector::Url(url.to_owned())).await? {
+            found.push(Match {
+                id: record.event_id,
+                kind: record.kind,
+                tenant: record.tenant,
+                received_at: when(record.written_at),
+            });
+        }
+    }
+    found.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+    found.truncate(50);
+    Ok(found)
+}
+
 /// The trace as the steps the page lists.
-fn steps(found: &Trace, memory: Option<String>) -> Vec<Step> {
+fn steps(found: &Trace, memory: Option<MemoryRecord>) -> Vec<Step> {
     let mut steps = Vec::new();
     let step = |class, title: &str, facts| Step {
         class,
@@ -326,8 +379,21 @@ fn steps(found: &Trace, memory: Option<String>) -> Vec<Step> {
             )),
         }
     }
-    if let Some(memory) = memory {
-        steps.push(step("done", "Written to RAE", vec![("Memory id", memory)]));
+    if let Some(record) = memory {
+        let mut facts = vec![
+            ("Memory id", record.memory_id.clone()),
+            ("At", when(record.written_at)),
+        ];
+        if record.memory_id == "duplicate" || record.memory_id == "None" {
+            facts.push((
+                "Note",
+                "RAE took it as a repeat of recent content".to_owned(),
+            ));
+        }
+        if let Some(forgotten) = record.forgotten_at {
+            facts.push(("Forgotten", when(forgotten)));
+        }
+        steps.push(step("done", "Written to RAE", facts));
     } else if found.enriched.is_some() && found.dead_letters.is_empty() {
         steps.push(step(
             "",

@@ -82,23 +82,6 @@ impl WriteJournal {
         }
     }
 
-    /// The memory id `msg_id` was stored as, when the journal knows it (the event trace).
-    ///
-    /// # Errors
-    /// [`PublishError::Unavailable`] when the bucket cannot be read.
-    pub async fn memory_of(&self, msg_id: &str) -> Result<Option<String>, PublishError> {
-        let value = self
-            .store
-            .get(Self::key(msg_id))
-            .await
-            .map_err(|_| PublishError::Unavailable)?;
-        let text = value.as_deref().map(String::from_utf8_lossy);
-        Ok(text
-            .as_deref()
-            .and_then(|t| t.strip_prefix(STORED))
-            .map(str::to_owned))
-    }
-
     /// Forgets the started write of `msg_id`: RAE answered it with an error, so it stored
     /// nothing and the next attempt needs no lookup. A failure here only costs that lookup.
     pub async fn forget(&self, msg_id: &str) {

@@ -18,6 +18,7 @@ pub mod event;
 pub mod headers;
 pub mod hygiene;
 pub mod journal;
+pub mod memory_record;
 pub mod rae;
 pub mod rate_limit;
 pub mod reader;

@@ -20,6 +20,7 @@ use rae_core::dead_letter::{Reason, Stage};
 use rae_core::event::Event;
 use rae_core::event::Limits;
 use rae_core::journal::{Begun, WriteJournal};
+use rae_core::memory_record::{MemoryRecord, MemoryRecords};
 use rae_core::rae::{Lookup, RaeClient, RaeError, Stored};
 use rae_core::telemetry::{EventRetried, RaeWrite, WriteReconciled};
 
@@ -48,6 +49,7 @@ struct Shared {
     config: WriterConfig,
     limits: Limits,
     journal: WriteJournal,
+    records: MemoryRecords,
 }
 
 impl Writer {
@@ -80,6 +82,7 @@ impl Writer {
                 config: config.writer.clone(),
                 limits: config.limits.limits(),
                 journal: bus.write_journal().await?,
+                records: bus.memory_records().await?,
             }),
         })
     }
@@ -189,7 +192,10 @@ impl Shared {
                     // The earlier write worked: as good a sign of a working RAE as a write.
                     self.breaker.success();
                     reconciled("found");
-                    self.journal.stored(msg_id, &memory).await;
+                    tokio::join!(
+                        self.journal.stored(msg_id, &memory),
+                        self.record(event, &memory)
+                    );
                 }
                 Ok(Lookup::Absent) => {
                     reconciled("absent");
@@ -217,6 +223,15 @@ impl Shared {
             tracing::warn!(event_id = %event.id, error = %err, "ack of an already stored event failed");
         }
         Settle::Done
+    }
+
+    /// Records which memory `event` became, for the event trace and forgetting. A failure is
+    /// only logged: the memory is stored, and an unrecorded one can still be found in RAE by
+    /// its `metadata.event_id`.
+    async fn record(&self, event: &Event, memory: &str) {
+        if let Err(err) = self.records.record(&MemoryRecord::of(event, memory)).await {
+            tracing::warn!(event_id = %event.id, error = %err, "memory record not written");
+        }
     }
 
     async fn handle(&self, message: Message) {
@@ -259,7 +274,11 @@ impl Shared {
                 .emit();
                 // Both at once: a redelivery (the ack lost) finds the memory id; a crash before
                 // either leaves "started", which a redelivery settles by asking RAE.
-                let (acked, ()) = tokio::join!(message.ack(), self.journal.stored(&msg_id, memory));
+                let (acked, (), ()) = tokio::join!(
+                    message.ack(),
+                    self.journal.stored(&msg_id, memory),
+                    self.record(&event, memory)
+                );
                 if let Err(err) = acked {
                     tracing::warn!(event_id = %event.id, error = %err, "ack after store failed; the journal keeps RAE from seeing the event again");
                 }
