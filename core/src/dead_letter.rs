@@ -423,6 +423,17 @@ pub async fn scan(bus: &Bus, scan: &Scan<'_>) -> Result<Page, BusError> {
         if scan.up_to.is_some_and(|last| sequence > last) {
             break;
         }
+        // The reason is in a header: a dead letter of another reason is skipped unparsed.
+        let reason = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::DLQ_REASON))
+            .map(|v| v.as_str());
+        if let (Some(wanted), Some(reason)) = (&scan.filter.reason, reason) {
+            if wanted != reason {
+                continue;
+            }
+        }
         match serde_json::from_slice::<DeadLetter>(&message.payload) {
             Ok(letter) if scan.filter.matches(sequence, &letter) && (scan.visible)(&letter) => {
                 if page.entries.len() == scan.limit {

@@ -295,6 +295,43 @@ async fn the_console_is_off_unless_configured() {
     pipeline.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_console_can_have_its_own_address() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml = console_yaml().replace(
+        "console:\n  enabled: true",
+        "console:\n  enabled: true\n  listen: 127.0.0.1:0\n  secure_cookie: true",
+    );
+    let config = test_config(&nats, &rae, &yaml);
+    let mut pipeline = Pipeline::start(&config).await;
+    let own = pipeline
+        .running
+        .as_ref()
+        .unwrap()
+        .console_addr()
+        .expect("the console's own address");
+    let base = format!("http://{own}");
+    let (status, body) = get(&format!("{base}/console/sign-in")).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("API key"), "{body}");
+    let response = post_form(
+        &format!("{base}/console/sign-in"),
+        None,
+        &[("key", OPERATOR_KEY)],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    // Not on the ingress's listener.
+    let (status, _) = get(&format!("{}/console/sign-in", pipeline.base))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    pipeline.shutdown().await;
+}
+
 /// The console's browser tests' folder, with `node_modules` installed.
 fn browser_tests() -> &'static Path {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/console"));
