@@ -94,6 +94,16 @@ if [ ! -x "$vscode_tools/node_modules/.bin/code-server" ] \
   npm_config_yes=true npm ci --prefix "$vscode_tools" --unsafe-perm --no-audit --no-fund --loglevel=error >&2
 fi
 
+# The console's browser tests (tests/it/console.rs) drive the same Chromium (above) through the
+# npm package playwright-core (it downloads no browser), pinned by
+# tests/it/console/package-lock.json and installed there by npm ci.
+console_tests=tests/it/console
+if [ ! -d "$console_tests/node_modules/playwright-core" ] \
+  || [ "$console_tests/package-lock.json" -nt "$console_tests/node_modules/.package-lock.json" ]; then
+  echo "installing playwright-core (npm ci in $console_tests, the console's browser tests)" >&2
+  npm ci --prefix "$console_tests" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --all-targets

@@ -95,6 +95,8 @@ pub enum StartError {
     Ingress(#[source] ingress::BuildError),
     #[error("cannot build the MCP server of /mcp")]
     Mcp(#[source] rae_mcp::BuildError),
+    #[error("cannot build the console")]
+    Console(#[source] rae_console::BuildError),
     #[error("cannot build email integration {integration}")]
     Email {
         integration: String,
@@ -110,6 +112,7 @@ fn listen_hint(role: &str) -> &'static str {
             " (another process on this host serves metrics there? give each its own with \
              --metrics-listen ADDR, or --metrics-listen off)"
         }
+        "console" => " (another process listens there? set console.listen)",
         _ => " (another process listens there? set ingress.listen or RAE_PIPELINE_LISTEN)",
     }
 }
@@ -152,6 +155,8 @@ pub struct Built {
     audit: Option<(DropGuard, JoinHandle<()>)>,
     ingress_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
+    /// The console's own address (`console.listen`), when it has one.
+    console_addr: Option<SocketAddr>,
     smtp_addrs: Vec<SocketAddr>,
     bus: Bus,
 }
@@ -162,6 +167,7 @@ pub struct Running {
     audit: Option<(DropGuard, JoinHandle<()>)>,
     ingress_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
+    console_addr: Option<SocketAddr>,
     /// Addresses of the SMTP listeners of the mail role.
     smtp_addrs: Vec<SocketAddr>,
     bus: Bus,
@@ -198,6 +204,7 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         audit: None,
         ingress_addr: None,
         metrics_addr: None,
+        console_addr: None,
         smtp_addrs: Vec::new(),
         bus: bus.clone(),
     };
@@ -305,10 +312,44 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         } else {
             axum::Router::new()
         };
+        let mut extra = mcp;
+        if config.console.enabled {
+            let access = rae_console::Access {
+                keys: state.keys.clone(),
+                auditor: state.auditor(),
+                activity: state.activity(),
+                rae_health: state.rae_health(),
+            };
+            let console = rae_console::router(config, bus.clone(), access, token.clone())
+                .map_err(StartError::Console)?;
+            match &config.console.listen {
+                None => extra = extra.merge(console),
+                Some(addr) => {
+                    let own = telemetry::bind(addr, "the console")
+                        .await
+                        .map_err(|source| StartError::Listen {
+                            role: "console",
+                            addr: addr.clone(),
+                            source,
+                        })?;
+                    built.console_addr = own.local_addr().ok();
+                    let limits = ingress::listener::ConnectionLimits {
+                        max_connections: config.ingress.max_connections,
+                        header_timeout: Duration::from_millis(config.ingress.header_timeout_ms),
+                        retry_after_secs: config.ingress.retry_after_secs,
+                    };
+                    let t = token.clone();
+                    built.add("console", async move {
+                        ingress::listener::serve(own, console, limits, t).await?;
+                        Ok(())
+                    });
+                }
+            }
+        }
         built.ingress_addr = listener.local_addr().ok();
         let t = token.clone();
         built.add("ingress", async move {
-            ingress::serve(listener, state, mcp, t).await?;
+            ingress::serve(listener, state, extra, t).await?;
             Ok(())
         });
     }
@@ -383,6 +424,7 @@ impl Built {
             audit: self.audit,
             ingress_addr: self.ingress_addr,
             metrics_addr: self.metrics_addr,
+            console_addr: self.console_addr,
             smtp_addrs: self.smtp_addrs,
             bus: self.bus,
             _stop_on_drop: stop_on_drop,
@@ -394,6 +436,12 @@ impl Running {
     /// Address the ingress listens on, when it runs.
     pub fn ingress_addr(&self) -> Option<SocketAddr> {
         self.ingress_addr
+    }
+
+    /// The console's own address, when `console.listen` gives it one (else it is under
+    /// `/console` on the ingress's address).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// Address of `/metrics`, when served.

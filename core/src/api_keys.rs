@@ -130,13 +130,24 @@ impl KeyRing {
         now: OffsetDateTime,
     ) -> Result<&ApiKey, KeyError> {
         let presented = bearer(headers).ok_or(KeyError::Missing)?;
+        self.find(presented, now)
+    }
+
+    /// The key `presented` is (sent another way than a bearer header: the console's sign-in
+    /// form), if it is configured and not expired.
+    ///
+    /// # Errors
+    /// [`KeyError::Missing`] for an empty key, [`KeyError::Unknown`] or [`KeyError::Expired`].
+    pub fn find(&self, presented: &str, now: OffsetDateTime) -> Result<&ApiKey, KeyError> {
+        let presented = presented.trim();
+        if presented.is_empty() {
+            return Err(KeyError::Missing);
+        }
         let key = self
             .keys
             .get(&key_digest(presented))
             .ok_or(KeyError::Unknown)?;
-        if key.not_after.is_some_and(|end| now > end) {
-            return Err(KeyError::Expired(key.id.clone()));
-        }
+        key.check_expiry(now)?;
         Ok(key)
     }
 }
@@ -193,6 +204,24 @@ impl ApiKey {
                 key: self.id.clone(),
                 scope,
             })
+        }
+    }
+
+    /// The tenants the key may use, as aliases; `None` for every tenant.
+    pub fn tenants(&self) -> Option<&[String]> {
+        self.tenants.as_deref()
+    }
+
+    /// Checks that the key has not expired at `now` (a console session checks this on every
+    /// request, so a key past its `not_after` loses its sessions too).
+    ///
+    /// # Errors
+    /// [`KeyError::Expired`].
+    pub fn check_expiry(&self, now: OffsetDateTime) -> Result<(), KeyError> {
+        if self.not_after.is_some_and(|end| now > end) {
+            Err(KeyError::Expired(self.id.clone()))
+        } else {
+            Ok(())
         }
     }
 

@@ -329,6 +329,20 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// The subjects of `RAE_DLQ` that can hold a match (`rae.dlq.<stage>.<tenant>.<source>`
+    /// with `*` for what the filter leaves open), so the server skips the others.
+    pub fn subject(&self) -> String {
+        let token = |value: Option<&str>| value.map_or("*".to_owned(), subjects::token);
+        format!(
+            "rae.dlq.{}.{}.{}",
+            token(self.stage.map(Stage::as_str)),
+            token(self.tenant.as_deref()),
+            token(self.source.as_deref())
+        )
+    }
+}
+
 /// A dead letter and its sequence in `RAE_DLQ` (its id for `dlq show/replay/purge`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -342,30 +356,163 @@ pub struct Entry {
 /// # Errors
 /// [`BusError`] when the stream cannot be read.
 pub async fn list(bus: &Bus, filter: &Filter, limit: usize) -> Result<Vec<Entry>, BusError> {
-    let mut entries = Vec::new();
-    if limit == 0 {
-        return Ok(entries);
+    let page = scan(bus, &Scan::new(filter, limit)).await?;
+    Ok(page.entries)
+}
+
+/// What [`scan`] reads: the dead letters matching `filter` stored after sequence `after` and
+/// at or before `up_to`, that `visible` lets through (an API key's tenants), at most `limit`.
+pub struct Scan<'a> {
+    pub filter: &'a Filter,
+    /// Start after this sequence (0: from the first).
+    pub after: u64,
+    /// Stop after this sequence: a replay confirmed after a dry run touches only what the dry
+    /// run counted, not what failed since.
+    pub up_to: Option<u64>,
+    pub limit: usize,
+    pub visible: &'a (dyn Fn(&DeadLetter) -> bool + Sync),
+}
+
+impl<'a> Scan<'a> {
+    /// Every dead letter matching `filter`, at most `limit`.
+    pub fn new(filter: &'a Filter, limit: usize) -> Scan<'a> {
+        Scan {
+            filter,
+            after: 0,
+            up_to: None,
+            limit,
+            visible: &|_| true,
+        }
     }
+}
+
+/// One page of dead letters, oldest first.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Set when more match after the last entry: the `after` of the next page.
+    pub next: Option<u64>,
+}
+
+/// Reads one page of dead letters: the server filters by subject (stage, tenant, source), the
+/// rest of the filter is checked here. Reads one match past `limit` to know whether there is a
+/// next page.
+///
+/// # Errors
+/// [`BusError`] when the stream cannot be read.
+pub async fn scan(bus: &Bus, scan: &Scan<'_>) -> Result<Page, BusError> {
+    let mut page = Page::default();
+    if scan.limit == 0 {
+        return Ok(page);
+    }
+    let start = match scan.after {
+        0 => consumer::DeliverPolicy::All,
+        after => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: after.saturating_add(1),
+        },
+    };
     let Some(mut reader) =
-        StreamReader::open(bus, subjects::DLQ_STREAM, consumer::DeliverPolicy::All).await?
+        StreamReader::open_filtered(bus, subjects::DLQ_STREAM, start, &scan.filter.subject())
+            .await?
     else {
-        return Ok(entries);
+        return Ok(page);
     };
     while let Some(message) = reader.next().await {
         let Ok(info) = message.info() else { break };
         let sequence = info.stream_sequence;
+        if scan.up_to.is_some_and(|last| sequence > last) {
+            break;
+        }
+        // The reason is in a header: a dead letter of another reason is skipped unparsed.
+        let reason = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::DLQ_REASON))
+            .map(|v| v.as_str());
+        if let (Some(wanted), Some(reason)) = (&scan.filter.reason, reason) {
+            if wanted != reason {
+                continue;
+            }
+        }
         match serde_json::from_slice::<DeadLetter>(&message.payload) {
-            Ok(letter) if filter.matches(sequence, &letter) => {
-                entries.push(Entry { sequence, letter })
+            Ok(letter) if scan.filter.matches(sequence, &letter) && (scan.visible)(&letter) => {
+                if page.entries.len() == scan.limit {
+                    page.next = page.entries.last().map(|e| e.sequence);
+                    break;
+                }
+                page.entries.push(Entry { sequence, letter });
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(sequence, error = %err, "unreadable dead letter skipped"),
         }
-        if entries.len() >= limit {
-            break;
+    }
+    Ok(page)
+}
+
+/// One dead letter by its sequence in `RAE_DLQ`; `None` when there is none (or the message
+/// there is not a dead letter).
+///
+/// # Errors
+/// [`BusError`] when the stream cannot be read.
+pub async fn get(bus: &Bus, sequence: u64) -> Result<Option<Entry>, BusError> {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+    let stream = bus.stream(subjects::DLQ_STREAM).await?;
+    match stream.get_raw_message(sequence).await {
+        Ok(message) => Ok(serde_json::from_slice::<DeadLetter>(&message.payload)
+            .ok()
+            .map(|letter| Entry { sequence, letter })),
+        Err(err) if err.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(err) => Err(BusError::jetstream(format!("dead letter {sequence}"), err)),
+    }
+}
+
+/// The last sequence of `RAE_DLQ` now: a dry run's bound, so the action it confirms touches
+/// only dead letters the dry run could count.
+///
+/// # Errors
+/// [`BusError`] when the stream cannot be read.
+pub async fn last_sequence(bus: &Bus) -> Result<u64, BusError> {
+    let stream = bus.stream(subjects::DLQ_STREAM).await?;
+    let info = stream
+        .get_info()
+        .await
+        .map_err(|e| BusError::jetstream("RAE_DLQ info", e))?;
+    Ok(info.state.last_sequence)
+}
+
+/// What to do with chosen dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Replay,
+    Purge,
+}
+
+impl Operation {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Replay => "replay",
+            Operation::Purge => "purge",
         }
     }
-    Ok(entries)
+
+    /// The past tense, for answers and logs (`replayed`, `purged`).
+    pub const fn done(self) -> &'static str {
+        match self {
+            Operation::Replay => "replayed",
+            Operation::Purge => "purged",
+        }
+    }
+
+    /// Replays or purges one dead letter.
+    ///
+    /// # Errors
+    /// [`PublishError`] when the republish or the deletion was not acked.
+    pub async fn apply(self, bus: &Bus, entry: &Entry) -> Result<(), PublishError> {
+        match self {
+            Operation::Replay => replay(bus, entry).await.map(|_| ()),
+            Operation::Purge => delete(bus, entry.sequence).await,
+        }
+    }
 }
 
 /// Puts a dead letter back on its stage's input subject, then deletes it from `RAE_DLQ`.
@@ -479,5 +626,16 @@ mod tests {
             ..Filter::default()
         };
         assert!(!stage.matches(7, &letter));
+    }
+
+    #[test]
+    fn the_subject_narrows_what_the_filter_names() {
+        assert_eq!(Filter::default().subject(), "rae.dlq.*.*.*");
+        let filter = Filter {
+            stage: Some(Stage::Write),
+            tenant: Some("Acme Corp".into()),
+            ..Filter::default()
+        };
+        assert_eq!(filter.subject(), "rae.dlq.write.acme_corp.*");
     }
 }

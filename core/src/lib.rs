@@ -8,6 +8,7 @@
 //! and header names, JetStream setup and the one publish path, dead letters, audit records, API keys and
 //! rate limits, the RAE client, telemetry and config loading.
 
+pub mod activity;
 pub mod api_keys;
 pub mod audit;
 pub mod bus;
@@ -25,10 +26,13 @@ pub mod reader;
 pub mod repeats;
 pub mod sensitive;
 pub mod signature;
+pub mod status;
 pub mod subjects;
 pub mod sync;
+pub mod tail;
 pub mod telemetry;
 pub mod text;
+pub mod trace;
 
 /// Cases each property test of the workspace runs: `PROPTEST_CASES` when set (to fuzz longer,
 /// as `docs/architecture.md` describes), else `default`, which keeps `cargo test` quick.

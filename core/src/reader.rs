@@ -34,6 +34,21 @@ impl StreamReader {
         stream: &str,
         start: DeliverPolicy,
     ) -> Result<Option<StreamReader>, BusError> {
+        StreamReader::open_filtered(bus, stream, start, "").await
+    }
+
+    /// [`StreamReader::open`] for the messages whose subject matches `subject` (wildcards
+    /// allowed; empty for all), which the server filters; `None` when none is at or after
+    /// `start`, known at once from the consumer's pending count rather than by waiting.
+    ///
+    /// # Errors
+    /// [`BusError`] when the stream does not exist or the consumer cannot be made.
+    pub async fn open_filtered(
+        bus: &Bus,
+        stream: &str,
+        start: DeliverPolicy,
+        subject: &str,
+    ) -> Result<Option<StreamReader>, BusError> {
         let mut handle = bus.stream(stream).await?;
         let info = handle
             .info()
@@ -43,13 +58,18 @@ impl StreamReader {
             return Ok(None);
         }
         let last_sequence = info.state.last_sequence;
-        let messages = handle
+        let consumer = handle
             .create_consumer(consumer::pull::OrderedConfig {
                 deliver_policy: start,
+                filter_subject: subject.to_owned(),
                 ..Default::default()
             })
             .await
-            .map_err(|e| BusError::jetstream(format!("ordered consumer on {stream}"), e))?
+            .map_err(|e| BusError::jetstream(format!("ordered consumer on {stream}"), e))?;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(None);
+        }
+        let messages = consumer
             .messages()
             .await
             .map_err(|e| BusError::jetstream(format!("messages of {stream}"), e))?;

@@ -4,6 +4,7 @@
 mod architecture;
 mod cli;
 mod cluster;
+mod console;
 mod contracts;
 mod contracts_audit;
 mod contracts_examples;

@@ -18,6 +18,9 @@ pub enum Scope {
     DlqAdmin,
     #[serde(rename = "memories:forget")]
     MemoriesForget,
+    /// Sign in to the operator console and look (its actions need `dlq:admin` too).
+    #[serde(rename = "console:read")]
+    ConsoleRead,
 }
 
 impl Scope {
@@ -28,6 +31,7 @@ impl Scope {
             Scope::WebhooksWrite => "webhooks:write",
             Scope::DlqAdmin => "dlq:admin",
             Scope::MemoriesForget => "memories:forget",
+            Scope::ConsoleRead => "console:read",
         }
     }
 }

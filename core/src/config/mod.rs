@@ -10,6 +10,7 @@
 //! (`problems`, with paths relative to the section); this root only loads, aggregates and
 //! delegates. Cross-section checks get what they need through a [`Context`].
 
+mod console;
 mod email;
 mod enrich;
 mod expand;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use console::ConsoleConfig;
 pub use email::{
     AfterFetch, BulkMail, EmailConfig, ImapMailbox, ReceiptsConfig, RelayTls, SmtpConfig, SmtpUser,
 };
@@ -117,6 +119,8 @@ pub struct Config {
     pub writer: WriterConfig,
     /// The MCP server (`rae-pipeline mcp`, and `/mcp` on the ingress).
     pub mcp: McpConfig,
+    /// The operator console (`/console` on the ingress, or its own address).
+    pub console: ConsoleConfig,
     /// The integration registry: each entry enables one producer route or role.
     pub integrations: Vec<IntegrationConfig>,
     /// Per-tenant RAE credentials and integration settings, keyed by the tenant alias used in
@@ -360,6 +364,11 @@ impl Config {
             &mut problems,
             "mcp",
             self.mcp.problems(!self.api_keys.is_empty()),
+        );
+        extend_under(
+            &mut problems,
+            "console",
+            self.console.problems(!self.api_keys.is_empty()),
         );
         problems
     }

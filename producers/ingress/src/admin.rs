@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::{auth::ApiKey, Answer, ApiError, Caller, IngressState};
 use rae_core::config::Scope;
+pub use rae_core::dead_letter::Operation;
 use rae_core::dead_letter::{self, Entry, Filter, Stage};
 
 /// Most dead letters one request lists or touches.
@@ -155,13 +156,6 @@ pub async fn show(
     Ok(Answer::reply(StatusCode::OK, json!(entry)))
 }
 
-/// What to do with the selected dead letters.
-#[derive(Debug, Clone, Copy)]
-pub enum Operation {
-    Replay,
-    Purge,
-}
-
 /// `POST /api/v1/dlq/replay` and `/purge`.
 ///
 /// # Errors
@@ -196,10 +190,7 @@ pub async fn operate(
     let limit = selection.limit(MAX_LIMIT)?;
     let entries = select(state, key, &selection, limit).await?;
     let ids: Vec<u64> = entries.iter().map(|e| e.sequence).collect();
-    let verb = match operation {
-        Operation::Replay => "replayed",
-        Operation::Purge => "purged",
-    };
+    let verb = operation.done();
     if selection.dry_run {
         return Ok(Answer::reply(
             StatusCode::OK,
@@ -213,16 +204,10 @@ pub async fn operate(
         }
     };
     for entry in &entries {
-        match operation {
-            Operation::Replay => {
-                dead_letter::replay(&state.bus, entry)
-                    .await
-                    .map_err(unavailable)?;
-            }
-            Operation::Purge => dead_letter::delete(&state.bus, entry.sequence)
-                .await
-                .map_err(unavailable)?,
-        }
+        operation
+            .apply(&state.bus, entry)
+            .await
+            .map_err(unavailable)?;
     }
     tracing::info!(key_id = %key.id, count = ids.len(), "dead letters {verb}");
     let mut answer = Answer::reply(StatusCode::OK, json!({verb: ids.len(), "ids": ids}));

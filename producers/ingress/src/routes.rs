@@ -265,26 +265,16 @@ pub(crate) async fn readyz(State(state): State<IngressState>) -> Response {
 
 pub(crate) async fn integrations_health(State(state): State<IngressState>) -> Json<Value> {
     let connected = state.bus.is_connected();
-    let activity = rae_core::sync::lock(&state.activity).clone();
+    let now = OffsetDateTime::now_utc();
+    let activity = state.activity.summaries(now);
     let fmt = |t: &OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .ok()
     };
-    let recent = |t: &OffsetDateTime| OffsetDateTime::now_utc() - *t < time::Duration::minutes(5);
     let mut out = serde_json::Map::new();
     for id in state.integration_ids() {
         let a = activity.get(&id).cloned().unwrap_or_default();
-        let recent_error = a
-            .last_error
-            .as_ref()
-            .filter(|(at, _)| recent(at) && a.last_activity.is_none_or(|ok| ok < *at));
-        let (status, error) = if !connected {
-            ("down", Some("NATS is not connected".to_owned()))
-        } else if let Some((_, e)) = recent_error {
-            ("degraded", Some(e.clone()))
-        } else {
-            ("healthy", None)
-        };
+        let (status, error) = a.health(now, connected);
         out.insert(
             id,
             json!({"status": status, "last_activity": a.last_activity.as_ref().and_then(fmt), "error": error}),

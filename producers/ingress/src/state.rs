@@ -2,8 +2,7 @@
 //! integration registries, API keys, rate limits, the RAE client, and the activity shown by
 //! `/api/v1/integrations/health`; built once at start by [`IngressState::new`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -15,13 +14,6 @@ use rae_core::event::Limits;
 use rae_core::rae::{ClientError, RaeClient};
 
 use crate::{auth, github, rate_limit, slack, webhook, Answer, ApiError, API_INTEGRATION};
-
-/// Last activity and error of one integration, for `/api/v1/integrations/health`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Activity {
-    pub(crate) last_activity: Option<OffsetDateTime>,
-    pub(crate) last_error: Option<(OffsetDateTime, String)>,
-}
 
 /// Everything a request handler needs. A cheap handle: axum clones the state for every request,
 /// so the fields live behind one `Arc` and are read through `Deref` (cloning them one by one,
@@ -62,7 +54,9 @@ pub struct IngressShared {
     pub tolerance_secs: u64,
     pub retry_after_secs: u64,
     pub(crate) auditor: Auditor,
-    pub(crate) activity: Arc<Mutex<HashMap<String, Activity>>>,
+    /// Requests, errors and last activity per integration (`/api/v1/integrations/health`,
+    /// the console's overview).
+    pub(crate) activity: rae_core::activity::Activity,
     /// RAE's health from the writer, when it runs in this process.
     pub(crate) rae_health: Option<rae_core::rae::RaeHealth>,
     /// Where handlers spawn work that outlives their request (Slack follow-ups), so the
@@ -120,7 +114,7 @@ impl IngressState {
             tolerance_secs: config.ingress.timestamp_tolerance_secs,
             retry_after_secs: config.ingress.retry_after_secs,
             auditor,
-            activity: Arc::new(Mutex::new(HashMap::new())),
+            activity: rae_core::activity::Activity::default(),
             rae_health: None,
             tasks: tokio_util::task::TaskTracker::new(),
         })))
@@ -137,6 +131,16 @@ impl IngressState {
     pub fn with_rae_health(mut self, health: rae_core::rae::RaeHealth) -> IngressState {
         Arc::make_mut(&mut self.0).rae_health = Some(health);
         self
+    }
+
+    /// The audit queue, for routes the binary mounts beside the ingress's (the console).
+    pub fn auditor(&self) -> Auditor {
+        self.auditor.clone()
+    }
+
+    /// RAE's health from the writer, when it runs in this process.
+    pub fn rae_health(&self) -> Option<rae_core::rae::RaeHealth> {
+        self.rae_health.clone()
     }
 
     /// The budget of request body bytes held at once (`ingress.max_inflight_body_bytes`), for
@@ -168,28 +172,23 @@ impl IngressState {
 
     pub(crate) fn note(&self, integration: &str, result: &Result<Answer, ApiError>) {
         let now = OffsetDateTime::now_utc();
-        let mut activity = rae_core::sync::lock(&self.activity);
-        // Looked up before inserting: the id is copied once per integration, not per request.
-        if !activity.contains_key(integration) {
-            activity.insert(integration.to_owned(), Activity::default());
-        }
-        let Some(entry) = activity.get_mut(integration) else {
-            return;
-        };
-        match result {
-            Ok(_) => entry.last_activity = Some(now),
+        let shown = match result {
+            Ok(_) => None,
             Err(e @ (ApiError::Unavailable { .. } | ApiError::Internal)) => {
-                entry.last_error = Some((now, format!("event store unavailable ({})", e.code())))
+                Some(format!("event store unavailable ({})", e.code()))
             }
             // Only the class: this route is public, RAE's answers may echo other callers' input.
-            Err(ApiError::Upstream(_)) => {
-                entry.last_error = Some((now, "RAE could not answer".into()))
-            }
-            Err(ApiError::TooManyRequests { .. }) => {
-                entry.last_error = Some((now, "rate limit".into()))
-            }
-            Err(_) => {}
-        }
+            Err(ApiError::Upstream(_)) => Some("RAE could not answer".into()),
+            Err(ApiError::TooManyRequests { .. }) => Some("rate limit".into()),
+            Err(_) => None,
+        };
+        self.activity.note(integration, now, result.is_ok(), shown);
+    }
+
+    /// Requests, errors and last activity per integration, for routes the binary mounts
+    /// beside the ingress's (the console's overview).
+    pub fn activity(&self) -> rae_core::activity::Activity {
+        self.activity.clone()
     }
 
     /// Ids of the integrations `/api/v1/integrations/health` reports.

@@ -30,7 +30,7 @@ mod calls;
 mod handler;
 pub mod http;
 pub mod resources;
-pub mod status;
+pub use rae_core::status;
 pub mod stdio;
 pub mod tools;
 

@@ -1,7 +1,7 @@
-//! `pipeline_status`: what an assistant (or its user) asks when memories do not show up. RAE's
-//! health route, the lag of the two durable consumers that carry an event to RAE, and the dead
-//! letters by reason, read from NATS and RAE as they are now. Over HTTP an API key sees its
-//! tenant's dead letters only.
+//! The pipeline's status as NATS and RAE tell it now: RAE's health route, the lag of the two
+//! durable consumers that carry an event to RAE, and the dead letters by reason (and stage).
+//! MCP's `pipeline_status` answers with it, and the console's overview shows it. An API key
+//! sees its tenant's dead letters only.
 //!
 //! Each part is reported on its own, so NATS being down still tells whether RAE is up; the
 //! writer's breaker lives in the writer's process and is not visible from here.
@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use rae_core::bus::Bus;
-use rae_core::dead_letter::{self, Entry, Filter, Stage};
-use rae_core::rae::RaeClient;
+use crate::bus::Bus;
+use crate::dead_letter::{self, Entry, Filter, Stage};
+use crate::rae::RaeClient;
 
 /// Most dead letters read to count them by reason: beyond it the counts cover the oldest ones.
 pub const MAX_COUNTED: usize = 10_000;
@@ -110,6 +110,24 @@ pub fn summary(total: u64, entries: &[Entry]) -> Value {
     json!({"total": total, "by_reason": by_reason, "counted": entries.len()})
 }
 
+/// Counts `entries` by stage and reason, most first.
+pub fn by_stage_and_reason(entries: &[Entry]) -> Vec<(Stage, String, u64)> {
+    let mut counts: BTreeMap<(&str, &str), (Stage, u64)> = BTreeMap::new();
+    for entry in entries {
+        let letter = &entry.letter;
+        counts
+            .entry((letter.stage.as_str(), letter.reason.as_str()))
+            .or_insert((letter.stage, 0))
+            .1 += 1;
+    }
+    let mut out: Vec<(Stage, String, u64)> = counts
+        .into_iter()
+        .map(|((_, reason), (stage, count))| (stage, reason.to_owned(), count))
+        .collect();
+    out.sort_by_key(|entry| std::cmp::Reverse(entry.2));
+    out
+}
+
 /// The whole answer from its parts; `healthy` when RAE and NATS answer and both consumers exist.
 pub fn answer(rae: Value, nats: Value, consumers: Vec<Value>, dead: Option<Value>) -> Value {
     let reachable = |v: &Value| v["reachable"].as_bool().unwrap_or(false);
@@ -131,7 +149,7 @@ pub fn answer(rae: Value, nats: Value, consumers: Vec<Value>, dead: Option<Value
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rae_core::dead_letter::{DeadLetter, Reason};
+    use crate::dead_letter::{DeadLetter, Reason};
 
     fn entry(sequence: u64, reason: Reason) -> Entry {
         Entry {
