@@ -16,6 +16,7 @@ mod error;
 mod fuzz;
 pub mod github;
 pub mod header_limits;
+pub mod import;
 pub mod listener;
 pub mod memories;
 mod routes;

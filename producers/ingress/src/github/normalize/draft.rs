@@ -44,6 +44,13 @@ impl<'v> Context<'v> {
         self.actor.unwrap_or("someone")
     }
 
+    /// The key of an item and its state in this repository: `owner/repo <what>`, lowercased
+    /// repository, or `None` when the repository is unknown.
+    pub(super) fn key(&self, what: impl std::fmt::Display) -> Option<String> {
+        self.repository
+            .map(|r| format!("{} {what}", r.to_ascii_lowercase()))
+    }
+
     pub(super) fn finish(&self, draft: Draft) -> Outcome {
         let limits = self.limits;
         let mut tags = Vec::new();
@@ -70,6 +77,7 @@ impl<'v> Context<'v> {
             tags,
             attributes,
             occurred_at: draft.occurred_at,
+            key: draft.key,
         })
     }
 }
@@ -84,6 +92,8 @@ pub(super) struct Draft<'v> {
     /// Tags after `github` and the kind tag: state tags, then labels.
     pub(super) tags: Vec<String>,
     pub(super) attributes: Map<String, Value>,
+    /// [`Memory::key`].
+    pub(super) key: Option<String>,
 }
 
 /// Appends `Labels: a, b.` when there are labels.

@@ -47,6 +47,18 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
     };
     push_labels_line(&mut content, &labels);
     push_body(&mut content, text(issue, &["body"]));
+    // An issue opens once; it may close and reopen many times, each at its own time.
+    let key = match action {
+        "opened" => ctx.key(format_args!("issue {number} opened")),
+        "closed" => occurred_at
+            .and_then(|t| ctx.key(format_args!("issue {number} closed {}", t.unix_timestamp()))),
+        _ => occurred_at.and_then(|t| {
+            ctx.key(format_args!(
+                "issue {number} reopened {}",
+                t.unix_timestamp()
+            ))
+        }),
+    };
 
     let mut attributes = Map::new();
     attributes.insert("number".into(), number.into());
@@ -63,6 +75,7 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
         occurred_at,
         tags: labels,
         attributes,
+        key,
     }))
 }
 
@@ -91,7 +104,8 @@ pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, 
         short(if on_pr { "pull_request" } else { "issue" }),
     );
     put_text(&mut attributes, "commenter", Some(commenter));
-    if let Some(id) = comment.get("id").and_then(Value::as_u64) {
+    let comment_id = comment.get("id").and_then(Value::as_u64);
+    if let Some(id) = comment_id {
         attributes.insert("comment_id".into(), id.into());
     }
     Ok(ctx.finish(Draft {
@@ -102,6 +116,7 @@ pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, 
         occurred_at: time_at(comment, &["created_at", "updated_at"]),
         tags: vec![(if on_pr { "pr" } else { "issue" }).to_owned()],
         attributes,
+        key: comment_id.and_then(|id| ctx.key(format_args!("comment {id}"))),
     }))
 }
 
