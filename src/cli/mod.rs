@@ -10,6 +10,7 @@ mod backfill;
 mod check_config;
 mod dlq;
 mod git_watch;
+mod import;
 mod keys;
 mod mail;
 mod mcp;
@@ -87,6 +88,10 @@ enum Command {
     /// Run stored events (RAE_EVENTS) again through enrichment and writing, e.g. for a new RAE
     /// or new rules. Needs the enricher and writer running (`up`).
     Backfill(backfill::BackfillArgs),
+    /// Import history from GitHub (and, as webhooks would have, store it once): a new team starts
+    /// with its past. Publishes into the pipeline; `up` stores it in RAE.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -174,6 +179,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(_) => Ok(()),
         Command::Backfill(args) => backfill::run(&config, args).await,
         Command::Tail(args) => tail::run(&config, args).await,
+        Command::Import(command) => import::run(&config, command).await,
     }
 }
 

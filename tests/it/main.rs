@@ -17,6 +17,7 @@ mod faults;
 mod git_watch;
 mod github;
 mod harness;
+mod import;
 mod mail;
 mod mcp;
 mod memories;

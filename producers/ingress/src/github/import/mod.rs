@@ -247,7 +247,6 @@ impl Importer {
         for repo in &repositories {
             self.repository(repo, options).await?;
         }
-        self.progress.finish();
         Ok(self.progress.summary())
     }
 
