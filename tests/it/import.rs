@@ -859,3 +859,27 @@ async fn the_command_prints_a_dry_run_and_refuses_bad_usage() {
         assert!(stderr.contains(said), "{said}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_sync_interval_imports_without_a_command() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let github = FakeGithub::start(history(20, 4, 10)).await;
+    let yaml = github_yaml(
+        &github,
+        &format!(
+            "{}\n      repositories: [{REPO}]\n      sync_interval_secs: 3600",
+            token_yaml()
+        ),
+    );
+    let config = test_config(&nats, &rae, &yaml);
+    // `up` runs the sync beside the ingress; its first run starts at once.
+    let mut pipeline = Pipeline::start(&config).await;
+    rae_holds(&rae, expected_events(20, 4, 10)).await;
+    assert!(
+        github.asked().iter().all(|a| a.status == 200),
+        "{:?}",
+        github.asked()
+    );
+    pipeline.shutdown().await;
+}

@@ -106,3 +106,55 @@ impl GithubConfig {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Source};
+
+    fn problems(config: &str) -> Vec<(String, String)> {
+        let text = format!(
+            "integrations:\n  - id: github\n    config:\n      secrets: [github-secret-0001]\n{config}"
+        );
+        match Config::load(&Source::Text(text), &|_| None) {
+            Ok(_) => Vec::new(),
+            Err(err) => err
+                .problems()
+                .iter()
+                .map(|p| (p.path.clone(), p.message.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn import_settings_are_checked() {
+        assert_eq!(problems("      token: ghp_abc\n"), []);
+        assert_eq!(
+            problems("      app_id: 12\n      private_key_path: key.pem\n      repositories: [a/b]\n      sync_interval_secs: 600\n"),
+            []
+        );
+        let found = problems("      app_id: 12\n      api_url: not a url\n");
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(
+            paths.contains(&"integrations[0].config.app_id"),
+            "{found:?}"
+        );
+        assert!(
+            paths.contains(&"integrations[0].config.api_url"),
+            "{found:?}"
+        );
+        let found = problems("      sync_interval_secs: 5\n");
+        let messages: Vec<&str> = found.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(
+            messages.iter().any(|m| m.contains("at least 60")),
+            "{found:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("needs repositories")),
+            "{found:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("needs credentials")),
+            "{found:?}"
+        );
+    }
+}

@@ -685,6 +685,87 @@ impl Importer {
     }
 }
 
+/// The periodic import of one integration's `repositories` (`sync_interval_secs`), for
+/// repositories where no webhook can be installed.
+pub struct Sync {
+    config: Config,
+    id: String,
+    bus: Bus,
+    interval: std::time::Duration,
+    repositories: Vec<String>,
+}
+
+impl Sync {
+    /// The sync of integration `id` when it has `sync_interval_secs`; `Ok(None)` otherwise.
+    ///
+    /// # Errors
+    /// [`ImportError::Config`] for unusable credentials (read once here, so a bad key stops
+    /// the start), [`ImportError::Cursor`] when `rae_state` is missing.
+    pub async fn build(config: &Config, id: &str, bus: &Bus) -> Result<Option<Sync>, ImportError> {
+        let (_, settings) = integration(config, Some(id))?;
+        let Some(interval) = settings.sync_interval_secs else {
+            return Ok(None);
+        };
+        credentials(settings, None)?;
+        PageCursors::open(bus, &format!("github.{id}")).await?;
+        Ok(Some(Sync {
+            config: config.clone(),
+            id: id.to_owned(),
+            bus: bus.clone(),
+            interval: std::time::Duration::from_secs(interval),
+            repositories: settings.repositories.clone(),
+        }))
+    }
+
+    /// Imports every interval until `cancel`; a failed run is logged and tried again at the
+    /// next interval (a page not finished is read again then).
+    pub async fn run(self, cancel: CancellationToken) {
+        let options = Options {
+            repositories: self.repositories.clone(),
+            organizations: Vec::new(),
+            since: None,
+            kinds: Kind::ALL.to_vec(),
+            dry_run: false,
+        };
+        loop {
+            let progress = Arc::new(Progress::new(format!("github sync {}", self.id), false));
+            let run = async {
+                let (_, settings) = integration(&self.config, Some(&self.id))?;
+                let importer = Importer::build(
+                    &self.config,
+                    Some(&self.id),
+                    credentials(settings, None)?,
+                    Some(&self.bus),
+                    progress.clone(),
+                    cancel.child_token(),
+                )
+                .await?;
+                importer.run(&options).await
+            };
+            match run.await {
+                Ok(s) => tracing::info!(
+                    integration = %self.id,
+                    published = s.published,
+                    duplicates = s.duplicates,
+                    requests = s.requests,
+                    not_modified = s.not_modified,
+                    seconds = s.seconds,
+                    "github sync done"
+                ),
+                Err(ImportError::Cancelled) => return,
+                Err(err) => {
+                    tracing::warn!(integration = %self.id, error = %err, "github sync failed; trying again at the next interval")
+                }
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+}
+
 /// What a page's items made: deliveries, and the cursors to store once they are published.
 type Made = (Vec<rest::Delivery>, Vec<(String, Page)>);
 
