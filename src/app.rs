@@ -77,8 +77,8 @@ pub enum StartError {
     Writer(#[source] rae_consumers::rae_writer::BuildError),
     #[error("cannot build the enricher")]
     Enricher(#[source] rae_consumers::enricher::BuildError),
-    #[error("cannot start the GitHub sync of integration {integration}")]
-    GithubSync {
+    #[error("cannot start the periodic import (sync_interval_secs) of integration {integration}")]
+    Sync {
         integration: String,
         #[source]
         source: rae_ingress::import::ImportError,
@@ -275,13 +275,28 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         for (integration, _) in config.settings_of::<rae_core::config::GithubConfig>() {
             let sync = ingress::github::import::Sync::build(config, &integration.id, &bus)
                 .await
-                .map_err(|source| StartError::GithubSync {
+                .map_err(|source| StartError::Sync {
                     integration: integration.id.clone(),
                     source,
                 })?;
             if let Some(sync) = sync {
                 let t = token.child_token();
                 built.add(&format!("github-sync:{}", integration.id), async move {
+                    sync.run(t).await;
+                    Ok(())
+                });
+            }
+        }
+        for (integration, _) in config.settings_of::<rae_core::config::SlackConfig>() {
+            let sync = ingress::slack::import::Sync::build(config, &integration.id, &bus)
+                .await
+                .map_err(|source| StartError::Sync {
+                    integration: integration.id.clone(),
+                    source,
+                })?;
+            if let Some(sync) = sync {
+                let t = token.child_token();
+                built.add(&format!("slack-sync:{}", integration.id), async move {
                     sync.run(t).await;
                     Ok(())
                 });

@@ -1,7 +1,8 @@
 //! `import`: a new team starts with its past. `import github` reads repositories' history
-//! from the GitHub REST API and publishes the events their webhooks would have made (same
-//! memories, same event ids, so nothing is stored twice); a killed import resumes where it
-//! stopped, a re-run asks only what changed (conditional requests). Progress goes to stderr (a
+//! from the GitHub REST API, `import slack` channels' messages and threads from Slack's Web API,
+//! and both publish the events their live producers would have made (same memories, same event
+//! ids, so nothing is stored twice); a killed import resumes where it stopped, a re-run asks
+//! only what changed. Progress goes to stderr (a
 //! line on a terminal, log lines elsewhere); the counts to stdout as JSON at the end.
 
 use std::io::IsTerminal as _;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use rae_core::config::{Config, Secret};
 use rae_ingress::github::import::{self as github, Kind};
 use rae_ingress::import::{ImportError, Progress, Summary};
+use rae_ingress::slack::import as slack;
 
 use super::{connect, wait_for_signal, Failure};
 
@@ -25,6 +27,29 @@ pub(super) enum ImportCommand {
     /// REST API, authenticated as the integration's GitHub App (app_id, private_key_path), its
     /// token, or --token.
     Github(GithubArgs),
+    /// Import Slack channels' messages and thread replies through the Web API, with the
+    /// integration's bot_token or --token.
+    Slack(SlackArgs),
+}
+
+#[derive(Args)]
+pub(super) struct SlackArgs {
+    /// Channel ids to import (C0123ABCD; several after one flag, repeated, or comma separated).
+    #[arg(long = "channel", value_name = "ID", num_args = 1.., value_delimiter = ',', required = true)]
+    channels: Vec<String>,
+    /// Only messages at or after this date (2024-01-31) or time (2024-01-31T12:00:00Z).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    since: Option<OffsetDateTime>,
+    /// Print the events (JSON lines on stdout) instead of publishing them; needs no NATS and
+    /// neither reads nor writes cursors.
+    #[arg(long)]
+    dry_run: bool,
+    /// The slack integration whose routing and bot_token are used (default: the only enabled one).
+    #[arg(long)]
+    integration: Option<String>,
+    /// A bot token used instead of the integration's bot_token.
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Args)]
@@ -72,7 +97,56 @@ fn parse_since(text: &str) -> Result<OffsetDateTime, String> {
 pub(super) async fn run(config: &Config, command: ImportCommand) -> Result<(), Failure> {
     match command {
         ImportCommand::Github(args) => run_github(config, args).await,
+        ImportCommand::Slack(args) => run_slack(config, args).await,
     }
+}
+
+async fn run_slack(config: &Config, args: SlackArgs) -> Result<(), Failure> {
+    for channel in &args.channels {
+        let ok = !channel.is_empty() && channel.chars().all(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "--channel {channel:?} must be a channel id like C0123ABCD (see the channel's details in Slack)"
+            )));
+        }
+    }
+    slack::integration(config, args.integration.as_deref()).map_err(usage)?;
+    let bus = if args.dry_run {
+        None
+    } else {
+        let bus = connect(config).await?;
+        bus.setup().await.context("setup")?;
+        Some(bus)
+    };
+    let progress = Arc::new(Progress::new("slack", std::io::stderr().is_terminal()));
+    let cancel = CancellationToken::new();
+    let importer = slack::Importer::build(
+        config,
+        args.integration.as_deref(),
+        args.token.map(Secret::new),
+        bus.as_ref(),
+        progress.clone(),
+        cancel.clone(),
+    )
+    .await
+    .map_err(usage_or_runtime)?;
+    let options = slack::Options {
+        channels: args.channels,
+        since: args.since,
+        dry_run: args.dry_run,
+    };
+    let signal = tokio::spawn(async move {
+        wait_for_signal().await;
+        cancel.cancel();
+    });
+    let result = importer.run(&options).await;
+    signal.abort();
+    progress.finish();
+    finish(result, &progress.summary())?;
+    if let Some(bus) = bus {
+        let _ = bus.client.drain().await;
+    }
+    Ok(())
 }
 
 async fn run_github(config: &Config, args: GithubArgs) -> Result<(), Failure> {

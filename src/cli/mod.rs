@@ -88,7 +88,7 @@ enum Command {
     /// Run stored events (RAE_EVENTS) again through enrichment and writing, e.g. for a new RAE
     /// or new rules. Needs the enricher and writer running (`up`).
     Backfill(backfill::BackfillArgs),
-    /// Import history from GitHub (and, as webhooks would have, store it once): a new team starts
+    /// Import history from GitHub or Slack (and, as webhooks would have, store it once): a new team starts
     /// with its past. Publishes into the pipeline; `up` stores it in RAE.
     #[command(subcommand)]
     Import(import::ImportCommand),

@@ -883,3 +883,408 @@ async fn a_sync_interval_imports_without_a_command() {
     );
     pipeline.shutdown().await;
 }
+
+/// The measurement of docs/benchmarks.md (History import): 5,000 issues and 5,000 comments from
+/// the fake API, imported by the real binary into JetStream; its time, requests and peak memory
+/// (`/usr/bin/time`). Run by `scripts/bench-import.sh`; ignored in the normal test run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: scripts/bench-import.sh"]
+async fn measure_importing_ten_thousand_issues_and_comments() {
+    let nats = NatsServer::start();
+    let github = FakeGithub::start(history(5_000, 0, 5_000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("integrations.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "nats:\n  url: {}\n  events_max_bytes: 268435456\nintegrations:\n{}",
+            nats.url(),
+            github_yaml(&github, &token_yaml())
+        ),
+    )
+    .unwrap();
+    for run in ["first import", "re-run (conditional)"] {
+        let path = config.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("/usr/bin/time")
+                .args(["-f", "peak_rss_kib=%M wall_secs=%e"])
+                .arg(BIN)
+                .arg("--config")
+                .arg(&path)
+                .args([
+                    "import",
+                    "github",
+                    "--repo",
+                    REPO,
+                    "--kinds",
+                    "issues,comments",
+                ])
+                .env_remove("GITHUB_TOKEN")
+                .output()
+                .expect("/usr/bin/time runs (Debian package time)")
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rss = stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("peak_rss_kib="))
+            .unwrap_or("");
+        println!(
+            "{run}: items {} published {} duplicates {} requests {} not_modified {} seconds {:.2} {rss}",
+            summary["items"], summary["published"], summary["duplicates"], summary["requests"], summary["not_modified"], summary["seconds"].as_f64().unwrap_or(0.0)
+        );
+        if run == "first import" {
+            assert_eq!(summary["published"], 5_000 + 5_000 / 3 + 5_000);
+        } else {
+            assert_eq!(summary["not_modified"], summary["requests"]);
+        }
+    }
+}
+
+// --- Slack ---------------------------------------------------------------------------------
+
+const BOT_TOKEN: &str = "xoxb-test-token-0001";
+const SLACK_SECRET: &str = "slack-secret-0001";
+const CHANNEL: &str = "C123ABC456";
+
+fn slack_rest(name: &str) -> Value {
+    rest_at("slack", name)
+}
+
+fn rest_at(provider: &str, name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/{provider}/rest/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[derive(Default)]
+struct SlackState {
+    /// A channel's messages, newest first (as `conversations.history` answers).
+    history: Vec<Value>,
+    /// A thread's messages by `thread_ts`, its first message first.
+    replies: HashMap<String, Vec<Value>>,
+    /// (method, query) of every request.
+    asked: Vec<(String, String, u16)>,
+    /// Requests of this method answer 429 with `Retry-After: 1` this many times.
+    limited: Option<(String, u32)>,
+    /// Cancelled when a request's query contains the text.
+    kill_at: Option<(String, CancellationToken)>,
+}
+
+/// Slack's Web API on a loopback port.
+struct FakeSlack {
+    addr: SocketAddr,
+    state: Arc<Mutex<SlackState>>,
+}
+
+impl FakeSlack {
+    async fn start(history: Vec<Value>, replies: HashMap<String, Vec<Value>>) -> FakeSlack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(SlackState {
+            history,
+            replies,
+            ..SlackState::default()
+        }));
+        let app = axum::Router::new()
+            .fallback(slack_answer)
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeSlack { addr, state }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    fn asked(&self, method: &str) -> Vec<(String, u16)> {
+        self.state
+            .lock()
+            .unwrap()
+            .asked
+            .iter()
+            .filter(|(m, _, _)| m == method)
+            .map(|(_, q, s)| (q.clone(), *s))
+            .collect()
+    }
+}
+
+/// A page of `items` after `cursor` (`off:N`), `limit` long, with Slack's `next_cursor`.
+fn slack_page(items: &[Value], params: &HashMap<String, String>) -> Value {
+    let limit: usize = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 999);
+    let offset: usize = params
+        .get("cursor")
+        .and_then(|c| c.strip_prefix("off:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = items.iter().skip(offset).take(limit).cloned().collect();
+    let more = offset + limit < items.len();
+    json!({
+        "ok": true,
+        "messages": page,
+        "has_more": more,
+        "response_metadata": {"next_cursor": if more { format!("off:{}", offset + limit) } else { String::new() }}
+    })
+}
+
+fn ts_number(ts: &str) -> f64 {
+    ts.parse().unwrap_or(0.0)
+}
+
+async fn slack_answer(State(state): State<Arc<Mutex<SlackState>>>, request: Request) -> Response {
+    let method = request.uri().path().trim_start_matches("/api/").to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {BOT_TOKEN}"));
+    let params: HashMap<String, String> = serde_urlencoded::from_str(&query).unwrap_or_default();
+    let mut s = state.lock().unwrap();
+    if let Some((at, token)) = &s.kill_at {
+        if query.contains(at.as_str()) {
+            token.cancel();
+        }
+    }
+    let (status, body) = if let Some((m, times)) =
+        s.limited.as_mut().filter(|(m, t)| *m == method && *t > 0)
+    {
+        let _ = m;
+        *times -= 1;
+        (429, json!({"ok": false, "error": "ratelimited"}))
+    } else if !authorized {
+        (200, json!({"ok": false, "error": "invalid_auth"}))
+    } else {
+        let body = match method.as_str() {
+            "auth.test" => slack_rest("auth.test.json"),
+            "conversations.info" if params.get("channel").map(String::as_str) == Some(CHANNEL) => {
+                slack_rest("conversations.info.json")
+            }
+            "conversations.info" => json!({"ok": false, "error": "channel_not_found"}),
+            "users.info" => {
+                let mut user = slack_rest("users.info.json");
+                user["user"]["id"] = params.get("user").cloned().unwrap_or_default().into();
+                user
+            }
+            "conversations.history" => {
+                let oldest = params
+                    .get("oldest")
+                    .map(|o| ts_number(o))
+                    .unwrap_or(f64::MIN);
+                let newer: Vec<Value> = s
+                    .history
+                    .iter()
+                    .filter(|m| ts_number(m["ts"].as_str().unwrap_or("0")) > oldest)
+                    .cloned()
+                    .collect();
+                slack_page(&newer, &params)
+            }
+            "conversations.replies" => {
+                let thread = params.get("ts").cloned().unwrap_or_default();
+                match s.replies.get(&thread) {
+                    Some(replies) => slack_page(replies, &params),
+                    None => json!({"ok": false, "error": "thread_not_found"}),
+                }
+            }
+            _ => json!({"ok": false, "error": "unknown_method"}),
+        };
+        (200, body)
+    };
+    s.asked.push((method, query, status));
+    let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+    if status == 429 {
+        response
+            .headers_mut()
+            .insert("retry-after", "1".parse().unwrap());
+    }
+    response
+}
+
+/// The fixtures' channel (a stored message, a bot message, a thread of one reply) and `extra`
+/// more messages, newest first.
+fn slack_history(extra: u64) -> (Vec<Value>, HashMap<String, Vec<Value>>) {
+    let mut history: Vec<Value> = Vec::new();
+    for n in (1..=extra).rev() {
+        history.push(json!({
+            "type": "message",
+            "user": format!("U{:07}", n % 7),
+            "text": format!("Message number {n}"),
+            "ts": format!("{}.000100", 1_600_000_000 + n),
+            "team": "T123ABC456"
+        }));
+    }
+    let fixture = slack_rest("conversations.history.json");
+    let mut old: Vec<Value> = fixture["messages"].as_array().unwrap().clone();
+    old.sort_by(|a, b| {
+        ts_number(b["ts"].as_str().unwrap()).total_cmp(&ts_number(a["ts"].as_str().unwrap()))
+    });
+    history.extend(old);
+    let replies = HashMap::from([(
+        "1482960137.003543".to_owned(),
+        slack_rest("conversations.replies.json")["messages"]
+            .as_array()
+            .unwrap()
+            .clone(),
+    )]);
+    (history, replies)
+}
+
+fn slack_yaml(slack: &FakeSlack) -> String {
+    format!(
+        r#"  - id: slack
+    config:
+      signing_secret: {SLACK_SECRET}
+      bot_token: {BOT_TOKEN}
+      api_url: {}
+      auto_store_channels: ["{CHANNEL}"]
+"#,
+        slack.url()
+    )
+}
+
+async fn import_slack(
+    config: &rae_core::config::Config,
+    pipeline: &Pipeline,
+    cancel: CancellationToken,
+) -> Result<Summary, ImportError> {
+    use rae_ingress::slack::import::{Importer as SlackImporter, Options as SlackOptions};
+    let progress = Arc::new(Progress::new("slack", false));
+    let importer = SlackImporter::build(config, None, None, Some(pipeline.bus()), progress, cancel)
+        .await
+        .expect("importer builds");
+    importer
+        .run(&SlackOptions {
+            channels: vec![CHANNEL.into()],
+            since: None,
+            dry_run: false,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_slack_import_stores_messages_and_threads_once_and_resumes() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let (history, replies) = slack_history(450);
+    let slack = FakeSlack::start(history, replies).await;
+    let config = test_config(&nats, &rae, &slack_yaml(&slack));
+    let mut pipeline = Pipeline::start(&config).await;
+    // Slack's per-method limit in the middle; then the import is killed at the third page.
+    slack.state.lock().unwrap().limited = Some(("conversations.history".into(), 1));
+    let kill = CancellationToken::new();
+    slack.state.lock().unwrap().kill_at = Some(("cursor=off%3A400".into(), kill.clone()));
+    let first = import_slack(&config, &pipeline, kill).await;
+    assert!(matches!(first, Err(ImportError::Cancelled)), "{first:?}");
+
+    slack.state.lock().unwrap().kill_at = None;
+    let second = import_slack(&config, &pipeline, CancellationToken::new())
+        .await
+        .unwrap();
+    // It resumed at the third page: the first history request of the second run has its cursor.
+    let history = slack.asked("conversations.history");
+    let statuses: Vec<u16> = history.iter().map(|(_, s)| *s).collect();
+    assert_eq!(statuses[0], 429, "{history:?}");
+    let resumed = &history[history.len() - 1];
+    assert!(resumed.0.contains("cursor=off%3A400"), "{history:?}");
+    assert_eq!(second.duplicates, 0, "{second:?}");
+    // 450 messages, the stored fixture message, the thread's first message and its reply.
+    rae_holds(&rae, 453).await;
+    let events = stream_json(pipeline.bus(), "RAE_EVENTS").await;
+    let reply = events
+        .iter()
+        .find(|e| e["attributes"]["ts"] == "1483037603.017503")
+        .expect("the thread reply");
+    assert_eq!(
+        reply["attributes"]["session_id"],
+        "slack:T123ABC456:C123ABC456:1482960137.003543"
+    );
+    assert_eq!(reply["attributes"]["user_name"], "Egon Spengler");
+    assert_eq!(reply["attributes"]["channel_name"], "engineering");
+    assert_eq!(
+        reply["content"],
+        "Agreed, and we keep Redis only for the cache."
+    );
+    assert!(
+        !events.iter().any(|e| e["content"] == "Deploy finished"),
+        "bot messages are not stored"
+    );
+    // Names are asked once per author and run: seven authors on the first run's pages, the
+    // same seven and the fixture's two on the second's.
+    assert_eq!(slack.asked("users.info").len(), 7 + 9);
+
+    // A re-run asks only for what is newer than the last message imported: one page, nothing new.
+    let before = slack.asked("conversations.history").len();
+    let again = import_slack(&config, &pipeline, CancellationToken::new())
+        .await
+        .unwrap();
+    let history = slack.asked("conversations.history");
+    assert_eq!(history.len(), before + 1);
+    assert!(
+        history
+            .last()
+            .unwrap()
+            .0
+            .contains("oldest=1600000450.000100"),
+        "{history:?}"
+    );
+    assert_eq!((again.published, again.items), (0, 0), "{again:?}");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slack_import_after_live_events_stores_no_duplicate() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let (history, replies) = slack_history(0);
+    let slack = FakeSlack::start(history, replies).await;
+    let config = test_config(&nats, &rae, &slack_yaml(&slack));
+    let mut pipeline = Pipeline::start(&config).await;
+    for file in [
+        "event_callback.message.json",
+        "event_callback.thread_reply.json",
+    ] {
+        let body = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/slack/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let signature = rae_ingress::slack::verify::sign(SLACK_SECRET, &ts, body.as_bytes());
+        let (status, answer, _) = pipeline
+            .post(
+                "/api/v1/integrations/slack/events",
+                &body,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-slack-request-timestamp", &ts),
+                    ("x-slack-signature", &signature),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["status"], "accepted", "{answer}");
+    }
+    rae_holds(&rae, 2).await;
+    let summary = import_slack(&config, &pipeline, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.duplicates, 2, "{summary:?}");
+    assert_eq!(
+        summary.published, 1,
+        "only the thread's first message is new: {summary:?}"
+    );
+    rae_holds(&rae, 3).await;
+    pipeline.shutdown().await;
+}

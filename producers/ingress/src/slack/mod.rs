@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod events;
+pub mod import;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -260,9 +261,40 @@ pub async fn accept_event(
         }
         _ => {}
     }
+    let event = message_event(
+        app,
+        callback.team_id.as_deref(),
+        &message,
+        callback.event_time,
+        Map::new(),
+        &state.limits,
+    )?;
+    let accepted = app.publish(event, state).await?;
+    let mut answer = Answer::accepted(&accepted);
+    answer.status = StatusCode::OK;
+    Ok(answer)
+}
+
+/// The event of a stored `message` of workspace `team`: the same for an Events API delivery and
+/// a message imported from `conversations.history` (`slack::import`). Its id derives from the
+/// workspace, channel and `ts` (a message's identity in Slack), so a retry of the event, the
+/// `app_mention` of the same message, and the imported message are one event. `extra` are
+/// attributes the caller adds (an import's `imported`, names).
+///
+/// # Errors
+/// [`ApiError`] when the message does not make a valid event within `limits`.
+pub(crate) fn message_event(
+    app: &SlackApp,
+    team: Option<&str>,
+    message: &events::Message,
+    event_time: Option<i64>,
+    extra: Map<String, Value>,
+    limits: &Limits,
+) -> Result<Event, ApiError> {
+    let workspace = app.workspace(team);
     let mut attributes = Map::new();
     attributes.insert("channel".into(), json!(message.channel));
-    if let Some(team) = &callback.team_id {
+    if let Some(team) = team {
         attributes.insert("team_id".into(), json!(team));
     }
     attributes.insert("ts".into(), json!(message.ts));
@@ -271,20 +303,20 @@ pub async fn accept_event(
     }
     // A reply joins its thread; a message that may start one is its own thread's first.
     let thread = message.thread_ts.as_deref().unwrap_or(&message.ts);
-    let team = callback.team_id.as_deref().unwrap_or("-");
+    let team = team.unwrap_or("-");
     attributes.insert(
         event::SESSION_ID.into(),
         json!(format!("slack:{team}:{}:{thread}", message.channel)),
     );
+    attributes.extend(extra);
     let occurred_at = slack_time(&message.ts)
-        .or_else(|| {
-            callback
-                .event_time
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        })
+        .or_else(|| event_time.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()))
         .unwrap_or_else(OffsetDateTime::now_utc);
-    let event = Draft {
-        id: event::derived_id(&app.id, &callback.event_id),
+    Draft {
+        id: event::derived_id(
+            &app.id,
+            &format!("message {team} {} {}", message.channel, message.ts),
+        ),
         workspace,
         integration: &app.id,
         kind: if message.mention {
@@ -299,11 +331,7 @@ pub async fn accept_event(
         occurred_at,
         attributes,
     }
-    .event(&state.limits)?;
-    let accepted = app.publish(event, state).await?;
-    let mut answer = Answer::accepted(&accepted);
-    answer.status = StatusCode::OK;
-    Ok(answer)
+    .event(limits)
 }
 
 /// A Slack `ts` (`1531420618.000200`) as a time.

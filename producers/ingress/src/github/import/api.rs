@@ -38,7 +38,7 @@ pub enum Credentials {
     /// A personal access token or any bearer token.
     Token(Secret),
     /// A GitHub App: its id and private key.
-    App { app_id: u64, key: AppKey },
+    App { app_id: u64, key: Box<AppKey> },
     /// No authentication (public repositories, 60 requests an hour).
     Anonymous,
 }
@@ -391,7 +391,7 @@ impl Api {
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<&'h str> {
+fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
     headers.get(name)?.to_str().ok().map(str::trim)
 }
 

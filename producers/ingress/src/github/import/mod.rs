@@ -177,7 +177,10 @@ pub fn credentials(
             let key = AppKey::from_pem(&pem).map_err(|e| {
                 ImportError::Config(format!("private_key_path {}: {e}", path.display()))
             })?;
-            Ok(Credentials::App { app_id, key })
+            Ok(Credentials::App {
+                app_id,
+                key: Box::new(key),
+            })
         }
         _ => Ok(Credentials::Anonymous),
     }
@@ -457,8 +460,8 @@ impl Importer {
     /// Walks a listing from `first`: each changed page's items become deliveries (`make`, which
     /// also answers the cursors of listings it read for them, such as a PR's reviews), their
     /// events are published, then those cursors and the page's are stored.
-    async fn walk<'s, F, Fut>(
-        &'s self,
+    async fn walk<F, Fut>(
+        &self,
         first: &str,
         tag: &str,
         to: &Dest<'_>,

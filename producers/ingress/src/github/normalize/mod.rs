@@ -77,6 +77,8 @@ pub struct Delivery<'a> {
 }
 
 /// What to do with a delivery.
+// One per delivery, consumed at once: boxing the memory would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The hook was just created; answer it, store nothing.
