@@ -198,7 +198,7 @@ impl Importer {
         let since = options
             .since
             .map(|t| format!("{}.000000", t.unix_timestamp()));
-        let oldest = newest_of(since.as_deref(), state.done.as_deref()).map(str::to_owned);
+        let (oldest, from) = start(&state, since.as_deref());
         let mut cursor = match &state.run {
             Some(run) if run.oldest == oldest => Some(run.cursor.clone()),
             _ => None,
@@ -264,6 +264,7 @@ impl Importer {
                 }
                 None => {
                     state.run = None;
+                    state.from = from.clone();
                     state.done =
                         newest_of(newest.as_deref(), state.done.as_deref()).map(str::to_owned);
                 }
@@ -531,9 +532,29 @@ fn newest_of<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
     }
 }
 
+/// Where a run starts (`oldest`) and the `from` it will have covered when complete. The last
+/// complete import covered `from` (None: the channel's beginning) to `done`: only newer
+/// messages are asked, unless this run reaches further back than `from`.
+fn start(state: &Cursor, since: Option<&str>) -> (Option<String>, Option<String>) {
+    let covered = match (&state.from, since) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(from), Some(since)) => !newer(from, since),
+    };
+    match &state.done {
+        Some(done) if covered => (
+            newest_of(since, Some(done)).map(str::to_owned),
+            state.from.clone(),
+        ),
+        _ => (since.map(str::to_owned), since.map(str::to_owned)),
+    }
+}
+
 /// A channel's cursor.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Cursor {
+    /// The oldest `ts` the last complete import asked from; `None`: the channel's beginning.
+    from: Option<String>,
     /// The newest `ts` of the last complete import.
     done: Option<String>,
     /// An import under way.
@@ -553,6 +574,7 @@ impl Cursor {
     fn from_data(data: &Value) -> Cursor {
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         Cursor {
+            from: text(data, "from"),
             done: text(data, "done"),
             run: data.get("run").filter(|r| r.is_object()).and_then(|r| {
                 Some(Run {
@@ -566,6 +588,7 @@ impl Cursor {
 
     fn to_data(&self) -> Value {
         json!({
+            "from": self.from,
             "done": self.done,
             "run": self.run.as_ref().map(|r| json!({"oldest": r.oldest, "cursor": r.cursor, "newest": r.newest})),
         })
@@ -663,8 +686,42 @@ mod tests {
     }
 
     #[test]
+    fn a_run_asks_only_what_the_last_complete_one_did_not_cover() {
+        let never = Cursor::default();
+        assert_eq!(start(&never, None), (None, None));
+        assert_eq!(
+            start(&never, Some("5.0")),
+            (Some("5.0".into()), Some("5.0".into()))
+        );
+        let all = Cursor {
+            from: None,
+            done: Some("9.0".into()),
+            run: None,
+        };
+        assert_eq!(start(&all, None), (Some("9.0".into()), None));
+        assert_eq!(start(&all, Some("5.0")), (Some("9.0".into()), None));
+        assert_eq!(start(&all, Some("10.0")), (Some("10.0".into()), None));
+        // The last import began at 5: an earlier --since, or none, reads from there again.
+        let recent = Cursor {
+            from: Some("5.0".into()),
+            done: Some("9.0".into()),
+            run: None,
+        };
+        assert_eq!(
+            start(&recent, Some("6.0")),
+            (Some("9.0".into()), Some("5.0".into()))
+        );
+        assert_eq!(
+            start(&recent, Some("2.0")),
+            (Some("2.0".into()), Some("2.0".into()))
+        );
+        assert_eq!(start(&recent, None), (None, None));
+    }
+
+    #[test]
     fn cursors_survive_the_bucket() {
         let c = Cursor {
+            from: Some("0.000001".into()),
             done: Some("1.000001".into()),
             run: Some(Run {
                 oldest: None,
