@@ -280,17 +280,17 @@ fn respond(
     {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository"}))).into_response();
     }
-    let list: Option<Vec<Value>> = match segments.as_slice() {
+    let list: Option<&[Value]> = match segments.as_slice() {
         ["repos", _, _] => return conditional(h.repo.clone(), if_none_match, None),
-        ["repos", _, _, "issues"] => Some(h.issues.clone()),
-        ["repos", _, _, "pulls"] => Some(h.pulls.clone()),
+        ["repos", _, _, "issues"] => Some(&h.issues),
+        ["repos", _, _, "pulls"] => Some(&h.pulls),
         ["repos", _, _, "pulls", n, "reviews"] => Some(
             n.parse::<u64>()
                 .ok()
-                .and_then(|n| h.reviews.get(&n).cloned())
-                .unwrap_or_default(),
+                .and_then(|n| h.reviews.get(&n))
+                .map_or(&[][..], Vec::as_slice),
         ),
-        ["repos", _, _, "issues", "comments"] => Some(h.comments.clone()),
+        ["repos", _, _, "issues", "comments"] => Some(&h.comments),
         ["repos", _, _, "issues", n] => {
             let found = h
                 .issues
@@ -306,7 +306,7 @@ fn respond(
                     .into_response(),
             };
         }
-        ["repos", _, _, "releases"] => Some(h.releases.clone()),
+        ["repos", _, _, "releases"] => Some(&h.releases),
         _ => None,
     };
     let Some(list) = list else {
@@ -329,9 +329,10 @@ fn respond(
         .max(1);
     let pages = list.len().div_ceil(per_page).max(1);
     let items: Vec<Value> = list
-        .into_iter()
+        .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
+        .cloned()
         .collect();
     let link_to = |n: usize| {
         let mut p: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
