@@ -61,6 +61,39 @@ if [ ! -x "$mcp_clients/node_modules/.bin/mcp-inspector" ] \
   npm ci --prefix "$mcp_clients" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
 fi
 
+# The VS Code extension (extensions/vscode) and its end-to-end test (tests/it/vscode.rs). npm ci
+# installs the extension's pinned dev dependencies (TypeScript, esbuild, Prettier, @vscode/vsce
+# 3.9.2, the last for Node 20); then its type check (tsc, strict), format check (prettier
+# --check), unit tests (node --test) and the .vsix the test installs
+# (extensions/vscode/dist/rae-memory.vsix). The test runs code-server 4.100.3 (VS Code 1.100.3,
+# the last for Node 20) and playwright-core 1.65, pinned by tests/it/vscode/package-lock.json, in
+# Debian's chromium.
+command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium (the browser tests' real browser)" >&2; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+if ! dpkg -s libkrb5-dev >/dev/null 2>&1 || ! command -v rg >/dev/null 2>&1; then
+  # code-server's install builds a Kerberos module (libkrb5-dev) and ships ripgrep (below).
+  echo "installing Debian's libkrb5-dev and ripgrep (code-server's install)" >&2
+  apt-get update -qq && apt-get install -y -qq libkrb5-dev ripgrep >/dev/null
+fi
+npm ci --prefix extensions/vscode --no-audit --no-fund --loglevel=error >&2
+npm run --prefix extensions/vscode --silent check
+npm run --prefix extensions/vscode --silent test >&2
+npm run --prefix extensions/vscode --silent package >&2
+vscode_tools=tests/it/vscode
+if [ ! -x "$vscode_tools/node_modules/.bin/code-server" ] \
+  || [ "$vscode_tools/package-lock.json" -nt "$vscode_tools/node_modules/.package-lock.json" ]; then
+  echo "installing code-server and playwright-core (npm ci in $vscode_tools, about a minute)" >&2
+  # @vscode/ripgrep's install downloads rg from GitHub unless its cache holds the archive it
+  # wants: Debian's rg packed under that name works, offline.
+  rg_cache="$(node -p 'require("os").tmpdir()')/vscode-ripgrep-cache-1.15.11"
+  rg_archive="$rg_cache/ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz"
+  if [ ! -f "$rg_archive" ]; then
+    mkdir -p "$rg_cache" && tar -czf "$rg_archive" -C "$(dirname "$(command -v rg)")" rg
+  fi
+  # npm_config_yes: node-pty's install runs npx, which an npmrc's `yes = false` cancels;
+  # --unsafe-perm: install scripts run as root.
+  npm_config_yes=true npm ci --prefix "$vscode_tools" --unsafe-perm --no-audit --no-fund --loglevel=error >&2
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --all-targets

@@ -62,8 +62,10 @@ impl Outcome {
     }
 }
 
-/// One decision of the ingress about one request, or one MCP call over HTTP (or, with
-/// `repeated`, a summary of refusals folded into one record). Never holds a key, a secret or a
+/// One decision of the ingress about one request, one MCP call over HTTP, an erasure request
+/// of the `forget` command, or an event the enricher did not pass on (operation `enrich`: a
+/// repeat, personal data dropped) (or, with `repeated`, a summary of refusals folded into one
+/// record). Never holds a key, a secret or a
 /// body.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Record {
@@ -103,6 +105,21 @@ pub struct Record {
     )]
     #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub until: Option<OffsetDateTime>,
+}
+
+/// Stores one record now and waits for its ack: for a decision outside the ingress (the
+/// `forget` command), where no [`Auditor`] runs.
+///
+/// # Errors
+/// [`crate::bus::PublishError`] when JetStream does not acknowledge it.
+pub async fn store(publisher: &Publisher, record: &Record) -> Result<(), crate::bus::PublishError> {
+    let subject = subjects::audit(&record.integration, record.outcome.as_str());
+    let payload = Bytes::from(serde_json::to_vec(record).unwrap_or_default());
+    let id = crate::event::new_id();
+    publisher
+        .publish(&subject, HeaderMap::new(), &id, payload)
+        .await
+        .map(|_| ())
 }
 
 /// How long refusals of one caller for one reason are folded into one summary.
@@ -181,13 +198,7 @@ impl Auditor {
         let store = move |record: Record| {
             let publisher = publisher.clone();
             async move {
-                let subject = subjects::audit(&record.integration, record.outcome.as_str());
-                let payload = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
-                let id = crate::event::new_id();
-                if let Err(err) = publisher
-                    .publish(&subject, HeaderMap::new(), &id, payload)
-                    .await
-                {
+                if let Err(err) = store(&publisher, &record).await {
                     tracing::warn!(error = %err, integration = %record.integration, "audit record not stored");
                 }
             }

@@ -279,6 +279,12 @@ impl Bus {
                 DAY * c.events_max_age_days as u32,
                 1,
             ),
+            // As long as the events whose memories it names.
+            (
+                subjects::MEMORIES_BUCKET,
+                DAY * c.events_max_age_days as u32,
+                1,
+            ),
             (
                 subjects::REPEATS_BUCKET,
                 Duration::from_secs(c.repeat_window_secs),
@@ -414,6 +420,18 @@ impl Bus {
     pub async fn write_journal(&self) -> Result<crate::journal::WriteJournal, BusError> {
         let store = self.bucket(subjects::WRITES_BUCKET).await?;
         Ok(crate::journal::WriteJournal::new(store))
+    }
+
+    /// The memory record in the `rae_memories` bucket.
+    ///
+    /// # Errors
+    /// [`BusError::Bucket`] when it does not exist (run `setup`).
+    pub async fn memory_records(&self) -> Result<crate::memory_record::MemoryRecords, BusError> {
+        let store = self.bucket(subjects::MEMORIES_BUCKET).await?;
+        Ok(crate::memory_record::MemoryRecords::new(
+            store,
+            self.js.clone(),
+        ))
     }
 
     /// A key-value bucket that `setup` created.

@@ -231,6 +231,18 @@ pub fn scoped_id(route: &Route<'_>, provider_id: &str) -> String {
     )
 }
 
+/// The event id of commit `sha` in `repository` (the git watcher's name for it) for `tenant`:
+/// the git watcher's `commit` or `merge` event of integration `integration`, and a memory sent
+/// to the memories API naming the same commit (`git_commit`), so running both stores the commit
+/// once. Scoped by tenant like [`scoped_id`]: a key of one tenant cannot claim another tenant's
+/// commit by naming it first. `sha` is compared in lowercase.
+pub fn commit_id(integration: &str, tenant: &str, repository: &str, sha: &str) -> String {
+    derived_id(
+        &format!("{integration}/{tenant}"),
+        &format!("{repository}\ncommit:{}", sha.to_ascii_lowercase()),
+    )
+}
+
 impl Event {
     /// Checks the schema rules and limits, naming the first offending field.
     ///
@@ -495,6 +507,11 @@ impl EventBuilder {
 /// comes, carries the same value (`slack:<team>:<channel>:<thread ts>`, `email:<root
 /// Message-ID>`, `github:<owner/repo>#<number>`).
 pub const SESSION_ID: &str = "session_id";
+
+/// The attribute naming the thing at the source a memory is about, the same for every version
+/// of it, where no URL names it (a Slack message: `slack:<team>:<channel>:<ts>`), so an edit
+/// or a deletion at the source finds the memory to replace or forget.
+pub const ITEM: &str = "item";
 
 /// The attribute sent to RAE as the memory's readable name, `human_label`.
 pub const HUMAN_LABEL: &str = "human_label";

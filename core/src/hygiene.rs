@@ -182,12 +182,36 @@ pub fn event(event: &mut Event) {
     }
 }
 
-/// Replaces every credential in the event's text ([`sensitive`]) and counts it by kind.
+/// The attribute listing the kinds of credentials redacted from an event (never the values),
+/// so the event stream records what was removed: `["aws_access_key", "github_token"]`.
+pub const REDACTED: &str = "redacted";
+
+/// Replaces every credential in the event's text ([`sensitive`]), counts it by kind and names
+/// the kinds in the attribute [`REDACTED`].
 fn redact_credentials(event: &mut Event) {
-    for kind in sensitive::in_event(event, sensitive::Class::Credentials, true) {
+    let found = sensitive::in_event(event, sensitive::Class::Credentials, true);
+    if found.is_empty() {
+        return;
+    }
+    let mut kinds: Vec<String> = event
+        .attributes
+        .get(REDACTED)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    for kind in found {
         metrics::counter!(crate::telemetry::names::REDACTIONS, "kind" => kind.as_str())
             .increment(1);
+        kinds.push(kind.as_str().to_owned());
     }
+    kinds.sort_unstable();
+    kinds.dedup();
+    event.attributes.insert(REDACTED.into(), kinds.into());
 }
 
 fn clean(field: &mut String, rule: impl Fn(&str) -> Cow<'_, str>) {

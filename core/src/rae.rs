@@ -118,6 +118,15 @@ pub enum Stored {
     Duplicate,
 }
 
+/// What RAE answered to a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The memory was there and is deleted.
+    Deleted,
+    /// RAE has no such memory (404): deleted before, or never kept.
+    Absent,
+}
+
 /// Why a request to RAE did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum RaeError {
@@ -128,7 +137,7 @@ pub enum RaeError {
     #[error("RAE answered {status} to {method} {url}: {body}")]
     Status {
         status: u16,
-        /// `POST`, or `GET` for a lookup.
+        /// `POST`, `GET` for a lookup, `DELETE` for a forget.
         method: &'static str,
         /// The URL that was posted to, for the operator (never shown to callers).
         url: String,
@@ -239,6 +248,29 @@ impl RaeClient {
             Some("skipped") | Some("None") | Some("") | None => Stored::Duplicate,
             Some(id) => Stored::Memory(id.to_owned()),
         })
+    }
+
+    /// Deletes memory `memory_id` of `tenant` (`DELETE {store_path}{memory_id}`).
+    ///
+    /// # Errors
+    /// [`RaeError`] for a refused connection, a timeout or a non-2xx answer other than 404.
+    pub async fn delete(&self, tenant: &str, memory_id: &str) -> Result<Deleted, RaeError> {
+        let base = self.url(&self.config.store_path);
+        let url = match reqwest::Url::parse(&base) {
+            Ok(mut url) => {
+                if let Ok(mut segments) = url.path_segments_mut() {
+                    segments.pop_if_empty().push(memory_id);
+                }
+                String::from(url)
+            }
+            Err(_) => format!("{}/{memory_id}", base.trim_end_matches('/')),
+        };
+        let request = self.http.delete(&url);
+        match self.send(request, "DELETE", url, tenant).await {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(RaeError::Status { status: 404, .. }) => Ok(Deleted::Absent),
+            Err(err) => Err(err),
+        }
     }
 
     /// Searches the memories of `tenant` (`POST /v2/memories/query`); `query` is RAE's body

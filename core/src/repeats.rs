@@ -8,6 +8,14 @@
 //! ([`Repeats::first`]); a later event with the same key and another id is a repeat of the
 //! first, counted in `rae_pipeline_repeats_total{source}` and logged with the first one's id.
 //! The same event coming back (a redelivery) finds its own id and is not a repeat.
+//!
+//! Nearly the same counts too (`enrich.repeat_distance`, default 4): content of at least
+//! [`SIMILAR_MIN_WORDS`] words gets a 64-bit similarity hash ([`simhash`] over its words, with
+//! identifiers such as `test-api`, `src/main.rs` or `v1.2` masked as well), and an event whose
+//! hash is within that many bits of a recent one of the same sender and conversation is its
+//! repeat (a CI notice naming another failing job, a status mail with a line changed). The hash is split into [`BANDS`] bytes, each kept under
+//! its own key, so any hash within 7 bits shares a byte with the earlier one and is found by
+//! direct lookups, however many events the window holds.
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
@@ -26,10 +34,54 @@ impl Repeats {
         Repeats { store }
     }
 
-    /// The id of the earlier event `event` repeats, or `None` when it is the first of its kind
-    /// in the window (now recorded as such) or the bucket cannot be used (then it is stored:
-    /// a possible repeat is better than a lost event).
-    pub async fn first(&self, event: &Event) -> Option<String> {
+    /// The id of the earlier event `event` repeats, or nearly repeats (its similarity hash
+    /// within `max_distance` bits; 0 for exact repeats only), or `None` when it is the first of
+    /// its kind in the window (now recorded as such) or the bucket cannot be used (then it is
+    /// stored: a possible repeat is better than a lost event).
+    pub async fn first(&self, event: &Event, max_distance: u32) -> Option<String> {
+        if let Some(first) = self.exact(event).await {
+            return Some(first);
+        }
+        if max_distance == 0 {
+            return None;
+        }
+        let hash = simhash(&template(&normalize(&event.content)))?;
+        self.similar(event, hash, max_distance).await
+    }
+
+    /// The earlier event whose similarity hash is within `max_distance` of `hash`, if any;
+    /// else records this one's under each of its bands.
+    async fn similar(&self, event: &Event, hash: u64, max_distance: u32) -> Option<String> {
+        let scope = sender(event);
+        let keys: Vec<String> = (0..BANDS)
+            .map(|band| format!("n.{scope}.{band}.{:02x}", (hash >> (band * 8)) & 0xff))
+            .collect();
+        let found = futures::future::join_all(keys.iter().map(|k| self.store.get(k))).await;
+        for entry in found.into_iter().flatten().flatten() {
+            let text = String::from_utf8_lossy(&entry);
+            let Some((id, other)) = text.split_once(' ') else {
+                continue;
+            };
+            let Ok(other) = u64::from_str_radix(other, 16) else {
+                continue;
+            };
+            if id != event.id && (hash ^ other).count_ones() <= max_distance {
+                return Some(id.to_owned());
+            }
+        }
+        let value = Bytes::from(format!("{} {hash:016x}", event.id));
+        let puts = keys.into_iter().map(|k| self.store.put(k, value.clone()));
+        for put in futures::future::join_all(puts).await {
+            if let Err(err) = put {
+                tracing::warn!(event_id = %event.id, error = %err, "similarity record not written");
+                break;
+            }
+        }
+        None
+    }
+
+    /// The exact repeat check: the earlier event with the same normalized content.
+    async fn exact(&self, event: &Event) -> Option<String> {
         let key = key(event);
         let id = Bytes::from(event.id.clone().into_bytes());
         match self.store.create(&key, id).await {
@@ -55,8 +107,73 @@ impl Repeats {
     }
 }
 
-/// The bucket key of what `event` says: a digest of its sender and its normalized content.
-pub fn key(event: &Event) -> String {
+/// Bytes of a similarity hash kept under their own keys: hashes within `BANDS - 1` bits share
+/// at least one.
+pub const BANDS: u32 = 8;
+/// The largest `enrich.repeat_distance` that [`BANDS`] always finds.
+pub const MAX_DISTANCE: u32 = BANDS - 1;
+/// Content with fewer words is compared exactly only: in a short message one word is the news.
+pub const SIMILAR_MIN_WORDS: usize = 8;
+
+/// [`normalize`]d text with identifiers masked too: a word with `-`, `_`, `/`, `.` or `:`
+/// between letters or digits (`test-api`, `src/main.rs`, `v1.2`, `db:migrate`) becomes `§`, so
+/// notices that differ only in which job, file or version they name are the same template.
+pub fn template(normalized: &str) -> String {
+    normalized
+        .split(' ')
+        .map(|word| {
+            let inner = word.trim_matches(|c: char| !c.is_alphanumeric());
+            let joined = inner.contains(['-', '_', '/', '.', ':'])
+                && inner.chars().any(char::is_alphanumeric);
+            if joined {
+                "§"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The 64-bit similarity hash (SimHash) of text over its words, or `None` for text of fewer
+/// than [`SIMILAR_MIN_WORDS`] words. Texts that share most words have hashes a few bits apart.
+pub fn simhash(text: &str) -> Option<u64> {
+    let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+    if words.len() < SIMILAR_MIN_WORDS {
+        return None;
+    }
+    let mut weights = [0i32; 64];
+    for word in words {
+        let feature = fnv1a(word.as_bytes(), FNV_OFFSET);
+        for (bit, weight) in weights.iter_mut().enumerate() {
+            *weight += if feature >> bit & 1 == 1 { 1 } else { -1 };
+        }
+    }
+    Some(
+        weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > 0)
+            .fold(0u64, |hash, (bit, _)| hash | 1 << bit),
+    )
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, continuing from `state`: a hash that stays the same across builds, as stored
+/// hashes must.
+fn fnv1a(bytes: &[u8], state: u64) -> u64 {
+    bytes.iter().fold(state, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A digest of who said it where: tenant, project, source, kind, actor and conversation.
+fn sender(event: &Event) -> String {
+    hex::encode(&sender_digest(event).finalize()[..12])
+}
+
+fn sender_digest(event: &Event) -> sha2::Sha256 {
     let mut digest = sha2::Sha256::new();
     for part in [
         event.tenant.as_str(),
@@ -74,6 +191,12 @@ pub fn key(event: &Event) -> String {
         digest.update(part.as_bytes());
         digest.update([0]);
     }
+    digest
+}
+
+/// The bucket key of what `event` says: a digest of its sender and its normalized content.
+pub fn key(event: &Event) -> String {
+    let mut digest = sender_digest(event);
     digest.update(normalize(&event.content).as_bytes());
     hex::encode(&digest.finalize()[..16])
 }
@@ -129,6 +252,39 @@ mod tests {
         );
         // A word is not an id: `deadbeef` has no digit, `cafe` is short.
         assert_eq!(normalize("deadbeef cafe"), "deadbeef cafe");
+    }
+
+    #[test]
+    fn near_repeats_have_near_hashes_and_different_notices_do_not() {
+        let hash = |text: &str| simhash(&template(&normalize(text))).unwrap();
+        let distance = |x: &str, y: &str| (hash(x) ^ hash(y)).count_ones();
+        // Another job and file named: the same template.
+        assert_eq!(
+            distance(
+                "CI failed on main: the job test-api failed at step cargo test in src/api.rs, see the logs for details",
+                "CI failed on main: the job test-web failed at step cargo test in src/web.rs, see the logs for details"
+            ),
+            0
+        );
+        // A longer status note with one word changed: a few bits.
+        let status = "Nightly backup report: all databases were copied to the offsite store, \
+                      the largest took forty minutes, checksums match, retention pruned the old \
+                      copies and nothing needs attention from the team this morning";
+        let near = distance(status, &status.replace("forty", "fifty"));
+        assert!(near <= 4, "near repeats: {near}");
+        let other = "Release notes: the new search page ships with faster imports, a fix for \
+                     the login loop on Safari and a redesigned settings screen for admins";
+        assert!(
+            distance(status, other) > MAX_DISTANCE,
+            "different: {}",
+            distance(status, other)
+        );
+        assert_eq!(
+            simhash(&normalize("deploy of api failed")),
+            None,
+            "short: exact only"
+        );
+        assert_eq!(template("see src/main.rs (v1.2) now"), "see § § now");
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const DEDUPE_BUCKET: &str = "rae_dedupe";
 pub const WRITES_BUCKET: &str = "rae_writes";
 /// Key-value bucket of recent events' content keys, for `enrich.drop_repeats`.
 pub const REPEATS_BUCKET: &str = "rae_repeats";
+/// Key-value bucket of the memory record: per stored event, its RAE memory id and lookup keys.
+pub const MEMORIES_BUCKET: &str = "rae_memories";
 
 /// Durable consumer name of the enricher on [`EVENTS_STREAM`].
 pub const ENRICHER_CONSUMER: &str = "enricher";

@@ -33,6 +33,7 @@ pub mod names {
     pub const REDACTIONS: &str = "rae_pipeline_redactions_total";
     pub const REPEATS: &str = "rae_pipeline_repeats_total";
     pub const PERSONAL_DATA: &str = "rae_pipeline_personal_data_total";
+    pub const FORGOTTEN: &str = "rae_pipeline_memories_forgotten_total";
 
     /// Every metric the code exports (dashboards and alerts may only use these).
     pub const ALL: &[&str] = &[
@@ -57,6 +58,7 @@ pub mod names {
         REDACTIONS,
         REPEATS,
         PERSONAL_DATA,
+        FORGOTTEN,
     ];
 }
 
@@ -334,6 +336,33 @@ impl RaeWrite<'_> {
         if let Some(e2e) = self.end_to_end {
             metrics::histogram!(names::END_TO_END_SECONDS).record(e2e.as_secs_f64());
         }
+    }
+}
+
+/// The writer deleted a stored memory from RAE for a forget (`deleted`), or found RAE no longer
+/// had it (`absent`).
+pub struct MemoryForgotten<'a> {
+    /// The forgetting event.
+    pub by: &'a str,
+    /// The event whose memory it was.
+    pub event_id: &'a str,
+    pub memory_id: &'a str,
+    pub source: &'a str,
+    /// `deleted` or `absent`.
+    pub outcome: &'static str,
+}
+
+impl MemoryForgotten<'_> {
+    pub fn emit(self) {
+        tracing::info!(
+            by = self.by,
+            event_id = self.event_id,
+            memory_id = self.memory_id,
+            outcome = self.outcome,
+            "memory forgotten"
+        );
+        metrics::counter!(names::FORGOTTEN, "source" => self.source.to_owned(), "outcome" => self.outcome)
+            .increment(1);
     }
 }
 

@@ -9,6 +9,7 @@
 mod backfill;
 mod check_config;
 mod dlq;
+mod forget;
 mod git_watch;
 mod import;
 mod keys;
@@ -92,6 +93,9 @@ enum Command {
     /// with its past. Publishes into the pipeline; `up` stores it in RAE.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Forget memories (an erasure request): delete from RAE those of one event, URL, actor or
+    /// conversation, as the memory record knows them. Needs the writer running (`up`).
+    Forget(forget::ForgetArgs),
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -180,6 +184,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backfill(args) => backfill::run(&config, args).await,
         Command::Tail(args) => tail::run(&config, args).await,
         Command::Import(command) => import::run(&config, command).await,
+        Command::Forget(args) => forget::run(&config, args).await,
     }
 }
 

@@ -12,7 +12,7 @@ pub(super) async fn run(config: &Config) -> Result<(), Failure> {
     let bus = connect(config).await?;
     bus.setup().await.context("setup")?;
     println!(
-        "streams {}, {}, {}, {} and buckets {}, {}, {}, {} are ready on {}",
+        "streams {}, {}, {}, {} and buckets {}, {}, {}, {}, {} are ready on {}",
         subjects::EVENTS_STREAM,
         subjects::ENRICHED_STREAM,
         subjects::DLQ_STREAM,
@@ -21,6 +21,7 @@ pub(super) async fn run(config: &Config) -> Result<(), Failure> {
         subjects::DEDUPE_BUCKET,
         subjects::WRITES_BUCKET,
         subjects::REPEATS_BUCKET,
+        subjects::MEMORIES_BUCKET,
         config.nats.url
     );
     Ok(())

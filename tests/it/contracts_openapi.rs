@@ -25,6 +25,7 @@ const READER: &str = "rpk_openapi_reader_key_for_tests";
 const OPS: &str = "rpk_openapi_dlq_admin_key_for_tests";
 /// A `dlq:admin` key used only to run into the rate limit.
 const HASTY: &str = "rpk_openapi_hasty_key_for_tests_01";
+const ERASER: &str = "rpk_openapi_eraser_key_for_tests_1";
 const GITHUB_SECRET: &str = "openapi-github-secret";
 const SLACK_SECRET: &str = "openapi-slack-signing-secret";
 /// The rate limit's burst in this test: every caller but `HASTY` stays well below it.
@@ -475,6 +476,7 @@ api_keys:
   - {{ id: reader, key: "{READER}", scopes: ["memories:read"], tenants: ["*"] }}
   - {{ id: ops, key: "{OPS}", scopes: ["dlq:admin"], tenants: ["*"] }}
   - {{ id: hasty, key: "{HASTY}", scopes: ["dlq:admin"], tenants: ["*"] }}
+  - {{ id: eraser, key: "{ERASER}", scopes: ["memories:forget"], tenants: ["default-tenant"] }}
 "#
     )
 }
@@ -635,6 +637,29 @@ fn dlq_cases(sequence: u64) -> Vec<Case> {
     ]
 }
 
+/// The erasure route.
+fn forget_cases() -> Vec<Case> {
+    let path = "/api/v1/forget";
+    vec![
+        Case::new("POST", path, 200)
+            .key(ERASER)
+            .json(&json!({"by": "actor", "value": "ana", "dry_run": true})),
+        Case::new("POST", path, 202)
+            .key(ERASER)
+            .json(&json!({"by": "url", "value": "https://example.com/a"})),
+        Case::new("POST", path, 400)
+            .key(ERASER)
+            .json(&json!({"by": "colour", "value": "red"})),
+        Case::new("POST", path, 400)
+            .key(ERASER)
+            .json(&json!({"by": "actor", "value": " "})),
+        Case::new("POST", path, 401).json(&json!({"by": "actor", "value": "ana"})),
+        Case::new("POST", path, 403)
+            .key(WRITER)
+            .json(&json!({"by": "actor", "value": "ana"})),
+    ]
+}
+
 /// Health routes and this description.
 fn health_cases() -> Vec<Case> {
     [
@@ -671,6 +696,7 @@ async fn the_openapi_description_matches_what_the_routes_answer() {
         github_cases(),
         slack_cases(),
         health_cases(),
+        forget_cases(),
     ] {
         run(&pipeline, &openapi, &mut coverage, cases).await;
     }

@@ -32,6 +32,29 @@ async fn rae_500_twice_then_200_stores_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_stored_event_is_recorded_with_rae_memory_id() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, "")).await;
+    let id = pipeline.accept("recorded with its memory").await;
+    let records = pipeline.bus().memory_records().await.expect("records");
+    wait_for("the memory record", Duration::from_secs(10), || async {
+        records.get(&id).await.expect("get").is_some()
+    })
+    .await;
+    let record = records.get(&id).await.expect("get").expect("record");
+    let stored = rae.stored();
+    assert_eq!(
+        Some(record.memory_id.as_str()),
+        stored[0].memory_id.as_deref()
+    );
+    assert_eq!(record.event_id, id);
+    assert_eq!(record.source, "webhook");
+    assert!(record.deletable(), "{record:?}");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
 async fn rae_429_retry_after_is_honoured() {
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;

@@ -215,19 +215,37 @@ async fn repeats_of_one_sender_are_stored_once_with_drop_repeats() {
     let other = pipeline
         .accept("CI failed on release-2.4: build 1236")
         .await;
+    // Nearly the same: another job and file named in a longer notice.
+    let long = pipeline
+        .accept("Nightly checks failed on main: the job test-api stopped at step cargo test in src/api.rs, see the logs for details")
+        .await;
+    let near = pipeline
+        .accept("Nightly checks failed on main: the job test-web stopped at step cargo test in src/web.rs, see the logs for details")
+        .await;
     wait_for(
-        "RAE to store the two notices",
+        "RAE to store the three notices",
         Duration::from_secs(10),
         || async {
             let stored = rae.stored_event_ids();
-            stored.contains_key(&first) && stored.contains_key(&other)
+            stored.contains_key(&first) && stored.contains_key(&other) && stored.contains_key(&long)
         },
     )
     .await;
-    // The repeat was handled (acked) by the enricher, and never reached RAE.
+    // The repeats were handled (acked) by the enricher, and never reached RAE.
     enricher_settled(&pipeline).await;
     assert!(!rae.stored_event_ids().contains_key(&repeat));
-    assert_eq!(rae.stored().len(), 2);
+    assert!(!rae.stored_event_ids().contains_key(&near));
+    assert_eq!(rae.stored().len(), 3);
+    // Each says why in the audit stream (what `tail --stage audit` shows).
+    let audit = stream_json(pipeline.bus(), rae_core::subjects::AUDIT_STREAM).await;
+    for (dropped, of) in [(&repeat, &first), (&near, &long)] {
+        let record = audit
+            .iter()
+            .find(|r| r["event_id"] == serde_json::json!(dropped) && r["operation"] == "enrich")
+            .unwrap_or_else(|| panic!("no audit record of {dropped}: {audit:?}"));
+        assert_eq!(record["outcome"], "ignored", "{record}");
+        assert_eq!(record["reason"], format!("repeat of event {of}"));
+    }
     pipeline.shutdown().await;
 }
 

@@ -16,28 +16,6 @@ use crate::harness::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Runs git in `dir` with a fixed identity and no user or system config; answers stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Alice")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "Alice")
-        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdin(Stdio::null())
-        .output()
-        .expect("git runs (install git)");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn init(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     git(dir, &["init", "-q", "-b", "main"]);
@@ -833,4 +811,124 @@ async fn measure_git_watch_on_10000_commits_and_5000_files() {
     }
     eprintln!("new commit to its event (poll interval 2 s): {latencies:?}");
     pipeline.shutdown().await;
+}
+
+/// A commit memory from an editor (the VS Code extension names the commit in `git_commit` of
+/// `POST /api/v1/memories`) and the watcher's event of the same commit share one id
+/// (`rae_core::event::commit_id`), remembered for days in `rae_dedupe`: whichever comes first
+/// is stored, the other is a duplicate, so running both stores each commit once.
+#[tokio::test]
+async fn a_commit_sent_from_an_editor_and_seen_by_the_watcher_is_stored_once() {
+    const KEY: &str = "rpk_editor_key_for_tests_0001";
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("shop");
+    init(&repo);
+    let first = commit(&repo, &[("a.txt", b"1")], "First");
+    let extra = format!(
+        "{}api_keys:\n  - {{ id: editor, key: {KEY}, scopes: [\"memories:write\"], tenants: [default-tenant] }}\n",
+        git_yaml(&format!("        - {{ path: {} }}\n", repo.display()), "")
+    );
+    let mut config = test_config(&nats, &rae, &extra);
+    // JetStream's own duplicate window, one second, is outlasted before each second send, so
+    // only `rae_dedupe` can keep the commit from being stored twice.
+    config.nats.duplicate_window_secs = 1;
+    let window_passed = |since: std::time::Instant| async move {
+        wait_for(
+            "JetStream's duplicate window to pass",
+            WAIT,
+            || async move { since.elapsed() > Duration::from_millis(1_500) },
+        )
+        .await;
+    };
+    let id = |sha: &str| rae_core::event::commit_id("git", "default-tenant", "shop", sha);
+    let from_editor = |sha: &str| {
+        serde_json::json!({"content": format!("Commit {} from the editor", &sha[..7]),
+            "source": "vscode", "kind": "commit",
+            "git_commit": {"repository": "shop", "sha": sha}})
+        .to_string()
+    };
+    let headers = [
+        ("authorization", "Bearer rpk_editor_key_for_tests_0001"),
+        ("content-type", "application/json"),
+    ];
+    let stored = |sha: String| {
+        let rae = &rae;
+        async move { rae.stored_event_ids().get(&id(&sha)).copied().unwrap_or(0) }
+    };
+
+    // The editor first: the API stores it under the watcher's id.
+    let mut api = Pipeline::start_roles(
+        &config,
+        rae_pipeline::app::Roles {
+            git_watch: false,
+            ..rae_pipeline::app::Roles::ALL
+        },
+    )
+    .await;
+    let (status, answer, _) = api
+        .post("/api/v1/memories", &from_editor(&first), &headers)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["id"], id(&first));
+    assert_eq!(answer["duplicate"], false);
+    let sent = std::time::Instant::now();
+    wait_for("the editor's commit memory", WAIT, || {
+        let n = stored(first.clone());
+        async move { n.await >= 1 }
+    })
+    .await;
+    window_passed(sent).await;
+
+    // Then the watcher starts and sees it (and a newer commit): only the newer one is stored.
+    let second = commit(&repo, &[("b.txt", b"2")], "Second");
+    let mut watcher = Pipeline::start_roles(
+        &config,
+        rae_pipeline::app::Roles {
+            ingress: false,
+            enricher: false,
+            writer: false,
+            git_watch: true,
+        },
+    )
+    .await;
+    wait_for("the watcher's memory of the newer commit", WAIT, || {
+        let n = stored(second.clone());
+        async move { n.await >= 1 }
+    })
+    .await;
+    let of_first: Vec<_> = rae
+        .stored()
+        .into_iter()
+        .filter(|r| r.body["metadata"]["event_id"] == id(&first))
+        .collect();
+    assert_eq!(of_first.len(), 1, "the first commit was stored twice");
+    assert_eq!(
+        of_first[0].body["content"],
+        format!("Commit {} from the editor", &first[..7])
+    );
+
+    // The watcher first: the editor's memory of the commit is answered as a duplicate.
+    let third = commit(&repo, &[("c.txt", b"3")], "Third");
+    wait_for("the watcher's memory of the third commit", WAIT, || {
+        let n = stored(third.clone());
+        async move { n.await >= 1 }
+    })
+    .await;
+    window_passed(std::time::Instant::now()).await;
+    let (status, answer, _) = api
+        .post(
+            "/api/v1/memories",
+            &from_editor(&third.to_uppercase()),
+            &headers,
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["id"], id(&third));
+    assert_eq!(answer["duplicate"], true, "{answer}");
+    assert_eq!(events_with_id(api.bus(), &id(&third)).await.len(), 1);
+    assert_eq!(stored(third).await, 1);
+    watcher.shutdown().await;
+    api.shutdown().await;
 }

@@ -203,6 +203,7 @@ impl FakeRae {
         let app = axum::Router::new()
             .route("/v2/memories/", axum::routing::post(store).get(list))
             .route("/v2/memories/query", axum::routing::post(query))
+            .route("/v2/memories/{id}", axum::routing::delete(scripted))
             .route("/hooks/{*rest}", axum::routing::post(hook))
             .route("/v2/search/hybrid", axum::routing::post(scripted))
             .route("/v2/reflections/generate", axum::routing::post(scripted))
@@ -347,8 +348,8 @@ async fn query(
     axum::Json(answer).into_response()
 }
 
-/// The graph and reflection routes: recorded and answered as [`FakeRae::set_answer`] says
-/// (200 with an empty object by default).
+/// The graph and reflection routes and deletes: recorded and answered as
+/// [`FakeRae::set_answer`] says (200 with an empty object by default).
 async fn scripted(
     State(state): State<Arc<Mutex<FakeState>>>,
     uri: axum::http::Uri,
@@ -772,4 +773,26 @@ pub async fn consumer_settled(bus: &rae_core::bus::Bus, stream: &str, consumer: 
         Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
         Err(_) => false,
     }
+}
+
+/// Runs git in `dir` with a fixed identity and no user or system config; answers stdout.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+        .env("GIT_COMMITTER_NAME", "Alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("git runs (install git)");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -183,10 +183,6 @@ async fn events_are_verified_filtered_and_deduplicated() {
     for (file, reason) in [
         ("event_callback.bot_message.json", "bot message"),
         (
-            "event_callback.message_changed.json",
-            "message edit (message_changed)",
-        ),
-        (
             "event_callback.channel_join.json",
             "channel membership change (channel_join)",
         ),

@@ -416,6 +416,12 @@ async fn credentials_are_redacted_before_the_event_is_published() {
     assert_eq!(events.len(), 1);
     let event = events[0].to_string();
     assert!(!event.contains(token) && !event.contains(aws), "{event}");
+    // The event records which kinds were removed, never the values.
+    assert_eq!(
+        events[0]["attributes"]["redacted"],
+        json!(["aws_access_key", "github_token"]),
+        "{event}"
+    );
     pipeline.shutdown().await;
 }
 

@@ -38,6 +38,8 @@ struct Shared {
     personal_data: personal::Policy,
     /// With `enrich.drop_repeats`: where repeats are recognized.
     repeats: Option<rae_core::repeats::Repeats>,
+    /// `enrich.repeat_distance`.
+    repeat_distance: u32,
 }
 
 /// Why the enricher could not start.
@@ -81,6 +83,7 @@ impl Enricher {
                 } else {
                     None
                 },
+                repeat_distance: config.enrich.repeat_distance,
             }),
             concurrency: config.enrich.concurrency,
         })
@@ -108,6 +111,67 @@ impl Enricher {
 }
 
 impl Shared {
+    /// The event judged by the rules, the personal-data policy and the LLM; `None` when it is
+    /// not to be stored (acked here).
+    async fn refine(
+        &self,
+        event: rae_core::event::Event,
+        message: &Message,
+    ) -> Option<rae_core::event::Event> {
+        let mut enriched = self.rules.enrich(event, &self.limits);
+        // Before the LLM, which would otherwise read what the policy removes.
+        if !self.personal_data.apply(&mut enriched, &self.limits) {
+            tracing::info!(event_id = %enriched.id, "personal data in the event: not stored (enrich.personal_data: drop)");
+            self.audit_dropped(
+                &enriched,
+                "personal data (enrich.personal_data: drop)".into(),
+            )
+            .await;
+            if let Err(err) = message.ack().await {
+                tracing::warn!(event_id = %enriched.id, error = %err, "ack of a dropped event failed; it will be redelivered and dropped again");
+            }
+            return None;
+        }
+        // Before the LLM: a repeat is not worth a model call.
+        if let Some(repeats) = &self.repeats {
+            if let Some(first) = repeats.first(&enriched, self.repeat_distance).await {
+                tracing::info!(event_id = %enriched.id, first = %first, "a repeat of an event stored within nats.repeat_window_secs: not stored (enrich.drop_repeats)");
+                metrics::counter!(names::REPEATS, "source" => enriched.source.as_str())
+                    .increment(1);
+                self.audit_dropped(&enriched, format!("repeat of event {first}"))
+                    .await;
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(event_id = %enriched.id, error = %err, "ack of a repeat failed; it will be redelivered and found again");
+                }
+                return None;
+            }
+        }
+        if let Some(llm) = &self.llm {
+            llm.refine(&mut enriched, &self.limits).await;
+        }
+        Some(enriched)
+    }
+
+    /// Records in the audit stream (`rae.audit.<integration>.ignored`, seen by `tail --stage
+    /// audit`) that the enricher did not pass `event` on, and why. A failure is only logged.
+    async fn audit_dropped(&self, event: &rae_core::event::Event, reason: String) {
+        let record = rae_core::audit::Record {
+            at: time::OffsetDateTime::now_utc(),
+            integration: event.integration.clone(),
+            operation: Some("enrich".into()),
+            outcome: rae_core::audit::Outcome::Ignored,
+            reason: Some(reason),
+            tenant: Some(event.tenant.clone()),
+            key_id: None,
+            event_id: Some(event.id.clone()),
+            repeated: None,
+            until: None,
+        };
+        if let Err(err) = rae_core::audit::store(&self.publisher, &record).await {
+            tracing::warn!(event_id = %event.id, error = %err, "audit record of a dropped event not stored");
+        }
+    }
+
     async fn handle(&self, message: Message) {
         let sequence = consumers::stream_sequence(&message);
         let Some(event) =
@@ -115,30 +179,16 @@ impl Shared {
         else {
             return;
         };
-        let mut enriched = self.rules.enrich(event, &self.limits);
-        // Before the LLM, which would otherwise read what the policy removes.
-        if !self.personal_data.apply(&mut enriched, &self.limits) {
-            tracing::info!(event_id = %enriched.id, "personal data in the event: not stored (enrich.personal_data: drop)");
-            if let Err(err) = message.ack().await {
-                tracing::warn!(event_id = %enriched.id, error = %err, "ack of a dropped event failed; it will be redelivered and dropped again");
+        // A forget passes as it is: nothing in it is stored, so nothing is judged, redacted or
+        // dropped as a repeat.
+        let enriched = if rae_core::forget::only_forgets(&event) {
+            event
+        } else {
+            match self.refine(event, &message).await {
+                Some(enriched) => enriched,
+                None => return,
             }
-            return;
-        }
-        // Before the LLM: a repeat is not worth a model call.
-        if let Some(repeats) = &self.repeats {
-            if let Some(first) = repeats.first(&enriched).await {
-                tracing::info!(event_id = %enriched.id, first = %first, "a repeat of an event stored within nats.repeat_window_secs: not stored (enrich.drop_repeats)");
-                metrics::counter!(names::REPEATS, "source" => enriched.source.as_str())
-                    .increment(1);
-                if let Err(err) = message.ack().await {
-                    tracing::warn!(event_id = %enriched.id, error = %err, "ack of a repeat failed; it will be redelivered and found again");
-                }
-                return;
-            }
-        }
-        if let Some(llm) = &self.llm {
-            llm.refine(&mut enriched, &self.limits).await;
-        }
+        };
         let subject =
             subjects::enriched(&enriched.tenant, enriched.source.as_str(), &enriched.kind);
         // The id is stable across redeliveries of this input message, and new for a replayed

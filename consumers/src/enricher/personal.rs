@@ -11,11 +11,12 @@ use rae_core::event::{push_tag, Event, Limits};
 use rae_core::sensitive::{self, Class, Kind};
 use rae_core::telemetry::names;
 
-/// The global policy and the tenants' own.
+/// The global policy, the tenants' own and the integrations' own (which win).
 #[derive(Debug, Clone)]
 pub struct Policy {
     default: PersonalData,
     tenants: HashMap<String, PersonalData>,
+    integrations: HashMap<String, PersonalData>,
 }
 
 impl Policy {
@@ -27,14 +28,21 @@ impl Policy {
                 .iter()
                 .filter_map(|(alias, t)| t.personal_data.map(|p| (alias.clone(), p)))
                 .collect(),
+            integrations: config
+                .integrations
+                .iter()
+                .filter_map(|(id, i)| i.personal_data.map(|p| (id.clone(), p)))
+                .collect(),
         }
     }
 
-    /// Applies the event's tenant's policy; false when the event must not be stored.
+    /// Applies the event's integration's, else its tenant's, else the global policy; false
+    /// when the event must not be stored.
     pub fn apply(&self, event: &mut Event, limits: &Limits) -> bool {
         let policy = self
-            .tenants
-            .get(&event.tenant)
+            .integrations
+            .get(&event.integration)
+            .or_else(|| self.tenants.get(&event.tenant))
             .copied()
             .unwrap_or(self.default);
         if policy == PersonalData::Off {
@@ -128,5 +136,40 @@ mod tests {
         assert!(policy.apply(&mut open, &limits));
         assert!(open.content.contains("alice@example.com"));
         assert!(open.tags.is_empty());
+    }
+
+    #[test]
+    fn an_integrations_policy_wins_over_its_tenants() {
+        let mut config = EnrichConfig {
+            personal_data: PersonalData::Off,
+            ..EnrichConfig::default()
+        };
+        config.tenants.insert(
+            "strict".into(),
+            TenantEnrichConfig {
+                personal_data: Some(PersonalData::Drop),
+                ..TenantEnrichConfig::default()
+            },
+        );
+        config.integrations.insert(
+            "support-mail".into(),
+            rae_core::config::IntegrationEnrichConfig {
+                personal_data: Some(PersonalData::Redact),
+            },
+        );
+        let policy = Policy::new(&config);
+        let limits = Limits::default();
+        let mut mail = event("strict");
+        mail.integration = "support-mail".into();
+        assert!(policy.apply(&mut mail, &limits), "redacted, not dropped");
+        assert!(
+            mail.content.contains("[redacted email]"),
+            "{}",
+            mail.content
+        );
+        assert!(
+            !policy.apply(&mut event("strict"), &limits),
+            "other integrations: the tenant's"
+        );
     }
 }

@@ -19,9 +19,12 @@ use rae_core::config::{Config, WriterConfig};
 use rae_core::dead_letter::{Reason, Stage};
 use rae_core::event::Event;
 use rae_core::event::Limits;
+use rae_core::forget::{self, Selector};
 use rae_core::journal::{Begun, WriteJournal};
+use rae_core::memory_record::{MemoryRecord, MemoryRecords};
+use rae_core::rae::Deleted;
 use rae_core::rae::{Lookup, RaeClient, RaeError, Stored};
-use rae_core::telemetry::{EventRetried, RaeWrite, WriteReconciled};
+use rae_core::telemetry::{EventRetried, MemoryForgotten, RaeWrite, WriteReconciled};
 
 use breaker::Breaker;
 use classify::Outcome;
@@ -48,6 +51,7 @@ struct Shared {
     config: WriterConfig,
     limits: Limits,
     journal: WriteJournal,
+    records: MemoryRecords,
 }
 
 impl Writer {
@@ -80,6 +84,7 @@ impl Writer {
                 config: config.writer.clone(),
                 limits: config.limits.limits(),
                 journal: bus.write_journal().await?,
+                records: bus.memory_records().await?,
             }),
         })
     }
@@ -189,7 +194,10 @@ impl Shared {
                     // The earlier write worked: as good a sign of a working RAE as a write.
                     self.breaker.success();
                     reconciled("found");
-                    self.journal.stored(msg_id, &memory).await;
+                    tokio::join!(
+                        self.journal.stored(msg_id, &memory),
+                        self.record(event, &memory)
+                    );
                 }
                 Ok(Lookup::Absent) => {
                     reconciled("absent");
@@ -219,6 +227,122 @@ impl Shared {
         Settle::Done
     }
 
+    /// Records which memory `event` became, for the event trace and forgetting. A failure is
+    /// only logged: the memory is stored, and an unrecorded one can still be found in RAE by
+    /// its `metadata.event_id`.
+    async fn record(&self, event: &Event, memory: &str) {
+        if let Err(err) = self.records.record(&MemoryRecord::of(event, memory)).await {
+            tracing::warn!(event_id = %event.id, error = %err, "memory record not written");
+        }
+    }
+
+    /// What a failed write or forget leads to: a dead letter at once for a refusal, else a
+    /// retry after the delay, or a dead letter once the attempts are spent while RAE works for
+    /// other events. `msg_id` is the journal's key of a write (none for a forget); `answered`
+    /// says RAE answered with a status (so it did not store the event).
+    async fn failed(
+        &self,
+        message: &Message,
+        event: &Event,
+        msg_id: Option<&str>,
+        answered: bool,
+        outcome: Outcome,
+        started: Instant,
+    ) {
+        let attempt = consumers::attempt(message);
+        match outcome {
+            Outcome::Done { .. } => {}
+            Outcome::Reject { reason, error } => {
+                self.breaker.success();
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: "rejected",
+                    elapsed: started.elapsed(),
+                    end_to_end: None,
+                }
+                .emit();
+                consumers::dead_letter(&self.publisher, message, Stage::Write, reason, &error)
+                    .await;
+            }
+            Outcome::Retry {
+                reason,
+                delay,
+                pause,
+                error,
+            } => {
+                self.breaker.failure(reason, pause, &error);
+                // RAE answered, so it did not store it: the next attempt needs no lookup.
+                // After a timeout or a cut connection the outcome stays unknown.
+                if let (true, Some(msg_id)) = (answered, msg_id) {
+                    self.journal.forget(msg_id).await;
+                }
+                RaeWrite {
+                    event_id: &event.id,
+                    outcome: "retry",
+                    elapsed: started.elapsed(),
+                    end_to_end: None,
+                }
+                .emit();
+                // Only failures while RAE works for other events count towards the limit; during
+                // an outage (breaker open) events wait however long it takes.
+                if attempt >= self.config.max_attempts && !self.breaker.is_open() {
+                    return consumers::dead_letter(
+                        &self.publisher,
+                        message,
+                        Stage::Write,
+                        Reason::RetriesExhausted,
+                        &error,
+                    )
+                    .await;
+                }
+                EventRetried {
+                    event_id: &event.id,
+                    stage: Stage::Write,
+                    reason,
+                    delay,
+                }
+                .emit();
+                tracing::debug!(event_id = %event.id, error = %error, "rae write failed");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+
+    /// Deletes from RAE the memories `selector` names in the event's tenant, but the event's
+    /// own, and marks each record forgotten at once, so a retry deletes nothing twice.
+    async fn forget(&self, event: &Event, selector: &Selector) -> Result<usize, ForgetError> {
+        let records = self
+            .records
+            .find(&event.tenant, selector)
+            .await
+            .map_err(ForgetError::Record)?;
+        let mut deleted = 0;
+        for record in records
+            .iter()
+            .filter(|r| r.deletable() && r.event_id != event.id)
+        {
+            let outcome = match self.rae.delete(&record.tenant, &record.memory_id).await {
+                Ok(Deleted::Deleted) => "deleted",
+                Ok(Deleted::Absent) => "absent",
+                Err(err) => return Err(ForgetError::Rae(err)),
+            };
+            self.records
+                .forgotten(&record.event_id)
+                .await
+                .map_err(ForgetError::Record)?;
+            MemoryForgotten {
+                by: &event.id,
+                event_id: &record.event_id,
+                memory_id: &record.memory_id,
+                source: &record.source,
+                outcome,
+            }
+            .emit();
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
     async fn handle(&self, message: Message) {
         let attempt = consumers::attempt(&message);
         let Some(event) =
@@ -226,6 +350,36 @@ impl Shared {
         else {
             return;
         };
+        let started = Instant::now();
+        // A forget, or an edit replacing what it names: the deletes come first, so an edit
+        // whose store then fails leaves no stale memory behind, and its retry deletes nothing
+        // again.
+        if let Some(selector) = forget::selector(&event) {
+            match self.forget(&event, &selector).await {
+                Ok(count) if forget::only_forgets(&event) => {
+                    tracing::info!(event_id = %event.id, selector = %selector.describe(), count, "forget done");
+                    if let Err(err) = message.ack().await {
+                        tracing::warn!(event_id = %event.id, error = %err, "ack of a forget failed; its redelivery finds the memories forgotten");
+                    }
+                    return;
+                }
+                Ok(_) => {}
+                Err(ForgetError::Record(err)) => {
+                    tracing::warn!(event_id = %event.id, error = %err, "memory record unavailable; retrying the forget later");
+                    let later = Duration::from_millis(self.config.backoff_max_ms);
+                    let _ = message.ack_with(AckKind::Nak(Some(later))).await;
+                    return;
+                }
+                Err(ForgetError::Rae(err)) => {
+                    let answered = err.status().is_some();
+                    let outcome =
+                        classify::classify(&Err(err), attempt, &self.config, rand::random::<f64>());
+                    return self
+                        .failed(&message, &event, None, answered, outcome, started)
+                        .await;
+                }
+            }
+        }
         // The journal's key: the message id, so a backfill or replay (a new id) writes again.
         let msg_id = message
             .headers
@@ -233,7 +387,6 @@ impl Shared {
             .and_then(|h| h.get(rae_core::headers::MSG_ID))
             .map(|v| v.as_str().to_owned())
             .unwrap_or_else(|| event.id.clone());
-        let started = Instant::now();
         let result = match self.settle(&message, &msg_id, &event).await {
             Settle::Write => self.rae.store(&event).await,
             Settle::Done | Settle::Later => return,
@@ -259,64 +412,28 @@ impl Shared {
                 .emit();
                 // Both at once: a redelivery (the ack lost) finds the memory id; a crash before
                 // either leaves "started", which a redelivery settles by asking RAE.
-                let (acked, ()) = tokio::join!(message.ack(), self.journal.stored(&msg_id, memory));
+                let (acked, (), ()) = tokio::join!(
+                    message.ack(),
+                    self.journal.stored(&msg_id, memory),
+                    self.record(&event, memory)
+                );
                 if let Err(err) = acked {
                     tracing::warn!(event_id = %event.id, error = %err, "ack after store failed; the journal keeps RAE from seeing the event again");
                 }
             }
-            Outcome::Reject { reason, error } => {
-                self.breaker.success();
-                RaeWrite {
-                    event_id: &event.id,
-                    outcome: "rejected",
-                    elapsed: started.elapsed(),
-                    end_to_end: None,
-                }
-                .emit();
-                consumers::dead_letter(&self.publisher, &message, Stage::Write, reason, &error)
-                    .await;
-            }
-            Outcome::Retry {
-                reason,
-                delay,
-                pause,
-                error,
-            } => {
-                self.breaker.failure(reason, pause, &error);
-                // RAE answered, so it did not store it: the next attempt needs no lookup.
-                // After a timeout or a cut connection the outcome stays unknown.
-                if result.as_ref().err().and_then(RaeError::status).is_some() {
-                    self.journal.forget(&msg_id).await;
-                }
-                RaeWrite {
-                    event_id: &event.id,
-                    outcome: "retry",
-                    elapsed: started.elapsed(),
-                    end_to_end: None,
-                }
-                .emit();
-                // Only failures while RAE works for other events count towards the limit; during
-                // an outage (breaker open) events wait however long it takes.
-                if attempt >= self.config.max_attempts && !self.breaker.is_open() {
-                    return consumers::dead_letter(
-                        &self.publisher,
-                        &message,
-                        Stage::Write,
-                        Reason::RetriesExhausted,
-                        &error,
-                    )
-                    .await;
-                }
-                EventRetried {
-                    event_id: &event.id,
-                    stage: Stage::Write,
-                    reason,
-                    delay,
-                }
-                .emit();
-                tracing::debug!(event_id = %event.id, error = %error, "rae write failed");
-                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            failure => {
+                let answered = result.as_ref().err().and_then(RaeError::status).is_some();
+                self.failed(&message, &event, Some(&msg_id), answered, failure, started)
+                    .await
             }
         }
     }
+}
+
+/// Why a forget did not finish.
+enum ForgetError {
+    /// The memory record could not be read or marked: retried later.
+    Record(BusError),
+    /// RAE did not delete a memory: retried or dead-lettered like a write.
+    Rae(RaeError),
 }

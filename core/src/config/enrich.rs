@@ -56,6 +56,18 @@ pub struct TenantEnrichConfig {
     pub personal_data: Option<PersonalData>,
 }
 
+/// Enrichment settings of one integration (by its id), before its tenant's and the global ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationEnrichConfig {
+    /// This integration's [`PersonalData`] policy instead of its tenant's or the global one.
+    pub personal_data: Option<PersonalData>,
+}
+
+/// Integration ids of events that come from no configured integration: the memories API
+/// (`api`), MCP (`mcp`) and the command line (`cli`).
+pub const BUILT_IN_INTEGRATIONS: &[&str] = &["api", "mcp", "cli"];
+
 /// What the enricher does with personal data (email addresses, phone numbers, card numbers,
 /// IBANs) in an event's text before it goes to RAE. Credentials are redacted at every producer
 /// whatever this says.
@@ -148,8 +160,14 @@ pub struct EnrichConfig {
     /// Do not store an event that repeats one of the same sender within
     /// `nats.repeat_window_secs` (`rae_core::repeats`).
     pub drop_repeats: bool,
-    /// What becomes of personal data in events (per tenant: `tenants.<alias>.personal_data`).
+    /// With `drop_repeats`: how many bits of the similarity hash a nearly-same event may differ
+    /// by (0: exact repeats only; at most 7).
+    pub repeat_distance: u32,
+    /// What becomes of personal data in events (per tenant: `tenants.<alias>.personal_data`;
+    /// per integration: `integrations.<id>.personal_data`, which wins).
     pub personal_data: PersonalData,
+    /// Settings per integration id.
+    pub integrations: BTreeMap<String, IntegrationEnrichConfig>,
 }
 
 impl Default for EnrichConfig {
@@ -180,7 +198,9 @@ impl Default for EnrichConfig {
             concurrency: 64,
             max_deliveries: 100,
             drop_repeats: false,
+            repeat_distance: 4,
             personal_data: PersonalData::Off,
+            integrations: BTreeMap::new(),
         }
     }
 }
@@ -411,6 +431,15 @@ impl EnrichConfig {
             problems.push(Problem::new(
                 ".default_importance",
                 "must be between 0 and 1",
+            ));
+        }
+        if self.repeat_distance > crate::repeats::MAX_DISTANCE {
+            problems.push(Problem::new(
+                ".repeat_distance",
+                format!(
+                    "must be at most {} (0 for exact repeats only)",
+                    crate::repeats::MAX_DISTANCE
+                ),
             ));
         }
         for (i, rule) in self.rules.iter().enumerate() {

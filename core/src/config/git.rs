@@ -6,7 +6,24 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{IntegrationContext, Problem};
+use super::{Config, IntegrationContext, Problem, GIT_ID};
+
+impl Config {
+    /// The id of the enabled git integration watching a repository named `repository` for
+    /// `tenant` (an alias, as [`Config::destination`] makes it), else [`GIT_ID`], the id
+    /// `git-watch --repo` runs under: the integration part of a commit's event id
+    /// ([`crate::event::commit_id`]), which the memories API derives for a `git_commit`.
+    pub fn git_integration_for<'a>(&'a self, tenant: &str, repository: &str) -> &'a str {
+        self.settings_of::<GitConfig>()
+            .find(|(_, git)| {
+                git.repositories.iter().any(|repo| {
+                    let owner = repo.tenant.as_deref().or(git.tenant.as_deref());
+                    repo.name() == repository && self.destination(owner, None).0 == tenant
+                })
+            })
+            .map_or(GIT_ID, |(integration, _)| integration.id.as_str())
+    }
+}
 
 /// Settings of a git integration: local repositories whose commits (and optionally uncommitted
 /// edits) become events. A repository's own settings win over these defaults.
@@ -309,5 +326,37 @@ integrations:
         let (_, git) = config.settings_of::<GitConfig>().next().unwrap();
         assert_eq!(git.repositories[0].name(), "repo");
         assert_eq!(git.poll_interval_ms, 2_000);
+    }
+
+    #[test]
+    fn the_git_integration_of_a_repository_is_the_one_watching_it_for_the_tenant() {
+        let text = r#"
+tenants:
+  acme: { rae_tenant_id: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f }
+integrations:
+  - id: repos
+    kind: git
+    config:
+      repositories:
+        - { path: /src/shop }
+        - { path: /src/billing, tenant: 7f9c1a52-1b4e-4a51-9a3e-1f2b3c4d5e6f }
+  - id: off
+    kind: git
+    enabled: false
+    config: { repositories: [{ path: /src/old }] }
+"#;
+        let config = Config::load(&Source::Text(text.into()), &env_of(&[])).unwrap();
+        assert_eq!(
+            config.git_integration_for("default-tenant", "shop"),
+            "repos"
+        );
+        // The tenant is compared as the watcher names it: its alias.
+        assert_eq!(config.git_integration_for("acme", "billing"), "repos");
+        assert_eq!(
+            config.git_integration_for("default-tenant", "billing"),
+            "git"
+        );
+        assert_eq!(config.git_integration_for("acme", "shop"), "git");
+        assert_eq!(config.git_integration_for("default-tenant", "old"), "git");
     }
 }

@@ -16,6 +16,8 @@ pub enum Scope {
     WebhooksWrite,
     #[serde(rename = "dlq:admin")]
     DlqAdmin,
+    #[serde(rename = "memories:forget")]
+    MemoriesForget,
 }
 
 impl Scope {
@@ -25,6 +27,7 @@ impl Scope {
             Scope::MemoriesRead => "memories:read",
             Scope::WebhooksWrite => "webhooks:write",
             Scope::DlqAdmin => "dlq:admin",
+            Scope::MemoriesForget => "memories:forget",
         }
     }
 }

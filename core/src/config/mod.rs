@@ -38,8 +38,8 @@ pub use email::{
     AfterFetch, BulkMail, EmailConfig, ImapMailbox, ReceiptsConfig, RelayTls, SmtpConfig, SmtpUser,
 };
 pub use enrich::{
-    default_rules, BaseImportance, EnrichConfig, LlmApi, LlmConfig, PersonalData, RuleConfig,
-    TenantEnrichConfig,
+    default_rules, BaseImportance, EnrichConfig, IntegrationEnrichConfig, LlmApi, LlmConfig,
+    PersonalData, RuleConfig, TenantEnrichConfig,
 };
 pub use expand::expand;
 pub use git::{GitConfig, GitImportantConfig, GitPathRule, GitRepositoryConfig, GIT_SIGNALS};
@@ -327,6 +327,19 @@ impl Config {
         extend_under(&mut problems, "ingress", self.ingress.problems(&ctx));
         extend_under(&mut problems, "limits", self.limits.problems());
         extend_under(&mut problems, "enrich", self.enrich.problems(&ctx));
+        for id in self.enrich.integrations.keys() {
+            let known = self.integrations.iter().any(|i| &i.id == id)
+                || enrich::BUILT_IN_INTEGRATIONS.contains(&id.as_str());
+            if !known {
+                problems.push(Problem::new(
+                    format!("enrich.integrations.{id}"),
+                    format!(
+                        "names no integration: use an id under integrations, or one of {}",
+                        enrich::BUILT_IN_INTEGRATIONS.join(", ")
+                    ),
+                ));
+            }
+        }
         extend_under(&mut problems, "writer", self.writer.problems(&ctx));
         extend_under(
             &mut problems,

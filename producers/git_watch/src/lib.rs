@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use cursor::{CursorError, Cursors};
 use normalize::Target;
 use patterns::{Globs, Recognizer};
-use rae_core::bus::{Bus, PublishError, Publisher};
+use rae_core::bus::{Bus, Dedupe, PublishError, Publisher};
 use rae_core::config::{Config, GitConfig};
 use rae_core::event::{Event, Limits};
 use scan::{Item, ScanError};
@@ -40,6 +40,8 @@ use worktree::Debouncer;
 pub enum BuildError {
     #[error(transparent)]
     Cursor(#[from] CursorError),
+    #[error(transparent)]
+    Dedupe(#[from] rae_core::bus::BusError),
 }
 
 /// One watched repository, with everything its events need.
@@ -55,6 +57,9 @@ struct RepoSettings {
 /// What every repository task of one integration shares.
 struct Shared {
     publisher: Publisher,
+    /// Commit ids remembered for days: the memories API may store the same commit (a VS Code
+    /// commit memory, which names it by `git_commit`) long after JetStream's duplicate window.
+    dedupe: Dedupe,
     cursors: Cursors,
     poll_interval: Duration,
     debounce: Duration,
@@ -122,6 +127,7 @@ impl GitWatcher {
             repos,
             shared: Arc::new(Shared {
                 publisher: bus.publisher(),
+                dedupe: bus.dedupe().await?,
                 cursors: Cursors::open(bus, id).await?,
                 poll_interval: Duration::from_millis(settings.poll_interval_ms),
                 debounce: Duration::from_millis(settings.debounce_ms),
@@ -359,7 +365,7 @@ impl RepoWatch {
                 }
             }
             for event in &events {
-                publish(&self.shared.publisher, event, &target.limits).await?;
+                publish(&self.shared, event, &target.limits).await?;
             }
             published += events.len();
             self.shared
@@ -423,7 +429,7 @@ impl RepoWatch {
             OffsetDateTime::now_utc(),
         );
         for event in &events {
-            publish(&self.shared.publisher, event, &self.settings.target.limits).await?;
+            publish(&self.shared, event, &self.settings.target.limits).await?;
         }
         for observed in &settled {
             self.debouncer.reported(observed);
@@ -434,11 +440,20 @@ impl RepoWatch {
 
 /// Publishes one event and awaits the ack. An event that breaks a limit (which the
 /// normalizer prevents) is logged and left out rather than blocking the repository forever.
-async fn publish(publisher: &Publisher, event: &Event, limits: &Limits) -> Result<(), Problem> {
+/// Commits and merges go through `rae_dedupe`, whose id ([`rae_core::event::commit_id`]) the
+/// memories API shares, so a commit also sent from an editor is stored once however far apart.
+async fn publish(shared: &Shared, event: &Event, limits: &Limits) -> Result<(), Problem> {
     if let Err(invalid) = event.validate(limits) {
         tracing::error!(event_id = %event.id, kind = %event.kind, error = %invalid, "git event left out: invalid");
         return Ok(());
     }
-    publisher.publish_new(event).await?;
+    if matches!(event.kind.as_str(), "commit" | "merge") {
+        shared
+            .publisher
+            .publish_new_once(event, &shared.dedupe)
+            .await?;
+    } else {
+        shared.publisher.publish_new(event).await?;
+    }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //!
 //! | kind | one per | id derived from |
 //! |---|---|---|
-//! | `commit` | new commit on a watched branch | repository name and sha |
-//! | `merge` | new merge commit (summarizes what it brings in) | repository name and sha |
+//! | `commit` | new commit on a watched branch | tenant, repository name and sha ([`commit_id`], shared with the memories API's `git_commit`) |
+//! | `merge` | new merge commit (summarizes what it brings in) | tenant, repository name and sha ([`commit_id`]) |
 //! | `file_change` | changed path matching `watch_patterns`, in a (non-merge) commit or (uncommitted) in the working tree; more than `max_file_events` at once become one event listing them | repository, sha (or content blob) and path |
 //! | `history_rewritten` | branch whose history was rewritten (force-push, reset, rebase) | repository, branch, old cursor and new tip |
 //!
@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 
 use super::patterns::{FileChange, Globs, Recognizer, Signal};
 use super::scan::{CommitFacts, Rewrite, WorktreeChange};
-use rae_core::event::{derived_id, push_tag, Event, EventBuilder, Limits, Route, Source};
+use rae_core::event::{
+    commit_id, derived_id, push_tag, Event, EventBuilder, Limits, Route, Source,
+};
 use rae_core::text::{clip_bytes, clip_chars};
 
 /// Characters kept of a commit message body.
@@ -41,11 +43,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// The id of an event of this repository, derived from `id_key` (commits have their own,
+    /// [`commit_id`], which the memories API shares).
+    fn id(&self, id_key: &str) -> String {
+        derived_id(&self.integration, &format!("{}\n{id_key}", self.repository))
+    }
+
     /// An event of this repository; `commit` gives its time and author. Everything the event
     /// says goes through the builder, so it is cleaned like every producer's (`rae_core::hygiene`).
     fn event(
         &self,
-        id_key: &str,
+        id: String,
         kind: &str,
         content: String,
         now: OffsetDateTime,
@@ -57,7 +65,6 @@ impl Target {
             source: Source::Git,
             integration: &self.integration,
         };
-        let id = derived_id(&self.integration, &format!("{}\n{id_key}", self.repository));
         let content = clip_bytes(&content, self.limits.max_content_bytes).into_owned();
         let event = Event::builder(route, id, kind, content)
             .occurred_at(now)
@@ -178,7 +185,12 @@ pub fn commit_events(
     );
     let mut event = target
         .event(
-            &format!("commit:{}", facts.sha),
+            commit_id(
+                &target.integration,
+                &target.tenant,
+                &target.repository,
+                &facts.sha,
+            ),
             kind,
             content,
             now,
@@ -316,7 +328,13 @@ fn file_event(
         extra.insert("signals".into(), signals_json(&signals));
     }
     let mut event = target
-        .event(&id_key, "file_change", content, now, origin.commit())
+        .event(
+            target.id(&id_key),
+            "file_change",
+            content,
+            now,
+            origin.commit(),
+        )
         .attributes(target.attributes(origin.branch(), extra))
         .build();
     target.tag(&mut event, origin.tags());
@@ -383,7 +401,13 @@ fn file_group_event(
         ),
     );
     let mut event = target
-        .event(&id_key, "file_change", content, now, origin.commit())
+        .event(
+            target.id(&id_key),
+            "file_change",
+            content,
+            now,
+            origin.commit(),
+        )
         .attributes(target.attributes(origin.branch(), extra))
         .build();
     target.tag(&mut event, origin.tags());
@@ -465,7 +489,7 @@ pub fn rewrite_event(rewrite: &Rewrite, target: &Target, now: OffsetDateTime) ->
     extra.insert("dropped_commits".into(), json!(rewrite.dropped_count));
     extra.insert("unrelated".into(), json!(rewrite.unrelated));
     let mut event = target
-        .event(&id_key, "history_rewritten", content, now, None)
+        .event(target.id(&id_key), "history_rewritten", content, now, None)
         .attributes(target.attributes(Some(&rewrite.branch), extra))
         .build();
     target.tag(&mut event, ["git", "history-rewritten"]);
@@ -667,6 +691,16 @@ mod tests {
         assert_eq!(
             again[0].id, commit.id,
             "ids depend on repository and sha only"
+        );
+        // The memories API derives the same id for a memory naming this commit.
+        let t = target();
+        assert_eq!(
+            commit.id,
+            commit_id(&t.integration, &t.tenant, "shop", &facts.sha.to_uppercase())
+        );
+        assert_ne!(
+            commit.id,
+            commit_id(&t.integration, "other-tenant", "shop", &facts.sha)
         );
 
         let change = &events[1];

@@ -12,6 +12,7 @@ pub mod admin;
 mod answer;
 pub mod auth;
 mod error;
+pub mod forget;
 #[cfg(test)]
 mod fuzz;
 pub mod github;
@@ -42,6 +43,8 @@ pub const API_INTEGRATION: &str = "api";
 
 /// Integration id of the dead-letter routes in audit records and metrics.
 pub const DLQ_INTEGRATION: &str = "dlq";
+/// The integration id of `POST /api/v1/forget` in audit records and metrics.
+pub const FORGET_INTEGRATION: &str = "forget";
 
 /// The ingress routes, built from [`route_table`]'s table alone; tests call it without a
 /// socket. Anything else is a JSON 404 (unknown path) or 405 (known path, other method).

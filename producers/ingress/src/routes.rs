@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::answer::{finish, respond, respond_checked};
 use crate::{admin, github, memories, slack, webhook};
-use crate::{ApiError, Caller, IngressState, API_INTEGRATION, DLQ_INTEGRATION};
+use crate::{ApiError, Caller, IngressState, API_INTEGRATION, DLQ_INTEGRATION, FORGET_INTEGRATION};
 use rae_core::config::Scope;
 
 /// The one `{...}` segment of a route's path. A segment axum cannot decode (bad UTF-8 after
@@ -221,6 +221,22 @@ pub(crate) async fn dlq_purge_route(
     body: Body,
 ) -> Response {
     dlq_operation(state, headers, body, admin::Operation::Purge).await
+}
+
+pub(crate) async fn forget_route(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        &state,
+        FORGET_INTEGRATION,
+        Caller::default(),
+        &headers,
+        body,
+        async |body, caller| crate::forget::forget(&state, &headers, body, caller).await,
+    )
+    .await
 }
 
 pub(crate) async fn healthz() -> Json<Value> {

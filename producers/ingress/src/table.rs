@@ -47,6 +47,7 @@ pub(crate) fn table() -> Vec<Entry> {
         route(Method::POST, "/api/v1/dlq/replay", dlq_replay_route),
         route(Method::POST, "/api/v1/dlq/purge", dlq_purge_route),
         route(Method::GET, "/api/v1/dlq/{id}", dlq_show_route),
+        route(Method::POST, "/api/v1/forget", forget_route),
         route(Method::GET, "/openapi.json", openapi),
         route(Method::GET, "/healthz", healthz),
         route(Method::GET, "/readyz", readyz),

@@ -13,7 +13,7 @@ use crate::webhook::{self, normalize};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState, API_INTEGRATION};
 use rae_core::audit::Outcome;
 use rae_core::config::Scope;
-use rae_core::event::{Event, InvalidField, Limits, Route, Source};
+use rae_core::event::{commit_id, Event, InvalidField, Limits, Route, Source};
 
 /// Header naming the tenant of a request.
 pub use rae_core::api_keys::TENANT_HEADER;
@@ -70,7 +70,14 @@ pub async fn store(state: &IngressState, tenant: String, body: &[u8]) -> Result<
         project: &project,
     };
     let now = OffsetDateTime::now_utc();
-    let build = |value: Value, prefix: &str| build_one(value, prefix, route, &state.limits, now);
+    let watcher = |repository: &str| {
+        state
+            .config
+            .git_integration_for(&tenant, repository)
+            .to_owned()
+    };
+    let build =
+        |value: Value, prefix: &str| build_one(value, prefix, route, &state.limits, now, &watcher);
     let Some(items) = batch_items(&value)? else {
         let (event, keyed) = build(value, "").map_err(ApiError::from)?;
         let accepted = webhook::publish(&event, keyed, &state.context()).await?;
@@ -103,18 +110,31 @@ pub async fn store(state: &IngressState, tenant: String, body: &[u8]) -> Result<
 }
 
 /// The event of one memory, the whole body (`prefix` empty) or the batch item `prefix`
-/// (`memories[3]`), and whether its sender gave an idempotency key.
+/// (`memories[3]`), and whether it is keyed (an idempotency key or a commit). `watcher` names
+/// the git integration that watches a repository for this tenant.
 ///
 /// # Errors
 /// [`InvalidField`] naming the field below `prefix` (`memories[3].content`), or `body` for a
 /// single memory that is not an object.
 fn build_one(
-    value: Value,
+    mut value: Value,
     prefix: &str,
     route: Route<'_>,
     limits: &Limits,
     now: OffsetDateTime,
+    watcher: &dyn Fn(&str) -> String,
 ) -> Result<(Event, bool), InvalidField> {
+    let at = |field: &str| {
+        if prefix.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{prefix}.{field}")
+        }
+    };
+    let commit = take_git_commit(&mut value).map_err(|mut e| {
+        e.field = at(&e.field);
+        e
+    })?;
     let parsed = normalize::parse_value(value, prefix).map_err(|mut e| {
         e.field = match e.field.trim_start_matches('.') {
             "" => "body".to_owned(),
@@ -122,14 +142,78 @@ fn build_one(
         };
         e
     })?;
-    let keyed = parsed.idempotency_key.is_some();
-    let event = normalize::normalize(parsed, route, limits, now).map_err(|mut e| {
+    if commit.is_some() && parsed.idempotency_key.is_some() {
+        return Err(InvalidField::new(
+            at("idempotency_key"),
+            "give idempotency_key or git_commit, not both: a commit's memory is keyed by the commit",
+        ));
+    }
+    let keyed = parsed.idempotency_key.is_some() || commit.is_some();
+    let mut event = normalize::normalize(parsed, route, limits, now).map_err(|mut e| {
         if !prefix.is_empty() {
             e.field = format!("{prefix}.{}", e.field);
         }
         e
     })?;
+    if let Some(commit) = commit {
+        // The git watcher's id for this commit, so running both stores the commit once.
+        event.id = commit_id(
+            &watcher(&commit.repository),
+            route.tenant,
+            &commit.repository,
+            &commit.sha,
+        );
+    }
     Ok((event, keyed))
+}
+
+/// `git_commit` of a memory: the commit it stands for, as the git watcher names it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitCommit {
+    /// The repository's name in the git watcher (`repositories[].name`, by default its
+    /// directory's name).
+    repository: String,
+    /// The full commit id (40 or 64 hex digits).
+    sha: String,
+}
+
+/// Takes `git_commit` out of a memory object (the webhooks' body has no such field) and checks
+/// it.
+///
+/// # Errors
+/// [`InvalidField`] naming `git_commit` or the field inside it.
+fn take_git_commit(value: &mut Value) -> Result<Option<GitCommit>, InvalidField> {
+    let Some(raw) = value.as_object_mut().and_then(|o| o.remove("git_commit")) else {
+        return Ok(None);
+    };
+    let commit: GitCommit = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match path.as_str() {
+            "." => "git_commit".to_owned(),
+            inner => format!("git_commit.{inner}"),
+        };
+        InvalidField::new(field.clone(), format!("{field}: {}", e.into_inner()))
+    })?;
+    let name = &commit.repository;
+    if name.trim().is_empty()
+        || name.len() > 128
+        || name.contains('/')
+        || name.contains(char::is_control)
+    {
+        return Err(InvalidField::new(
+            "git_commit.repository",
+            "must be 1 to 128 characters without / (the git watcher's repository name)",
+        ));
+    }
+    let sha = &commit.sha;
+    if !matches!(sha.len(), 40 | 64) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(InvalidField::new(
+            "git_commit.sha",
+            "must be a full commit id of 40 (or 64) hex digits",
+        ));
+    }
+    Ok(Some(commit))
 }
 
 /// The items of `{"memories": [...]}`, or `None` for a single memory.
@@ -278,6 +362,7 @@ mod proptests {
             ROUTE,
             &Limits::default(),
             OffsetDateTime::now_utc(),
+            &|_| "git".to_owned(),
         )
     }
 
@@ -328,6 +413,57 @@ mod proptests {
                 }
             }
         }
+    }
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn a_memory_naming_a_commit_gets_the_git_watchers_id() {
+        let body = json!({"content": "Commit 0123456", "kind": "commit",
+            "git_commit": {"repository": "shop", "sha": SHA.to_uppercase()}});
+        let (event, keyed) = build(body, "").unwrap();
+        assert!(keyed);
+        assert_eq!(event.id, commit_id("git", "default-tenant", "shop", SHA));
+        assert_eq!(event.kind, "commit");
+        // In a batch, the same commit is the same event.
+        let item = json!({"content": "again", "git_commit": {"repository": "shop", "sha": SHA}});
+        assert_eq!(build(item, "memories[1]").unwrap().0.id, event.id);
+    }
+
+    #[test]
+    fn a_bad_git_commit_names_its_field() {
+        let field = |commit: Value, prefix: &str| {
+            build(json!({"content": "x", "git_commit": commit}), prefix)
+                .unwrap_err()
+                .field
+        };
+        assert_eq!(field(json!("shop"), ""), "git_commit");
+        assert_eq!(field(json!({"repository": "shop"}), ""), "git_commit");
+        assert_eq!(
+            field(
+                json!({"repository": "shop", "sha": SHA, "branch": "main"}),
+                ""
+            ),
+            "git_commit.branch"
+        );
+        assert_eq!(
+            field(json!({"repository": "a/b", "sha": SHA}), ""),
+            "git_commit.repository"
+        );
+        assert_eq!(
+            field(
+                json!({"repository": "shop", "sha": "0123abc"}),
+                "memories[2]"
+            ),
+            "memories[2].git_commit.sha"
+        );
+        assert_eq!(
+            field(json!({"repository": "shop", "sha": 5}), ""),
+            "git_commit.sha"
+        );
+        let both = json!({"content": "x", "idempotency_key": "k",
+            "git_commit": {"repository": "shop", "sha": SHA}});
+        assert_eq!(build(both, "").unwrap_err().field, "idempotency_key");
     }
 
     /// Shrunk from `a_single_memory_is_an_event_or_names_its_field`: a single memory that is

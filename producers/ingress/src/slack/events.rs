@@ -2,9 +2,11 @@
 //! `event_callback` envelopes, with the decision whether the inner event is worth a memory.
 //!
 //! Only what people wrote is stored: plain user messages, the user-content subtypes of
-//! [`STORED_SUBTYPES`] and `app_mention`. Bot messages, edits, deletions, joins and leaves, other
-//! subtypes, empty messages and other event types are skipped with a reason, so the ingress can
-//! answer 200 (Slack retries anything else) and still say why nothing was stored.
+//! [`STORED_SUBTYPES`] and `app_mention`. An edit (`message_changed`) is the message again, to
+//! replace the earlier memory of it; a deletion (`message_deleted`) forgets it. Bot messages,
+//! joins and leaves, other subtypes, empty messages and other event types are skipped with a
+//! reason, so the ingress can answer 200 (Slack retries anything else) and still say why nothing
+//! was stored.
 //!
 //! The body is read as loose JSON rather than a strict schema: Slack adds fields all the time and
 //! this must never refuse (or panic on) a shape it does not know.
@@ -42,7 +44,16 @@ pub struct Callback {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Store(Message),
-    Skip { reason: String },
+    /// A message edited: its new text, to replace the memory of the earlier one.
+    Edit(Message),
+    /// A message deleted: forget its memory.
+    Delete {
+        channel: String,
+        ts: String,
+    },
+    Skip {
+        reason: String,
+    },
 }
 
 /// A message worth storing.
@@ -121,8 +132,8 @@ pub(crate) fn decide(event: &Map<String, Value>) -> Result<Decision, InvalidFiel
         };
         let reason = match subtype {
             s if STORED_SUBTYPES.contains(&s) => None,
-            "message_changed" => Some("message edit (message_changed)".to_owned()),
-            "message_deleted" => Some("message deletion (message_deleted)".to_owned()),
+            "message_changed" => return edited(event),
+            "message_deleted" => return Ok(deleted(event)),
             "channel_join" | "channel_leave" | "group_join" | "group_leave" => {
                 Some(format!("channel membership change ({subtype})"))
             }
@@ -132,29 +143,66 @@ pub(crate) fn decide(event: &Map<String, Value>) -> Result<Decision, InvalidFiel
             return Ok(skip(reason));
         }
     }
+    message(event, kind == "app_mention", event).map(|m| m.map_or_else(skip, Decision::Store))
+}
+
+/// A `message_changed`: the edited message (in `message`) as it reads now, in the event's
+/// channel; skipped like a new message would be (a bot's, empty).
+fn edited(event: &Map<String, Value>) -> Result<Decision, InvalidField> {
+    let Some(Value::Object(inner)) = event.get("message") else {
+        return Ok(skip("message edit without the message"));
+    };
+    if inner.get("bot_id").is_some_and(|b| !b.is_null())
+        || optional_str(inner, "subtype") == Some("bot_message")
+    {
+        return Ok(skip("bot message"));
+    }
+    message(inner, false, event).map(|m| m.map_or_else(skip, Decision::Edit))
+}
+
+/// A `message_deleted`: which message to forget.
+fn deleted(event: &Map<String, Value>) -> Decision {
+    let channel = optional_str(event, "channel").filter(|c| !c.is_empty());
+    let ts = optional_str(event, "deleted_ts").filter(|t| !t.is_empty());
+    match (channel, ts) {
+        (Some(channel), Some(ts)) => Decision::Delete {
+            channel: channel.to_owned(),
+            ts: ts.to_owned(),
+        },
+        _ => skip("message deletion without channel or deleted_ts"),
+    }
+}
+
+/// The message `event` holds (its channel read from `outer`, which is `event` itself but for
+/// an edit), or why it is skipped.
+fn message(
+    event: &Map<String, Value>,
+    mention: bool,
+    outer: &Map<String, Value>,
+) -> Result<Result<Message, &'static str>, InvalidField> {
     let text = optional_str(event, "text").unwrap_or_default();
     // Only control or zero-width characters would make an event refused as empty, and a
     // refusal makes Slack retry: such a message is skipped like an empty one.
     if rae_core::event::is_blank(text) {
-        return Ok(skip("empty text"));
+        return Ok(Err("empty text"));
     }
     let Some(user) = optional_str(event, "user").filter(|u| !u.is_empty()) else {
-        return Ok(skip("message has no user"));
+        return Ok(Err("message has no user"));
     };
-    let Some(channel) = optional_str(event, "channel").filter(|c| !c.is_empty()) else {
-        return Ok(skip("message has no channel"));
+    let Some(channel) = optional_str(outer, "channel").filter(|c| !c.is_empty()) else {
+        return Ok(Err("message has no channel"));
     };
     let Some(ts) = optional_str(event, "ts").filter(|t| !t.is_empty()) else {
-        return Ok(skip("message has no ts"));
+        return Ok(Err("message has no ts"));
     };
-    Ok(Decision::Store(Message {
+    Ok(Ok(Message {
         channel: channel.to_owned(),
-        channel_type: optional_str(event, "channel_type").map(str::to_owned),
+        channel_type: optional_str(outer, "channel_type").map(str::to_owned),
         user: user.to_owned(),
         text: text.to_owned(),
         ts: ts.to_owned(),
         thread_ts: optional_str(event, "thread_ts").map(str::to_owned),
-        mention: kind == "app_mention",
+        mention,
     }))
 }
 
@@ -206,6 +254,8 @@ mod tests {
         include_str!("../../../../tests/fixtures/slack/event_callback.bot_message.json");
     const MESSAGE_CHANGED: &str =
         include_str!("../../../../tests/fixtures/slack/event_callback.message_changed.json");
+    const MESSAGE_DELETED: &str =
+        include_str!("../../../../tests/fixtures/slack/event_callback.message_deleted.json");
     const CHANNEL_JOIN: &str =
         include_str!("../../../../tests/fixtures/slack/event_callback.channel_join.json");
     const THREAD_REPLY: &str =
@@ -219,6 +269,7 @@ mod tests {
         APP_MENTION,
         BOT_MESSAGE,
         MESSAGE_CHANGED,
+        MESSAGE_DELETED,
         CHANNEL_JOIN,
         THREAD_REPLY,
         REACTION_ADDED,
@@ -234,14 +285,14 @@ mod tests {
     fn stored(body: &str) -> Message {
         match callback_of(body).event {
             Decision::Store(message) => message,
-            Decision::Skip { reason } => panic!("skipped: {reason}"),
+            other => panic!("not stored: {other:?}"),
         }
     }
 
     fn skip_reason(body: &str) -> String {
         match callback_of(body).event {
             Decision::Skip { reason } => reason,
-            Decision::Store(message) => panic!("stored: {message:?}"),
+            other => panic!("not skipped: {other:?}"),
         }
     }
 
@@ -307,12 +358,43 @@ mod tests {
     }
 
     #[test]
+    fn edits_replace_and_deletions_forget() {
+        match callback_of(MESSAGE_CHANGED).event {
+            Decision::Edit(message) => {
+                assert_eq!(message.text, "Hello, world!");
+                assert_eq!(
+                    message.ts, "1355517523.000005",
+                    "the edited message's own ts"
+                );
+                assert_eq!(message.channel, "C123ABC456");
+                assert_eq!(message.user, "U123ABC456");
+            }
+            other => panic!("not an edit: {other:?}"),
+        }
+        assert_eq!(
+            callback_of(MESSAGE_DELETED).event,
+            Decision::Delete {
+                channel: "C123ABC456".into(),
+                ts: "1355517523.000005".into()
+            }
+        );
+        assert_eq!(
+            skip_reason(&wrap(
+                r#"{"type":"message","subtype":"message_deleted","channel":"C1"}"#
+            )),
+            "message deletion without channel or deleted_ts"
+        );
+        assert_eq!(
+            skip_reason(&wrap(
+                r#"{"type":"message","subtype":"message_changed","channel":"C1","message":{"type":"message","bot_id":"B1","text":"x","ts":"1.2"}}"#
+            )),
+            "bot message"
+        );
+    }
+
+    #[test]
     fn non_content_is_skipped_with_a_reason() {
         assert_eq!(skip_reason(BOT_MESSAGE), "bot message");
-        assert_eq!(
-            skip_reason(MESSAGE_CHANGED),
-            "message edit (message_changed)"
-        );
         assert_eq!(
             skip_reason(CHANNEL_JOIN),
             "channel membership change (channel_join)"
@@ -342,7 +424,7 @@ mod tests {
         );
         assert_eq!(
             skip_reason(&message(r#","subtype":"message_deleted""#)),
-            "message deletion (message_deleted)"
+            "message deletion without channel or deleted_ts"
         );
         assert_eq!(
             skip_reason(&message(r#","subtype":"channel_leave""#)),

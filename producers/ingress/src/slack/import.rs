@@ -331,7 +331,12 @@ impl Importer {
         map.insert("channel".into(), json!(channel));
         map.entry("type").or_insert(json!("message"));
         let message = match decide(&map) {
-            Ok(Decision::Store(message)) => message,
+            // History holds each message as it is now: an edited one is its latest version.
+            Ok(Decision::Store(message) | Decision::Edit(message)) => message,
+            Ok(Decision::Delete { .. }) => {
+                self.progress.item(Item::Skipped);
+                return None;
+            }
             Ok(Decision::Skip { reason }) => {
                 tracing::debug!(reason, channel, "message not stored");
                 self.progress.item(Item::Skipped);
@@ -351,7 +356,7 @@ impl Importer {
         if let Some(name) = self.user_name(&message.user).await {
             extra.insert("user_name".into(), json!(name));
         }
-        match message_event(&self.app, team, &message, None, extra, &self.limits) {
+        match message_event(&self.app, team, &message, None, None, extra, &self.limits) {
             Ok(event) => Some(event),
             Err(err) => {
                 tracing::warn!(error = ?err, channel, "message skipped");

@@ -24,6 +24,7 @@ use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::audit::Outcome;
 use rae_core::config::{Config, Secret, SlackConfig};
 use rae_core::event::{self, Event, Layer, Limits, Route, Source};
+use rae_core::forget;
 
 /// A workspace's tenant and channels.
 #[derive(Debug, Clone)]
@@ -233,9 +234,34 @@ pub async fn accept_event(
     };
     let workspace = app.workspace(callback.team_id.as_deref());
     caller.tenant = Some(workspace.tenant.clone());
-    let message = match callback.event {
+    let team = callback.team_id.as_deref().unwrap_or("-");
+    let (message, edit) = match callback.event {
         events::Decision::Skip { reason } => return Ok(Answer::ignored(reason)),
-        events::Decision::Store(message) => message,
+        events::Decision::Store(message) => (message, false),
+        events::Decision::Edit(message) => (message, true),
+        events::Decision::Delete { channel, ts } => {
+            let whitelist = &workspace.channel_whitelist;
+            if !whitelist.is_empty() && !listed(whitelist, &channel, None) {
+                return Ok(Answer::ignored(format!(
+                    "channel {channel} is not in channel_whitelist"
+                )));
+            }
+            // Whatever was stored of it (a message, a mention, its edits) is forgotten.
+            let route = Route {
+                tenant: &workspace.tenant,
+                project: &workspace.project,
+                source: Source::Slack,
+                integration: &app.id,
+            };
+            let selector = forget::Selector::new(forget::By::Item, item(team, &channel, &ts));
+            let id = event::derived_id(&app.id, &callback.event_id);
+            let event = forget::request(route, id, &selector, "Slack message deleted")
+                .validated(&state.limits)?;
+            let accepted = app.publish(event, state).await?;
+            let mut answer = Answer::accepted(&accepted);
+            answer.status = StatusCode::OK;
+            return Ok(answer);
+        }
     };
     let whitelist = &workspace.channel_whitelist;
     if !whitelist.is_empty() && !listed(whitelist, &message.channel, None) {
@@ -266,6 +292,7 @@ pub async fn accept_event(
         callback.team_id.as_deref(),
         &message,
         callback.event_time,
+        edit.then_some(callback.event_id.as_str()),
         Map::new(),
         &state.limits,
     )?;
@@ -278,8 +305,9 @@ pub async fn accept_event(
 /// The event of a stored `message` of workspace `team`: the same for an Events API delivery and
 /// a message imported from `conversations.history` (`slack::import`). Its id derives from the
 /// workspace, channel and `ts` (a message's identity in Slack), so a retry of the event, the
-/// `app_mention` of the same message, and the imported message are one event. `extra` are
-/// attributes the caller adds (an import's `imported`, names).
+/// `app_mention` of the same message, and the imported message are one event; `edit` is the
+/// event id of an edit's delivery, which makes a new version. `extra` are attributes the caller
+/// adds (an import's `imported`, names).
 ///
 /// # Errors
 /// [`ApiError`] when the message does not make a valid event within `limits`.
@@ -288,6 +316,7 @@ pub(crate) fn message_event(
     team: Option<&str>,
     message: &events::Message,
     event_time: Option<i64>,
+    edit: Option<&str>,
     extra: Map<String, Value>,
     limits: &Limits,
 ) -> Result<Event, ApiError> {
@@ -308,15 +337,26 @@ pub(crate) fn message_event(
         event::SESSION_ID.into(),
         json!(format!("slack:{team}:{}:{thread}", message.channel)),
     );
+    let item = item(team, &message.channel, &message.ts);
+    if edit.is_some() {
+        // The edited text replaces the memory of every earlier version.
+        let selector = forget::Selector::new(forget::By::Item, item.clone());
+        attributes.insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
+    }
+    attributes.insert(event::ITEM.into(), json!(item));
     attributes.extend(extra);
     let occurred_at = slack_time(&message.ts)
         .or_else(|| event_time.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()))
         .unwrap_or_else(OffsetDateTime::now_utc);
     Draft {
-        id: event::derived_id(
-            &app.id,
-            &format!("message {team} {} {}", message.channel, message.ts),
-        ),
+        // An edit is a new version of the message: its own delivery's id.
+        id: match edit {
+            Some(event_id) => event::derived_id(&app.id, event_id),
+            None => event::derived_id(
+                &app.id,
+                &format!("message {team} {} {}", message.channel, message.ts),
+            ),
+        },
         workspace,
         integration: &app.id,
         kind: if message.mention {
@@ -332,6 +372,11 @@ pub(crate) fn message_event(
         attributes,
     }
     .event(limits)
+}
+
+/// The name of one message, the same for every version of it (attribute `item`).
+fn item(team: &str, channel: &str, ts: &str) -> String {
+    format!("slack:{team}:{channel}:{ts}")
 }
 
 /// A Slack `ts` (`1531420618.000200`) as a time.

@@ -1,5 +1,5 @@
-//! `issues` (opened, closed, reopened) and `issue_comment` (created, on an issue or a PR)
-//! deliveries.
+//! `issues` (opened, closed, reopened; deleted forgets) and `issue_comment` (created, on an
+//! issue or a PR; edited replaces, deleted forgets) deliveries.
 
 use serde_json::{Map, Value};
 
@@ -8,9 +8,17 @@ use rae_core::text::clip_chars;
 
 use super::draft::{push_body, push_labels_line, put_labels, put_text, short, Context, Draft};
 use super::fields::{label_names, number_at, object_at, text, time_at, title_of};
-use super::{ignored_action, Outcome, NAME_CHARS};
+use super::{ignored, ignored_action, Outcome, NAME_CHARS};
+use rae_core::forget;
 
 pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, InvalidField> {
+    if action == "deleted" {
+        // The issue and everything said on it: its URL covers its comments' URLs.
+        let issue = object_at(ctx.payload, "issue", "issue")?;
+        let number = number_at(issue, "number", "issue.number")?;
+        let content = format!("Issue #{number} deleted by {}{}", ctx.who(), ctx.in_repo());
+        return Ok(forget(ctx, content, text(issue, &["html_url"]), number));
+    }
     let kind = match action {
         "opened" => "issue_opened",
         "closed" => "issue_closed",
@@ -80,12 +88,25 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
 }
 
 pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, InvalidField> {
-    if action != "created" {
+    if !["created", "edited", "deleted"].contains(&action) {
         return Ok(ignored_action("issue_comment", action));
     }
     let issue = object_at(ctx.payload, "issue", "issue")?;
     let number = number_at(issue, "number", "issue.number")?;
     let comment = object_at(ctx.payload, "comment", "comment")?;
+    let comment_url = text(comment, &["html_url"]);
+    if action == "deleted" {
+        let content = format!(
+            "A comment on #{number} deleted by {}{}",
+            ctx.who(),
+            ctx.in_repo()
+        );
+        // Without the comment's own URL there is nothing precise to forget.
+        return match comment_url {
+            Some(url) => Ok(forget(ctx, content, Some(url), number)),
+            None => Ok(ignored("issue_comment deleted without comment.html_url")),
+        };
+    }
     let on_pr = issue.get("pull_request").is_some_and(Value::is_object);
     let commenter = text(comment, &["user", "login"]).unwrap_or(ctx.who());
     let mut content = format!(
@@ -108,16 +129,52 @@ pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, 
     if let Some(id) = comment_id {
         attributes.insert("comment_id".into(), id.into());
     }
+    if let (true, Some(url)) = (action == "edited", comment_url) {
+        // The edited text replaces the memory of every earlier version of the comment.
+        let selector = forget::Selector::new(forget::By::Url, url);
+        attributes.insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
+    }
     Ok(ctx.finish(Draft {
         kind: "issue_comment",
         kind_tag: "comment",
         content,
-        url: text(comment, &["html_url"]).or_else(|| text(issue, &["html_url"])),
+        url: comment_url.or_else(|| text(issue, &["html_url"])),
         occurred_at: time_at(comment, &["created_at", "updated_at"]),
         tags: vec![(if on_pr { "pr" } else { "issue" }).to_owned()],
         attributes,
-        key: comment_id.and_then(|id| ctx.key(format_args!("comment {id}"))),
+        // An edit is a new version of the comment, at its own time.
+        key: match action {
+            "edited" => comment_id
+                .zip(time_at(comment, &["updated_at"]))
+                .and_then(|(id, t)| {
+                    ctx.key(format_args!("comment {id} edited {}", t.unix_timestamp()))
+                }),
+            _ => comment_id.and_then(|id| ctx.key(format_args!("comment {id}"))),
+        },
     }))
+}
+
+/// A delivery that forgets what was stored of `url` (an event of kind [`forget::KIND`]).
+fn forget(ctx: &Context<'_>, content: String, url: Option<&str>, number: u64) -> Outcome {
+    let Some(url) = url else {
+        return ignored("deletion without html_url");
+    };
+    let mut attributes = Map::new();
+    attributes.insert("number".into(), number.into());
+    attributes.insert("action".into(), short("deleted"));
+    let selector = forget::Selector::new(forget::By::Url, url);
+    attributes.insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
+    ctx.finish(Draft {
+        kind: forget::KIND,
+        kind_tag: "deleted",
+        content,
+        url: Some(url),
+        occurred_at: None,
+        tags: Vec::new(),
+        attributes,
+        // Forgetting is keyed by its delivery.
+        key: None,
+    })
 }
 
 /// `Closed as ...` wording of an issue's `state_reason`.
@@ -229,10 +286,50 @@ mod tests {
         assert_eq!(m.tags, ["github", "comment", "pr"]);
         assert_eq!(m.attributes["on"], "pull_request");
 
-        p["action"] = "edited".into();
+        p["action"] = "pinned".into();
         assert_eq!(
             run("issue_comment", &p).unwrap(),
-            ignored("issue_comment action edited is not stored")
+            ignored("issue_comment action pinned is not stored")
+        );
+    }
+
+    #[test]
+    fn an_edited_comment_replaces_and_a_deleted_one_is_forgotten() {
+        let mut p = payload("issue_comment.created.json");
+        let url = p["comment"]["html_url"].as_str().unwrap().to_owned();
+        p["action"] = "edited".into();
+        let Outcome::Memory(edited) = run("issue_comment", &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(edited.kind, "issue_comment");
+        assert_eq!(edited.url.as_deref(), Some(url.as_str()));
+        assert_eq!(
+            edited.attributes["forget"],
+            serde_json::json!({"by": "url", "value": url})
+        );
+        p["action"] = "deleted".into();
+        let Outcome::Memory(deleted) = run("issue_comment", &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(deleted.kind, "forget");
+        assert_eq!(
+            deleted.attributes["forget"],
+            serde_json::json!({"by": "url", "value": url})
+        );
+        let mut issue = payload("issues.opened.json");
+        issue["action"] = "deleted".into();
+        let Outcome::Memory(gone) = run("issues", &issue).unwrap() else {
+            panic!()
+        };
+        assert_eq!(gone.kind, "forget");
+        assert_eq!(
+            gone.attributes["forget"]["value"],
+            "https://github.com/Codertocat/Hello-World/issues/1"
+        );
+        assert!(
+            gone.content.starts_with("Issue #1 deleted by Codertocat"),
+            "{}",
+            gone.content
         );
     }
 }

@@ -12,7 +12,10 @@
 //! | | `closed` (not merged) | `pull_request_closed` |
 //! | `pull_request_review` | `submitted` (not a `commented` review without a body) | `pull_request_review` |
 //! | `issues` | `opened`, `closed`, `reopened` | `issue_opened`, `issue_closed`, `issue_reopened` |
+//! | | `deleted` | `forget` (the issue's memories and its comments') |
 //! | `issue_comment` | `created` | `issue_comment` |
+//! | | `edited` | `issue_comment`, replacing the comment's earlier memories |
+//! | | `deleted` | `forget` (the comment's memories) |
 //! | `push` | branch pushes with commits | `push` |
 //! | `release` | `published` | `release_published` |
 //! | `workflow_run` | `completed` with conclusion `failure`, `timed_out` or `startup_failure` | `workflow_run_failed` |
