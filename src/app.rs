@@ -77,6 +77,12 @@ pub enum StartError {
     Writer(#[source] rae_consumers::rae_writer::BuildError),
     #[error("cannot build the enricher")]
     Enricher(#[source] rae_consumers::enricher::BuildError),
+    #[error("cannot start the periodic import (sync_interval_secs) of integration {integration}")]
+    Sync {
+        integration: String,
+        #[source]
+        source: rae_ingress::import::ImportError,
+    },
     #[error("cannot build the git watcher of integration {integration}")]
     GitWatch {
         integration: String,
@@ -268,6 +274,40 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
                 watcher.run(t).await;
                 Ok(())
             });
+        }
+    }
+    if roles.ingress {
+        // Periodic imports of repositories without webhooks run beside the ingress that would
+        // have received their deliveries.
+        for (integration, _) in config.settings_of::<rae_core::config::GithubConfig>() {
+            let sync = ingress::github::import::Sync::build(config, &integration.id, &bus)
+                .await
+                .map_err(|source| StartError::Sync {
+                    integration: integration.id.clone(),
+                    source,
+                })?;
+            if let Some(sync) = sync {
+                let t = token.child_token();
+                built.add(&format!("github-sync:{}", integration.id), async move {
+                    sync.run(t).await;
+                    Ok(())
+                });
+            }
+        }
+        for (integration, _) in config.settings_of::<rae_core::config::SlackConfig>() {
+            let sync = ingress::slack::import::Sync::build(config, &integration.id, &bus)
+                .await
+                .map_err(|source| StartError::Sync {
+                    integration: integration.id.clone(),
+                    source,
+                })?;
+            if let Some(sync) = sync {
+                let t = token.child_token();
+                built.add(&format!("slack-sync:{}", integration.id), async move {
+                    sync.run(t).await;
+                    Ok(())
+                });
+            }
         }
     }
     if roles.ingress {

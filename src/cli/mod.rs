@@ -11,6 +11,7 @@ mod check_config;
 mod dlq;
 mod forget;
 mod git_watch;
+mod import;
 mod keys;
 mod mail;
 mod mcp;
@@ -88,6 +89,10 @@ enum Command {
     /// Run stored events (RAE_EVENTS) again through enrichment and writing, e.g. for a new RAE
     /// or new rules. Needs the enricher and writer running (`up`).
     Backfill(backfill::BackfillArgs),
+    /// Import history from GitHub or Slack (and, as webhooks would have, store it once): a new team starts
+    /// with its past. Publishes into the pipeline; `up` stores it in RAE.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Forget memories (an erasure request): delete from RAE those of one event, URL, actor or
     /// conversation, as the memory record knows them. Needs the writer running (`up`).
     Forget(forget::ForgetArgs),
@@ -178,6 +183,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(_) => Ok(()),
         Command::Backfill(args) => backfill::run(&config, args).await,
         Command::Tail(args) => tail::run(&config, args).await,
+        Command::Import(command) => import::run(&config, command).await,
         Command::Forget(args) => forget::run(&config, args).await,
     }
 }

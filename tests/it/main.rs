@@ -19,6 +19,7 @@ mod forget;
 mod git_watch;
 mod github;
 mod harness;
+mod import;
 mod mail;
 mod mcp;
 mod memories;

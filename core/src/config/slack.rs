@@ -13,8 +13,15 @@ pub struct SlackConfig {
     pub signing_secret: Option<Secret>,
     /// More signing secrets, for rotation.
     pub signing_secrets: Vec<Secret>,
-    /// The bot token, kept for a later Slack API use; not needed to receive events.
+    /// The bot token (`xoxb-...`) of `rae-pipeline import slack` and `sync_interval_secs`
+    /// (scopes `channels:history`, `groups:history`, `channels:read`, `groups:read`,
+    /// `users:read`); not needed to receive events.
     pub bot_token: Option<Secret>,
+    /// The Web API's base URL.
+    pub api_url: String,
+    /// When set, `up` imports `auto_store_channels` every this many seconds (at least 60), for
+    /// channels whose events the app does not receive; unset: no periodic import.
+    pub sync_interval_secs: Option<u64>,
     /// Tenant of workspaces no tenant claims (default `ingress.default_tenant`).
     pub tenant: Option<String>,
     pub project: Option<String>,
@@ -37,6 +44,8 @@ impl Default for SlackConfig {
             signing_secret: None,
             signing_secrets: Vec::new(),
             bot_token: None,
+            api_url: "https://slack.com/api".into(),
+            sync_interval_secs: None,
             tenant: None,
             project: None,
             channel_whitelist: Vec::new(),
@@ -68,6 +77,25 @@ impl SlackConfig {
                 ".command_deadline_ms",
                 "must be 1 to 2900: Slack gives up on an answer after 3 s",
             ));
+        }
+        let api_ok = reqwest::Url::parse(&self.api_url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if !api_ok {
+            problems.push(Problem::new(".api_url", "must be an http(s) URL"));
+        }
+        if let Some(interval) = self.sync_interval_secs {
+            if interval < 60 {
+                problems.push(Problem::new(".sync_interval_secs", "must be at least 60"));
+            }
+            if self.bot_token.is_none() {
+                problems.push(Problem::new(".sync_interval_secs", "needs bot_token"));
+            }
+            if self.auto_store_channels.is_empty() {
+                problems.push(Problem::new(
+                    ".sync_interval_secs",
+                    "needs auto_store_channels: the channels to import periodically",
+                ));
+            }
         }
         for (j, prefix) in self.response_url_prefixes.iter().enumerate() {
             let ok = reqwest::Url::parse(prefix).is_ok_and(|u| {

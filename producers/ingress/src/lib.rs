@@ -17,6 +17,7 @@ pub mod forget;
 mod fuzz;
 pub mod github;
 pub mod header_limits;
+pub mod import;
 pub mod listener;
 pub mod memories;
 mod routes;

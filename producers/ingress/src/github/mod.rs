@@ -5,6 +5,7 @@
 //! repository or organization, and remembers `X-GitHub-Delivery` in `rae_dedupe` per tenant, so a
 //! redelivery days later is answered as a duplicate.
 
+pub mod import;
 pub mod normalize;
 pub mod verify;
 
@@ -240,6 +241,61 @@ fn required_header<'h>(
         })
 }
 
+/// The event of `memory`, for the integration `integration` and `(tenant, project)`: the same
+/// for a webhook delivery and an imported item. `origin` is the event name (`X-GitHub-Event`)
+/// and the delivery id, `None` for an import. The id derives from [`normalize::Memory::key`] (the
+/// item and its state), else the delivery id, scoped by integration and tenant.
+///
+/// # Errors
+/// [`InvalidField`] when the memory does not make a valid event within `limits`, or has neither
+/// a key nor a delivery id.
+pub fn event_of(
+    integration: &str,
+    memory: normalize::Memory,
+    (tenant, project): (&str, &str),
+    (event_name, delivery): (&str, Option<&str>),
+    limits: &event::Limits,
+) -> Result<Event, InvalidField> {
+    let now = OffsetDateTime::now_utc();
+    let mut attributes = memory.attributes;
+    attributes.insert("github_event".into(), json!(event_name));
+    match delivery {
+        Some(delivery) => attributes.insert("delivery".into(), json!(delivery)),
+        None => attributes.insert("imported".into(), json!(true)),
+    };
+    // An issue or PR and everything said on it (comments, reviews) are one conversation.
+    if let (Some(repo), Some(number)) = (
+        memory.repository.as_deref(),
+        attributes.get("number").and_then(Value::as_u64),
+    ) {
+        attributes.insert(
+            event::SESSION_ID.into(),
+            json!(format!("github:{repo}#{number}")),
+        );
+    }
+    let route = Route {
+        tenant,
+        project,
+        source: Source::Github,
+        integration,
+    };
+    let Some(provider_id) = memory.key.as_deref().or(delivery) else {
+        return Err(InvalidField::new(
+            "key",
+            "an item without a stable key cannot be imported",
+        ));
+    };
+    let id = event::scoped_id(&route, provider_id);
+    Event::builder(route, id, memory.kind, memory.content)
+        .tags(memory.tags)
+        .occurred_at(memory.occurred_at.unwrap_or(now))
+        .received_at(now)
+        .actor(memory.actor)
+        .url(memory.url)
+        .attributes(attributes)
+        .validated(limits)
+}
+
 /// Verifies, interprets and publishes one delivery.
 ///
 /// # Errors
@@ -285,45 +341,13 @@ pub async fn accept(
         Err(reason) => return Ok(Answer::ignored(reason)),
     };
     caller.tenant = Some(tenant.to_owned());
-    let now = OffsetDateTime::now_utc();
-    let mut attributes = memory.attributes;
-    attributes.insert("github_event".into(), json!(event_name));
-    attributes.insert("delivery".into(), json!(delivery));
-    // An issue or PR and everything said on it (comments, reviews) are one conversation.
-    if let (Some(repo), Some(number)) = (
-        memory.repository.as_deref(),
-        attributes.get("number").and_then(Value::as_u64),
-    ) {
-        attributes.insert(
-            event::SESSION_ID.into(),
-            json!(format!("github:{repo}#{number}")),
-        );
-        // The conversation's readable name: the issue's or PR's title.
-        let title = ["issue", "pull_request"]
-            .iter()
-            .find_map(|item| payload.get(*item)?.get("title")?.as_str())
-            .map(|t| rae_core::text::clip_chars(t.lines().next().unwrap_or(""), 200).into_owned());
-        let label = match title.filter(|t| !t.trim().is_empty()) {
-            Some(title) => format!("{repo}#{number}: {title}"),
-            None => format!("{repo}#{number}"),
-        };
-        attributes.insert(event::HUMAN_LABEL.into(), json!(label));
-    }
-    let route = Route {
-        tenant,
-        project,
-        source: Source::Github,
-        integration: &hook.id,
-    };
-    let id = event::scoped_id(&route, delivery);
-    let event = Event::builder(route, id, memory.kind, memory.content)
-        .tags(memory.tags)
-        .occurred_at(memory.occurred_at.unwrap_or(now))
-        .received_at(now)
-        .actor(memory.actor)
-        .url(memory.url)
-        .attributes(attributes)
-        .validated(&state.limits)?;
+    let event = event_of(
+        &hook.id,
+        memory,
+        (tenant, project),
+        (event_name, Some(delivery)),
+        &state.limits,
+    )?;
     let accepted = webhook::publish(&event, true, &state.context()).await?;
     Ok(Answer::accepted(&accepted))
 }

@@ -114,8 +114,9 @@ fn callback(envelope: &Map<String, Value>) -> Result<Callback, InvalidField> {
     })
 }
 
-/// Decides whether the inner `event` is stored.
-fn decide(event: &Map<String, Value>) -> Result<Decision, InvalidField> {
+/// Decides whether the inner `event` (or a message read from the Web API, with its `channel`
+/// added) is stored.
+pub(crate) fn decide(event: &Map<String, Value>) -> Result<Decision, InvalidField> {
     let kind = required_str(event, "type", "event.type")?;
     if kind != "message" && kind != "app_mention" {
         return Ok(skip(format!("event type `{kind}` is not a message")));

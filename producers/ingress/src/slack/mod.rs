@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod events;
+pub mod import;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -286,9 +287,43 @@ pub async fn accept_event(
         }
         _ => {}
     }
+    let event = message_event(
+        app,
+        callback.team_id.as_deref(),
+        &message,
+        callback.event_time,
+        edit.then_some(callback.event_id.as_str()),
+        Map::new(),
+        &state.limits,
+    )?;
+    let accepted = app.publish(event, state).await?;
+    let mut answer = Answer::accepted(&accepted);
+    answer.status = StatusCode::OK;
+    Ok(answer)
+}
+
+/// The event of a stored `message` of workspace `team`: the same for an Events API delivery and
+/// a message imported from `conversations.history` (`slack::import`). Its id derives from the
+/// workspace, channel and `ts` (a message's identity in Slack), so a retry of the event, the
+/// `app_mention` of the same message, and the imported message are one event; `edit` is the
+/// event id of an edit's delivery, which makes a new version. `extra` are attributes the caller
+/// adds (an import's `imported`, names).
+///
+/// # Errors
+/// [`ApiError`] when the message does not make a valid event within `limits`.
+pub(crate) fn message_event(
+    app: &SlackApp,
+    team: Option<&str>,
+    message: &events::Message,
+    event_time: Option<i64>,
+    edit: Option<&str>,
+    extra: Map<String, Value>,
+    limits: &Limits,
+) -> Result<Event, ApiError> {
+    let workspace = app.workspace(team);
     let mut attributes = Map::new();
     attributes.insert("channel".into(), json!(message.channel));
-    if let Some(team) = &callback.team_id {
+    if let Some(team) = team {
         attributes.insert("team_id".into(), json!(team));
     }
     attributes.insert("ts".into(), json!(message.ts));
@@ -297,6 +332,7 @@ pub async fn accept_event(
     }
     // A reply joins its thread; a message that may start one is its own thread's first.
     let thread = message.thread_ts.as_deref().unwrap_or(&message.ts);
+    let team = team.unwrap_or("-");
     attributes.insert(
         event::SESSION_ID.into(),
         json!(format!("slack:{team}:{}:{thread}", message.channel)),
@@ -306,21 +342,25 @@ pub async fn accept_event(
         json!(format!("Slack thread {thread} in {}", message.channel)),
     );
     let item = item(team, &message.channel, &message.ts);
-    if edit {
+    if edit.is_some() {
         // The edited text replaces the memory of every earlier version.
         let selector = forget::Selector::new(forget::By::Item, item.clone());
         attributes.insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
     }
     attributes.insert(event::ITEM.into(), json!(item));
+    attributes.extend(extra);
     let occurred_at = slack_time(&message.ts)
-        .or_else(|| {
-            callback
-                .event_time
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        })
+        .or_else(|| event_time.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()))
         .unwrap_or_else(OffsetDateTime::now_utc);
-    let event = Draft {
-        id: event::derived_id(&app.id, &callback.event_id),
+    Draft {
+        // An edit is a new version of the message: its own delivery's id.
+        id: match edit {
+            Some(event_id) => event::derived_id(&app.id, event_id),
+            None => event::derived_id(
+                &app.id,
+                &format!("message {team} {} {}", message.channel, message.ts),
+            ),
+        },
         workspace,
         integration: &app.id,
         kind: if message.mention {
@@ -335,11 +375,7 @@ pub async fn accept_event(
         occurred_at,
         attributes,
     }
-    .event(&state.limits)?;
-    let accepted = app.publish(event, state).await?;
-    let mut answer = Answer::accepted(&accepted);
-    answer.status = StatusCode::OK;
-    Ok(answer)
+    .event(limits)
 }
 
 /// The name of one message, the same for every version of it (attribute `item`).

@@ -44,6 +44,13 @@ impl<'v> Context<'v> {
         self.actor.unwrap_or("someone")
     }
 
+    /// The key of an item and its state in this repository: `owner/repo <what>`, lowercased
+    /// repository, or `None` when the repository is unknown.
+    pub(super) fn key(&self, what: impl std::fmt::Display) -> Option<String> {
+        self.repository
+            .map(|r| format!("{} {what}", r.to_ascii_lowercase()))
+    }
+
     pub(super) fn finish(&self, draft: Draft) -> Outcome {
         let limits = self.limits;
         let mut tags = Vec::new();
@@ -58,6 +65,22 @@ impl<'v> Context<'v> {
             attributes.insert("repository".into(), short(repository));
         }
         attributes.extend(draft.attributes);
+        // The conversation's readable name (RAE's human_label): the issue's or PR's title.
+        if let (Some(repo), Some(number)) = (
+            self.repository,
+            attributes.get("number").and_then(Value::as_u64),
+        ) {
+            let title = ["issue", "pull_request"]
+                .iter()
+                .find_map(|item| self.payload.get(*item)?.get("title")?.as_str())
+                .map(|t| clip_chars(t.lines().next().unwrap_or("").trim(), 200).into_owned())
+                .filter(|t| !t.is_empty());
+            let label = match title {
+                Some(title) => format!("{repo}#{number}: {title}"),
+                None => format!("{repo}#{number}"),
+            };
+            attributes.insert(rae_core::event::HUMAN_LABEL.into(), label.into());
+        }
         fit_attributes(&mut attributes, limits.max_attributes_bytes / 2);
         Outcome::Memory(Memory {
             kind: draft.kind.to_owned(),
@@ -70,6 +93,7 @@ impl<'v> Context<'v> {
             tags,
             attributes,
             occurred_at: draft.occurred_at,
+            key: draft.key,
         })
     }
 }
@@ -84,6 +108,8 @@ pub(super) struct Draft<'v> {
     /// Tags after `github` and the kind tag: state tags, then labels.
     pub(super) tags: Vec<String>,
     pub(super) attributes: Map<String, Value>,
+    /// [`Memory::key`].
+    pub(super) key: Option<String>,
 }
 
 /// Appends `Labels: a, b.` when there are labels.

@@ -55,6 +55,18 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
     };
     push_labels_line(&mut content, &labels);
     push_body(&mut content, text(issue, &["body"]));
+    // An issue opens once; it may close and reopen many times, each at its own time.
+    let key = match action {
+        "opened" => ctx.key(format_args!("issue {number} opened")),
+        "closed" => occurred_at
+            .and_then(|t| ctx.key(format_args!("issue {number} closed {}", t.unix_timestamp()))),
+        _ => occurred_at.and_then(|t| {
+            ctx.key(format_args!(
+                "issue {number} reopened {}",
+                t.unix_timestamp()
+            ))
+        }),
+    };
 
     let mut attributes = Map::new();
     attributes.insert("number".into(), number.into());
@@ -71,6 +83,7 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
         occurred_at,
         tags: labels,
         attributes,
+        key,
     }))
 }
 
@@ -112,7 +125,8 @@ pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, 
         short(if on_pr { "pull_request" } else { "issue" }),
     );
     put_text(&mut attributes, "commenter", Some(commenter));
-    if let Some(id) = comment.get("id").and_then(Value::as_u64) {
+    let comment_id = comment.get("id").and_then(Value::as_u64);
+    if let Some(id) = comment_id {
         attributes.insert("comment_id".into(), id.into());
     }
     if let (true, Some(url)) = (action == "edited", comment_url) {
@@ -128,6 +142,15 @@ pub(super) fn issue_comment(ctx: &Context<'_>, action: &str) -> Result<Outcome, 
         occurred_at: time_at(comment, &["created_at", "updated_at"]),
         tags: vec![(if on_pr { "pr" } else { "issue" }).to_owned()],
         attributes,
+        // An edit is a new version of the comment, at its own time.
+        key: match action {
+            "edited" => comment_id
+                .zip(time_at(comment, &["updated_at"]))
+                .and_then(|(id, t)| {
+                    ctx.key(format_args!("comment {id} edited {}", t.unix_timestamp()))
+                }),
+            _ => comment_id.and_then(|id| ctx.key(format_args!("comment {id}"))),
+        },
     }))
 }
 
@@ -149,6 +172,8 @@ fn forget(ctx: &Context<'_>, content: String, url: Option<&str>, number: u64) ->
         occurred_at: None,
         tags: Vec::new(),
         attributes,
+        // Forgetting is keyed by its delivery.
+        key: None,
     })
 }
 

@@ -80,6 +80,8 @@ pub struct Delivery<'a> {
 }
 
 /// What to do with a delivery.
+// One per delivery, consumed at once: boxing the memory would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The hook was just created; answer it, store nothing.
@@ -112,6 +114,11 @@ pub struct Memory {
     pub attributes: Map<String, Value>,
     /// When it happened, from the payload's own timestamps, in UTC.
     pub occurred_at: Option<OffsetDateTime>,
+    /// The item and its state (`owner/repo issue 7 opened`, `owner/repo comment 123`, `owner/repo
+    /// pr 2 closed 1557933725`): the same for a webhook delivery and for the item read later from
+    /// the REST API (`github::import`), so both make one event id and nothing is stored twice.
+    /// `None` (pushes, workflow runs, a payload without a repository): the delivery id is used.
+    pub key: Option<String>,
 }
 
 /// Decides what `delivery` means.

@@ -83,6 +83,17 @@ pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
     }
     push_labels_line(&mut content, &labels);
     push_body(&mut content, text(pr, &["body"]));
+    // Opened and merged happen once; the rest may repeat, each at its own time.
+    let at = |what: &str| {
+        occurred_at.and_then(|t| ctx.key(format_args!("pr {number} {what} {}", t.unix_timestamp())))
+    };
+    let key = match action {
+        "opened" => ctx.key(format_args!("pr {number} opened")),
+        _ if merged => ctx.key(format_args!("pr {number} merged")),
+        "ready_for_review" => at("ready"),
+        "reopened" => at("reopened"),
+        _ => at("closed"),
+    };
 
     let mut attributes = Map::new();
     attributes.insert("number".into(), number.into());
@@ -116,6 +127,7 @@ pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
         occurred_at,
         tags,
         attributes,
+        key,
     }))
 }
 
@@ -158,7 +170,8 @@ pub(super) fn pull_request_review(
     attributes.insert("review_state".into(), short(&state));
     put_text(&mut attributes, "reviewer", Some(reviewer));
     put_text(&mut attributes, "head_sha", text(review, &["commit_id"]));
-    if let Some(id) = review.get("id").and_then(Value::as_u64) {
+    let review_id = review.get("id").and_then(Value::as_u64);
+    if let Some(id) = review_id {
         attributes.insert("review_id".into(), id.into());
     }
     Ok(ctx.finish(Draft {
@@ -169,6 +182,7 @@ pub(super) fn pull_request_review(
         occurred_at: time_at(review, &["submitted_at"]).or_else(|| time_at(pr, &["updated_at"])),
         tags: Vec::new(),
         attributes,
+        key: review_id.and_then(|id| ctx.key(format_args!("review {id}"))),
     }))
 }
 

@@ -101,6 +101,7 @@ pub(super) fn push(ctx: &Context<'_>) -> Result<Outcome, InvalidField> {
         occurred_at,
         tags: Vec::new(),
         attributes,
+        key: None,
     }))
 }
 

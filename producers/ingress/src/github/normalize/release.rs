@@ -62,6 +62,11 @@ pub(super) fn release(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invali
         occurred_at: time_at(release, &["published_at", "created_at"]),
         tags,
         attributes,
+        // A release is published once; its id outlives a renamed tag.
+        key: match release.get("id").and_then(serde_json::Value::as_u64) {
+            Some(id) => ctx.key(format_args!("release {id}")),
+            None => ctx.key(format_args!("release tag {tag_name}")),
+        },
     }))
 }
 

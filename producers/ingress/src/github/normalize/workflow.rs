@@ -116,6 +116,7 @@ pub(super) fn workflow_run(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
         occurred_at: time_at(run, &["updated_at", "run_started_at", "created_at"]),
         tags: vec!["failed".to_owned()],
         attributes,
+        key: None,
     }))
 }
 

@@ -1,0 +1,137 @@
+//! What the history importers of GitHub (`github::import`) and Slack (`slack::import`) share:
+//! their error type, the page cursors they keep in `rae_state` ([`pages`]), the progress they
+//! show ([`progress`]) and the waits for a provider's rate limit ([`wait`]).
+//!
+//! An importer reads a provider's REST API page by page, turns each item into the event its
+//! live webhook would have made (same normalizer, same event id) and publishes it through
+//! `Publisher::publish_new_once`, so an item a webhook already brought, or an earlier import,
+//! is a duplicate and stored once. A page's cursor is written only after every event of the
+//! page was acknowledged by JetStream, so an import stopped at any point resumes at the first
+//! page it had not finished.
+
+pub mod pages;
+pub mod progress;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use rae_core::bus::PublishError;
+
+pub use pages::{Page, PageCursors};
+pub use progress::{Progress, Summary};
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Stopped by the caller (Ctrl-C, shutdown); pages not finished are read again next time.
+    #[error("import stopped before it finished; run it again to resume")]
+    Cancelled,
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("{url} answered {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{url} answered what is not the documented JSON: {message}")]
+    Shape { url: String, message: String },
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("cursor bucket {bucket}: {message} (run `rae-pipeline setup`)")]
+    Cursor { bucket: String, message: String },
+    #[error("publish: {0}")]
+    Publish(#[from] PublishError),
+}
+
+impl ImportError {
+    /// True for a mistake the user fixes (config, credentials, a repository or channel that does
+    /// not exist or is not readable), as opposed to a failure at run time.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ImportError::Config(_) | ImportError::Auth(_) => true,
+            ImportError::Status { status, .. } => matches!(status, 401 | 403 | 404),
+            _ => false,
+        }
+    }
+}
+
+/// Waits `duration`, or returns [`ImportError::Cancelled`] when `cancel` fires first.
+///
+/// # Errors
+/// [`ImportError::Cancelled`].
+pub async fn wait(duration: Duration, cancel: &CancellationToken) -> Result<(), ImportError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(ImportError::Cancelled),
+        () = tokio::time::sleep(duration) => Ok(()),
+    }
+}
+
+/// A `Retry-After` header in seconds (the form GitHub and Slack send), at most `cap`.
+pub fn retry_after(headers: &reqwest::header::HeaderMap, cap: Duration) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|secs| Duration::from_secs(secs).min(cap))
+}
+
+/// The delay before attempt `attempt` (from 1) after a transient failure: 1 s, 2 s, 4 s, ...
+/// up to 60 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+/// Attempts of one request after connection errors and 5xx answers before the import stops.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The longest single rate-limit wait honoured; a longer `Retry-After` or reset is cut to it
+/// and the request asked again.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers, MAX_WAIT), None);
+        headers.insert("retry-after", "30".parse().unwrap());
+        assert_eq!(
+            retry_after(&headers, MAX_WAIT),
+            Some(Duration::from_secs(30))
+        );
+        headers.insert("retry-after", "99999".parse().unwrap());
+        assert_eq!(retry_after(&headers, MAX_WAIT), Some(MAX_WAIT));
+        headers.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers, MAX_WAIT), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ends_early_when_cancelled() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        assert!(matches!(
+            wait(Duration::from_secs(3600), &cancel).await,
+            Err(ImportError::Cancelled)
+        ));
+        assert!(wait(Duration::from_secs(5), &CancellationToken::new())
+            .await
+            .is_ok());
+    }
+}
