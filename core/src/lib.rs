@@ -17,6 +17,7 @@ pub mod event;
 pub mod headers;
 pub mod hygiene;
 pub mod journal;
+pub mod mapping;
 pub mod rae;
 pub mod rate_limit;
 pub mod reader;

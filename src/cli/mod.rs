@@ -12,6 +12,7 @@ mod dlq;
 mod git_watch;
 mod keys;
 mod mail;
+mod mapping;
 mod mcp;
 mod send;
 mod setup;
@@ -90,6 +91,9 @@ enum Command {
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Webhook mappings: try an integration's `mapping` on a payload without sending it.
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
 }
 
 fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(_) => Ok(()),
         Command::Backfill(args) => backfill::run(&config, args).await,
         Command::Tail(args) => tail::run(&config, args).await,
+        Command::Mapping(command) => mapping::run(&config, command),
     }
 }
 

@@ -20,6 +20,7 @@ mod harness;
 mod mail;
 mod mcp;
 mod memories;
+mod presets;
 mod slack;
 mod supervision;
 mod webhook;

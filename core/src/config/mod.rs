@@ -19,6 +19,7 @@ mod ingress;
 mod integrations;
 mod keys;
 mod limits;
+mod mapping;
 mod mcp;
 mod nats;
 mod problem;
@@ -50,6 +51,7 @@ pub use integrations::{
 };
 pub use keys::{key_digest, ApiKeyConfig, Scope};
 pub use limits::LimitsConfig;
+pub use mapping::{Importance as MappingImportance, MappingConfig};
 pub use mcp::{McpConfig, McpHttpConfig};
 pub use nats::{NatsConfig, MIN_STREAM_BYTES};
 pub use problem::{ConfigError, Context, Problem};
@@ -624,6 +626,7 @@ integrations:
         let env = env_of(&[
             ("RAE_WEBHOOK_SECRET", "example-secret-1"),
             ("CI_WEBHOOK_SECRET", "example-secret-2"),
+            ("TICKETS_WEBHOOK_SECRET", "example-secret-5"),
             ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
             ("SLACK_SIGNING_SECRET", "example-secret-4"),
             ("CI_BOT_API_KEY", "rpk_3f9a1c07e45b28d6a1f0c9e7"),
@@ -633,6 +636,7 @@ integrations:
         assert_eq!(
             kinds,
             [
+                IntegrationKind::Webhook,
                 IntegrationKind::Webhook,
                 IntegrationKind::Webhook,
                 IntegrationKind::Github,
@@ -654,6 +658,7 @@ integrations:
             let mut vars = vec![
                 ("RAE_WEBHOOK_SECRET", "example-secret-1"),
                 ("CI_WEBHOOK_SECRET", "example-secret-2"),
+                ("TICKETS_WEBHOOK_SECRET", "example-secret-5"),
                 ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
                 ("SLACK_SIGNING_SECRET", "example-secret-4"),
             ];
