@@ -85,7 +85,7 @@ pub(super) fn run(config: &Config, command: MappingCommand) -> Result<(), Failur
     }
     let limits = config.limits.limits();
     let interpreted = mapped::interpret(
-        hook,
+        hook.route(),
         mapping,
         &value,
         &mapped::template_headers(&headers),

@@ -246,3 +246,236 @@ fn mapping_test_prints_the_event_and_names_what_fails() {
         "{stderr}"
     );
 }
+
+/// A provider's sample payload from `tests/fixtures/<provider>/`.
+fn fixture(provider: &str, name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/{provider}/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The memory RAE stored whose content starts with `prefix`.
+fn stored_starting(rae: &FakeRae, prefix: &str) -> Option<Value> {
+    rae.stored()
+        .into_iter()
+        .map(|r| r.body)
+        .find(|b| b["content"].as_str().is_some_and(|c| c.starts_with(prefix)))
+}
+
+const PAGERDUTY: &str = r#"
+  - id: pagerduty
+    kind: pagerduty
+    config: { secrets: ["pd-subscription-secret-01"] }
+"#;
+
+#[tokio::test]
+async fn pagerduty_incidents_are_stored_once_each_and_triggered_ranks_above_acknowledged() {
+    use rae_ingress::presets::pagerduty::{sign, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, PAGERDUTY)).await;
+    let path = "/api/v1/integrations/pagerduty/webhook";
+    let post = |name: &'static str, secret: &'static str| {
+        let body = fixture("pagerduty", name);
+        let signature = sign(secret, body.as_bytes());
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "pd-subscription-secret-01";
+    let (status, first) = post("incident.triggered", secret).await;
+    assert_eq!(status, 202, "{first}");
+    // PagerDuty retries a delivery it got no answer for: the same event is stored once.
+    let (status, again) = post("incident.triggered", secret).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post("incident.acknowledged", "not-the-pd-secret-00").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("X-PagerDuty-Signature"));
+    for name in ["incident.acknowledged", "incident.resolved"] {
+        let (status, answer) = post(name, secret).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    let (status, ping) = post("pagey.ping", secret).await;
+    assert_eq!(status, 200, "{ping}");
+    assert_eq!(ping["status"], "ignored");
+
+    wait_for(
+        "RAE to store the three memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 3 },
+    )
+    .await;
+    let triggered = stored_starting(&rae, "PagerDuty incident #1234 triggered").unwrap();
+    let acknowledged = stored_starting(&rae, "Earline Greenholt acknowledged").unwrap();
+    let resolved = stored_starting(&rae, "PagerDuty incident #1234 resolved").unwrap();
+    assert!(
+        triggered["importance"].as_f64() > acknowledged["importance"].as_f64(),
+        "{triggered} vs {acknowledged}"
+    );
+    assert!(
+        resolved["content"]
+            .as_str()
+            .unwrap()
+            .contains("after 42m 10s"),
+        "{resolved}"
+    );
+    for memory in [&triggered, &acknowledged, &resolved] {
+        assert_eq!(memory["session_id"], "pagerduty:PT4KHLK", "{memory}");
+    }
+    assert_eq!(
+        resolved["metadata"]["attributes"]["duration_secs"], 2530,
+        "{resolved}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}
+
+const ALERTMANAGER: &str = r#"
+  - id: alerts
+    kind: alertmanager
+    config: { secrets: ["am-bearer-token-0001"] }
+"#;
+
+#[tokio::test]
+async fn alertmanager_groups_become_one_memory_per_alert_and_resolutions_join_their_firing() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, ALERTMANAGER)).await;
+    let path = "/api/v1/integrations/alerts/webhook";
+    let auth = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer am-bearer-token-0001"),
+    ];
+    let (status, firing, _) = pipeline
+        .post(path, &fixture("alertmanager", "firing"), &auth)
+        .await;
+    assert_eq!(status, 202, "{firing}");
+    assert_eq!(firing["ids"].as_array().unwrap().len(), 2, "{firing}");
+    // Alertmanager repeats a firing group every repeat_interval: stored once.
+    let (_, repeat, _) = pipeline
+        .post(path, &fixture("alertmanager", "firing"), &auth)
+        .await;
+    assert_eq!(repeat["duplicate"], true, "{repeat}");
+    let (status, resolved, _) = pipeline
+        .post(path, &fixture("alertmanager", "resolved"), &auth)
+        .await;
+    assert_eq!(status, 202, "{resolved}");
+    let (status, refused, _) = pipeline
+        .post(
+            path,
+            &fixture("alertmanager", "resolved"),
+            &[("authorization", "Bearer wrong-token-00000")],
+        )
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+
+    wait_for(
+        "RAE to store three memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 3 },
+    )
+    .await;
+    let fired = stored_starting(&rae, "Alert HighErrorRate firing (critical) on api-1").unwrap();
+    let over = stored_starting(&rae, "Alert HighErrorRate resolved on api-1").unwrap();
+    assert_eq!(fired["session_id"], over["session_id"]);
+    assert!(
+        over["content"].as_str().unwrap().contains("after 42m 10s"),
+        "{over}"
+    );
+    assert!(fired["importance"].as_f64() > over["importance"].as_f64());
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored_event_ids().len(), 3);
+}
+
+const STANDARD: &str = r#"
+  - id: billing
+    kind: standard_webhooks
+    config: { secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] }
+"#;
+
+#[tokio::test]
+async fn standard_webhooks_are_verified_and_a_retried_webhook_id_is_stored_once() {
+    use rae_ingress::presets::standard_webhooks::sign;
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, STANDARD)).await;
+    let path = "/api/v1/integrations/billing/webhook";
+    let body = fixture("standard_webhooks", "invoice.paid");
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signature = sign(
+        secret,
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        &ts,
+        body.as_bytes(),
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("webhook-id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    let (status, first, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true);
+    let forged = sign(
+        "whsec_c2Vjb25kLXNlY3JldC1rZXk=",
+        "msg_x",
+        &ts,
+        body.as_bytes(),
+    );
+    let (status, refused, _) = pipeline
+        .post(
+            path,
+            &body,
+            &[
+                ("webhook-id", "msg_x"),
+                ("webhook-timestamp", ts.as_str()),
+                ("webhook-signature", forged.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    wait_for(
+        "RAE to store the invoice",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert_eq!(
+        stored["content"],
+        "invoice.paid: in_1MtHbELkdIwHu7ixl4OzzPMv (paid)"
+    );
+    assert_eq!(
+        stored["metadata"]["attributes"]["delivery"],
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    );
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored_event_ids().len(), 1);
+}

@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    extend_under, Context, EmailConfig, GitConfig, GithubConfig, Problem, Secret, SlackConfig,
-    WebhookConfig, DEFAULT_WEBHOOK_ID, EMAIL_ID, GITHUB_ID, GIT_ID, SLACK_ID,
+    extend_under, Context, EmailConfig, GitConfig, GithubConfig, PresetConfig, Problem, Provider,
+    Secret, SlackConfig, WebhookConfig, DEFAULT_WEBHOOK_ID, EMAIL_ID, GITHUB_ID, GIT_ID, SLACK_ID,
 };
 
 /// What kind of producer an integration is.
@@ -30,6 +30,14 @@ pub enum IntegrationKind {
     Git,
     /// Mail: an SMTP listener and IMAP pollers (`producers/email`).
     Email,
+    /// Standard Webhooks senders at `/api/v1/integrations/{id}/webhook`.
+    StandardWebhooks,
+    /// PagerDuty webhooks v3 at `/api/v1/integrations/{id}/webhook`.
+    Pagerduty,
+    /// Prometheus Alertmanager at `/api/v1/integrations/{id}/webhook`.
+    Alertmanager,
+    /// Grafana alerting at `/api/v1/integrations/{id}/webhook`.
+    Grafana,
 }
 
 impl IntegrationKind {
@@ -40,7 +48,16 @@ impl IntegrationKind {
             IntegrationKind::Slack => "slack",
             IntegrationKind::Git => "git",
             IntegrationKind::Email => "email",
+            IntegrationKind::StandardWebhooks => "standard_webhooks",
+            IntegrationKind::Pagerduty => "pagerduty",
+            IntegrationKind::Alertmanager => "alertmanager",
+            IntegrationKind::Grafana => "grafana",
         }
+    }
+
+    /// The provider preset of this kind, when it is one.
+    pub fn provider(self) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.kind() == self)
     }
 
     /// The kind of an entry that names none: `github`, `slack`, `git` and `email` for those
@@ -76,6 +93,8 @@ pub enum IntegrationSettings {
     Slack(SlackConfig),
     Git(GitConfig),
     Email(EmailConfig),
+    /// Every provider preset (its `provider` says which).
+    Preset(PresetConfig),
 }
 
 /// The settings type of one integration kind, for typed access
@@ -120,6 +139,7 @@ impl IntegrationSettings {
             IntegrationSettings::Slack(_) => IntegrationKind::Slack,
             IntegrationSettings::Git(_) => IntegrationKind::Git,
             IntegrationSettings::Email(_) => IntegrationKind::Email,
+            IntegrationSettings::Preset(s) => s.provider.kind(),
         }
     }
 
@@ -131,6 +151,13 @@ impl IntegrationSettings {
             IntegrationKind::Slack => IntegrationSettings::Slack(SlackConfig::default()),
             IntegrationKind::Git => IntegrationSettings::Git(GitConfig::default()),
             IntegrationKind::Email => IntegrationSettings::Email(EmailConfig::default()),
+            IntegrationKind::StandardWebhooks
+            | IntegrationKind::Pagerduty
+            | IntegrationKind::Alertmanager
+            | IntegrationKind::Grafana => IntegrationSettings::Preset(PresetConfig {
+                provider: kind.provider().unwrap_or_default(),
+                ..PresetConfig::default()
+            }),
         }
     }
 
@@ -155,6 +182,13 @@ impl IntegrationSettings {
             IntegrationKind::Slack => IntegrationSettings::Slack(typed(value)?),
             IntegrationKind::Git => IntegrationSettings::Git(typed(value)?),
             IntegrationKind::Email => IntegrationSettings::Email(typed(value)?),
+            IntegrationKind::StandardWebhooks
+            | IntegrationKind::Pagerduty
+            | IntegrationKind::Alertmanager
+            | IntegrationKind::Grafana => IntegrationSettings::Preset(PresetConfig {
+                provider: kind.provider().unwrap_or_default(),
+                ..typed(value)?
+            }),
         })
     }
 
@@ -165,6 +199,7 @@ impl IntegrationSettings {
             IntegrationSettings::Webhook(s) => s.secrets = secrets,
             IntegrationSettings::Github(s) => s.secrets = secrets,
             IntegrationSettings::Slack(s) => s.signing_secrets = secrets,
+            IntegrationSettings::Preset(s) => s.secrets = secrets,
             IntegrationSettings::Git(_) | IntegrationSettings::Email(_) => return false,
         }
         true
@@ -178,6 +213,7 @@ impl IntegrationSettings {
             IntegrationSettings::Slack(s) => s.problems(ctx),
             IntegrationSettings::Git(s) => s.problems(ctx),
             IntegrationSettings::Email(s) => s.problems(ctx),
+            IntegrationSettings::Preset(s) => s.problems(ctx),
         }
     }
 }

@@ -22,6 +22,7 @@ mod limits;
 mod mapping;
 mod mcp;
 mod nats;
+mod preset;
 mod problem;
 mod rae;
 mod secret;
@@ -54,6 +55,7 @@ pub use limits::LimitsConfig;
 pub use mapping::{Importance as MappingImportance, MappingConfig};
 pub use mcp::{McpConfig, McpHttpConfig};
 pub use nats::{NatsConfig, MIN_STREAM_BYTES};
+pub use preset::{standard_webhooks_key, PresetConfig, Provider};
 pub use problem::{ConfigError, Context, Problem};
 pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
 pub use secret::{Secret, REDACTED};
@@ -627,6 +629,9 @@ integrations:
             ("RAE_WEBHOOK_SECRET", "example-secret-1"),
             ("CI_WEBHOOK_SECRET", "example-secret-2"),
             ("TICKETS_WEBHOOK_SECRET", "example-secret-5"),
+            ("PAGERDUTY_WEBHOOK_SECRET", "example-secret-6"),
+            ("ALERTMANAGER_TOKEN", "example-secret-7"),
+            ("BILLING_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zZWNyZXQtOA=="),
             ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
             ("SLACK_SIGNING_SECRET", "example-secret-4"),
             ("CI_BOT_API_KEY", "rpk_3f9a1c07e45b28d6a1f0c9e7"),
@@ -640,6 +645,9 @@ integrations:
                 IntegrationKind::Webhook,
                 IntegrationKind::Webhook,
                 IntegrationKind::Github,
+                IntegrationKind::Pagerduty,
+                IntegrationKind::Alertmanager,
+                IntegrationKind::StandardWebhooks,
                 IntegrationKind::Slack,
                 IntegrationKind::Git,
                 IntegrationKind::Email,
@@ -659,6 +667,9 @@ integrations:
                 ("RAE_WEBHOOK_SECRET", "example-secret-1"),
                 ("CI_WEBHOOK_SECRET", "example-secret-2"),
                 ("TICKETS_WEBHOOK_SECRET", "example-secret-5"),
+                ("PAGERDUTY_WEBHOOK_SECRET", "example-secret-6"),
+                ("ALERTMANAGER_TOKEN", "example-secret-7"),
+                ("BILLING_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zZWNyZXQtOA=="),
                 ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
                 ("SLACK_SIGNING_SECRET", "example-secret-4"),
             ];

@@ -18,6 +18,7 @@ pub mod github;
 pub mod header_limits;
 pub mod listener;
 pub mod memories;
+pub mod presets;
 mod routes;
 pub mod slack;
 mod state;

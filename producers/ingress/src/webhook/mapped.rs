@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use rae_core::dead_letter::{DeadLetter, Reason, Stage};
-use rae_core::event::{self, Event, InvalidField, Limits, Route, Source};
+use rae_core::event::{self, Event, InvalidField, Limits, Route};
 use rae_core::mapping::{Mapping, MappingError, Outcome};
 use rae_core::{subjects, telemetry};
 
-use super::{publish, verify, Webhook};
+use super::{publish, verify};
 use crate::{Answer, ApiError, IngressState};
 
 /// Headers that carry credentials: never shown to a template, so no mapping can copy a secret
@@ -55,14 +55,14 @@ pub fn parse(body: &[u8]) -> Result<Value, InvalidField> {
         .map_err(|e| InvalidField::new("body", format!("not valid JSON ({e})")))
 }
 
-/// The event `mapping` makes of `body` for `webhook`, received at `now`; `replay_key` (the
+/// The event `mapping` makes of `body` for an integration's `route`, received at `now`; `replay_key` (the
 /// verified signature) identifies it when the mapping gives no `idempotency_key`.
 ///
 /// # Errors
 /// [`MappingError`] naming the mapping's field that failed, or the event's field the mapping
 /// filled with something the event schema refuses.
 pub fn interpret(
-    webhook: &Webhook,
+    route: Route<'_>,
     mapping: &Mapping,
     body: &Value,
     headers: &Map<String, Value>,
@@ -74,7 +74,6 @@ pub fn interpret(
         Outcome::Skipped => return Ok(Interpreted::Skipped),
         Outcome::Event(mapped) => *mapped,
     };
-    let route = route(webhook);
     let key = mapped.idempotency_key.or(replay_key);
     let id = match &key {
         Some(key) if key.len() > 256 => {
@@ -111,22 +110,13 @@ fn invalid(err: InvalidField) -> MappingError {
     }
 }
 
-fn route(webhook: &Webhook) -> Route<'_> {
-    Route {
-        integration: &webhook.id,
-        source: Source::Webhook,
-        tenant: &webhook.tenant,
-        project: &webhook.project,
-    }
-}
-
 /// Maps and publishes one verified body; a mapping failure is dead-lettered with its reason
 /// and answered 202 `dead_lettered`.
 ///
 /// # Errors
 /// 400 when the body is not JSON; 503 when JetStream cannot take the event or dead letter.
 pub async fn accept(
-    webhook: &Webhook,
+    route: Route<'_>,
     mapping: &Mapping,
     headers: &HeaderMap,
     body: &[u8],
@@ -137,7 +127,7 @@ pub async fn accept(
     let value = parse(body)?;
     let visible = template_headers(headers);
     match interpret(
-        webhook,
+        route,
         mapping,
         &value,
         &visible,
@@ -150,19 +140,18 @@ pub async fn accept(
             let accepted = publish(&event, keyed, &state.context()).await?;
             Ok(Answer::accepted(&accepted))
         }
-        Err(err) => dead_letter(webhook, value, replay_key, &err, state).await,
+        Err(err) => dead_letter(route, value, replay_key, &err, state).await,
     }
 }
 
 /// Stores the body in `RAE_DLQ` (stage `ingress`, reason `mapping_failed`) and answers 202.
 async fn dead_letter(
-    webhook: &Webhook,
+    route: Route<'_>,
     body: Value,
     replay_key: Option<String>,
     err: &MappingError,
     state: &IngressState,
 ) -> Result<Answer, ApiError> {
-    let route = route(webhook);
     // A redelivery of the same signed body is the same dead letter, not a second one.
     let id = match &replay_key {
         Some(key) => event::scoped_id(&route, key),
@@ -172,12 +161,12 @@ async fn dead_letter(
         "id": id,
         "tenant": route.tenant,
         "project": route.project,
-        "source": Source::Webhook.as_str(),
+        "source": route.source.as_str(),
         "integration": route.integration,
         "kind": UNMAPPED_KIND,
         "payload": body,
     });
-    let subject = subjects::event(route.tenant, Source::Webhook.as_str(), UNMAPPED_KIND);
+    let subject = subjects::event(route.tenant, route.source.as_str(), UNMAPPED_KIND);
     let error = err.to_string();
     let letter = DeadLetter::new(
         Stage::Ingress,

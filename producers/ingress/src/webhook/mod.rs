@@ -46,6 +46,18 @@ pub enum BuildError {
     Mapping { id: String, problems: String },
 }
 
+impl Webhook {
+    /// Where its events go.
+    pub fn route(&self) -> Route<'_> {
+        Route {
+            integration: &self.id,
+            source: Source::Webhook,
+            tenant: &self.tenant,
+            project: &self.project,
+        }
+    }
+}
+
 impl Registry {
     /// Builds the registry from config; `fallback_secret` serves the default `memory`
     /// integration when no secret is configured for it.
@@ -203,7 +215,8 @@ pub async fn accept(
     }
     if let Some(mapping) = &webhook.mapping {
         let body = verified.body.body();
-        return mapped::accept(webhook, mapping, headers, body, verified.signature, state).await;
+        let route = webhook.route();
+        return mapped::accept(route, mapping, headers, body, verified.signature, state).await;
     }
     let mut parsed = normalize::parse(verified.body.body())?;
     // A signed request without its own key is identified by its signature: sent again (a
