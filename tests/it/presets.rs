@@ -479,3 +479,51 @@ async fn standard_webhooks_are_verified_and_a_retried_webhook_id_is_stored_once(
     pipeline.shutdown().await;
     assert_eq!(rae.stored_event_ids().len(), 1);
 }
+
+#[tokio::test]
+async fn stripe_events_are_verified_with_their_timestamp_and_stored_once() {
+    use rae_ingress::presets::stripe::{sign, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml =
+        "  - { id: stripe, kind: stripe, config: { secrets: [\"whsec_stripe_endpoint_01\"] } }\n";
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, yaml)).await;
+    let path = "/api/v1/integrations/stripe/webhook";
+    let body = fixture("stripe", "charge.dispute.created");
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = sign("whsec_stripe_endpoint_01", &ts, body.as_bytes());
+    let headers = [
+        ("content-type", "application/json"),
+        (SIGNATURE_HEADER, signature.as_str()),
+    ];
+    let (status, first, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{first}");
+    let (_, again, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    let stale = sign("whsec_stripe_endpoint_01", "1000000000", body.as_bytes());
+    let (status, refused, _) = pipeline
+        .post(path, &body, &[(SIGNATURE_HEADER, stale.as_str())])
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("Stripe-Signature"));
+    wait_for(
+        "RAE to store the dispute",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert!(
+        stored["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dispute dp_1MtJUT2eZvKYlo2CNaw2HvEv opened on charge"),
+        "{stored}"
+    );
+    assert_eq!(stored["session_id"], "stripe:ch_1AZtxr2eZvKYlo2CJDX8whov");
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored_event_ids().len(), 1);
+}

@@ -38,6 +38,8 @@ pub enum IntegrationKind {
     Alertmanager,
     /// Grafana alerting at `/api/v1/integrations/{id}/webhook`.
     Grafana,
+    /// Stripe webhooks at `/api/v1/integrations/{id}/webhook`.
+    Stripe,
 }
 
 impl IntegrationKind {
@@ -52,6 +54,7 @@ impl IntegrationKind {
             IntegrationKind::Pagerduty => "pagerduty",
             IntegrationKind::Alertmanager => "alertmanager",
             IntegrationKind::Grafana => "grafana",
+            IntegrationKind::Stripe => "stripe",
         }
     }
 
@@ -154,7 +157,8 @@ impl IntegrationSettings {
             IntegrationKind::StandardWebhooks
             | IntegrationKind::Pagerduty
             | IntegrationKind::Alertmanager
-            | IntegrationKind::Grafana => IntegrationSettings::Preset(PresetConfig {
+            | IntegrationKind::Grafana
+            | IntegrationKind::Stripe => IntegrationSettings::Preset(PresetConfig {
                 provider: kind.provider().unwrap_or_default(),
                 ..PresetConfig::default()
             }),
@@ -185,7 +189,8 @@ impl IntegrationSettings {
             IntegrationKind::StandardWebhooks
             | IntegrationKind::Pagerduty
             | IntegrationKind::Alertmanager
-            | IntegrationKind::Grafana => IntegrationSettings::Preset(PresetConfig {
+            | IntegrationKind::Grafana
+            | IntegrationKind::Stripe => IntegrationSettings::Preset(PresetConfig {
                 provider: kind.provider().unwrap_or_default(),
                 ..typed(value)?
             }),

@@ -1,5 +1,5 @@
 //! Settings of the provider presets: integrations of kind `standard_webhooks`, `pagerduty`,
-//! `alertmanager` and `grafana`, served at `POST /api/v1/integrations/{id}/webhook`. Each
+//! `alertmanager`, `grafana` and `stripe`, served at `POST /api/v1/integrations/{id}/webhook`. Each
 //! provider signs (or authenticates) its deliveries its own documented way; the settings are the
 //! same for all of them: the secrets, and where the events go.
 
@@ -22,15 +22,18 @@ pub enum Provider {
     Alertmanager,
     /// Grafana alerting's webhook contact point (Alertmanager's shape; bearer or basic auth).
     Grafana,
+    /// Stripe webhooks (`Stripe-Signature: t=...,v1=...`).
+    Stripe,
 }
 
 impl Provider {
     /// Every provider, in the order the docs list them.
-    pub const ALL: [Provider; 4] = [
+    pub const ALL: [Provider; 5] = [
         Provider::StandardWebhooks,
         Provider::Pagerduty,
         Provider::Alertmanager,
         Provider::Grafana,
+        Provider::Stripe,
     ];
 
     /// Its integration kind (`kind:` in the file).
@@ -40,6 +43,7 @@ impl Provider {
             Provider::Pagerduty => IntegrationKind::Pagerduty,
             Provider::Alertmanager => IntegrationKind::Alertmanager,
             Provider::Grafana => IntegrationKind::Grafana,
+            Provider::Stripe => IntegrationKind::Stripe,
         }
     }
 
@@ -53,7 +57,8 @@ impl Provider {
 #[serde(deny_unknown_fields, default)]
 pub struct PresetConfig {
     /// Active secrets, several at once during a rotation: the signing secret
-    /// (`standard_webhooks`: `whsec_<base64>`; `pagerduty`: the subscription's secret), or for
+    /// (`standard_webhooks`: `whsec_<base64>`; `pagerduty`: the subscription's secret;
+    /// `stripe`: the endpoint's `whsec_...` as shown), or for
     /// `alertmanager` and `grafana` the bearer token or basic-auth password the sender is
     /// configured with.
     pub secrets: Vec<Secret>,

@@ -1,5 +1,5 @@
 //! Provider presets: `POST /api/v1/integrations/{id}/webhook` for integrations of kind
-//! `standard_webhooks`, `pagerduty`, `alertmanager` and `grafana` (GitHub's integrations answer
+//! `standard_webhooks`, `pagerduty`, `alertmanager`, `grafana` and `stripe` (GitHub's integrations answer
 //! the same route).
 //!
 //! A preset is one module: its documented signature or auth check (`verify`, over the raw
@@ -12,6 +12,7 @@
 pub mod alertmanager;
 pub mod pagerduty;
 pub mod standard_webhooks;
+pub mod stripe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +89,10 @@ pub fn spec(provider: Provider) -> Spec {
         Provider::Alertmanager | Provider::Grafana => Spec {
             verify: alertmanager::verify,
             normalize: alertmanager::normalize,
+        },
+        Provider::Stripe => Spec {
+            verify: stripe::verify,
+            normalize: stripe::normalize,
         },
     }
 }
