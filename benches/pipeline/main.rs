@@ -67,7 +67,7 @@ impl Options {
         let mut options = Options {
             secs: 5,
             rounds: 2,
-            phases: ["ingress", "batch", "e2e", "burst", "writer"]
+            phases: ["ingress", "batch", "e2e", "burst", "writer", "mapped"]
                 .map(String::from)
                 .to_vec(),
             doc: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md")),
@@ -99,7 +99,7 @@ impl Options {
                 "-h" | "--help" => {
                     println!(
                         "cargo bench --bench pipeline -- [--secs N] [--rounds N] [--quick] \
-                         [--phases ingress,batch,e2e,burst,writer] [--connections 1,16,64,256] \
+                         [--phases ingress,batch,e2e,burst,writer,mapped] [--connections 1,16,64,256] \
                          [--writer-events N] [--doc PATH | --no-doc]"
                     );
                     std::process::exit(0);
@@ -174,6 +174,9 @@ async fn run(options: Options) -> Result<()> {
     }
     if options.runs("writer") {
         phases::writer_phase(&options, &rae, &mut report).await?;
+    }
+    if options.runs("mapped") {
+        phases::mapped_phase(&options, &rae, &mut report).await?;
     }
     let text = render::render(&options, &report);
     println!("{text}");

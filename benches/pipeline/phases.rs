@@ -20,7 +20,9 @@ use crate::processes::{Nats, Pipeline};
 use crate::raw::{
     jetstream_for, raw_awaited, raw_consume, raw_pipelined, sample_payloads, setup_streams,
 };
-use crate::report::{percentile_ms, BatchRow, Burst, E2e, IngressRow, Report, WriterRow};
+use crate::report::{
+    percentile_ms, BatchRow, Burst, E2e, IngressRow, MappedRow, Report, WriterRow,
+};
 use crate::usage::{cpu_secs, proc_status_kib, settle, RssSampler};
 use crate::wrk::{read_ids, wrk, Load};
 use crate::{progress, Options, Result, API_TENANT};
@@ -431,6 +433,60 @@ pub(crate) async fn writer_phase(
             delivered,
             cpu: cpu / wall.max(1e-9),
         });
+    }
+    Ok(())
+}
+
+/// A mapping of the kind a user writes for a CI or deploy notifier: the bodies wrk sends to the
+/// plain webhook, rewritten with templates, a computed importance and a `skip_if`.
+const MAPPING_YAML: &str = r#"integrations:
+  - id: mapped
+    config:
+      secrets: ["bench-webhook-secret"]
+      mapping:
+        content: "{{ body.source }}: {{ body.content }}"
+        tags: ["{{ body.tags[0] }}", "{{ body.tags[1] | lower }}"]
+        importance: "0.6 if 'incident' in body.content else 0.4"
+        kind: "{{ body.tags[1] }}_finished"
+        skip_if: "body.content == ''"
+"#;
+
+/// Ingress throughput of a webhook with a `mapping` next to the plain webhook, the same signed
+/// bodies, interleaved round by round: the cost of templates per request, as a ratio.
+pub(crate) async fn mapped_phase(
+    options: &Options,
+    rae: &FakeRae,
+    report: &mut Report,
+) -> Result<()> {
+    let nats = Nats::start()?;
+    let pipeline = Pipeline::start("ingress", &nats, rae, MAPPING_YAML).await?;
+    let pids = (pipeline.pid(), nats.pid());
+    for &connections in options.connections.iter().filter(|c| **c >= 16) {
+        let mut row = MappedRow {
+            connections,
+            plain: Vec::new(),
+            mapped: Vec::new(),
+        };
+        for round in 0..options.rounds {
+            for (integration, into) in [("memory", &mut row.plain), ("mapped", &mut row.mapped)] {
+                progress(&format!(
+                    "mapped: {connections} connections, round {}: wrk -> {integration}",
+                    round + 1
+                ));
+                settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+                let load = Load {
+                    url: format!("{}/api/v1/webhooks/{integration}", pipeline.ingress),
+                    mode: "webhook",
+                    connections,
+                    secs: options.secs,
+                    rate: 0.0,
+                    ids_dir: None,
+                    timeout_secs: 5,
+                };
+                into.push(wrk(&load, pids).await?);
+            }
+        }
+        report.mapped.push(row);
     }
     Ok(())
 }

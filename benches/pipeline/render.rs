@@ -367,6 +367,37 @@ pub(crate) fn render(options: &Options, r: &Report) -> String {
         let _ = writeln!(out);
     }
 
+    if !r.mapped.is_empty() {
+        let _ = writeln!(
+            out,
+            "### 7. Mapped webhooks: the same signed bodies with and without a `mapping` (`rae-pipeline ingress`)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| connections | plain webhook 202/s | mapped webhook 202/s | ratio mapped / plain | plain p99 | mapped p99 | errors |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+        for row in &r.mapped {
+            let errors: u64 = row
+                .plain
+                .iter()
+                .chain(&row.mapped)
+                .map(|w| w.status_errors + w.socket_errors)
+                .sum();
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.0} | **{:.2}** | {:.2} ms | {:.2} ms | {} |",
+                row.connections,
+                row.plain_rate(),
+                row.mapped_rate(),
+                row.ratio(),
+                median(row.plain.iter().map(|w| w.p99_ms)),
+                median(row.mapped.iter().map(|w| w.p99_ms)),
+                errors,
+            );
+        }
+        let _ = writeln!(out);
+    }
     let peaks: Vec<u64> = [
         r.ingress_rss.map(|(_, p)| p),
         r.e2e.as_ref().map(|e| e.peak_rss),

@@ -13,7 +13,34 @@ pub(crate) struct Report {
     pub(crate) e2e: Option<E2e>,
     pub(crate) burst: Option<Burst>,
     pub(crate) writer: Vec<WriterRow>,
+    pub(crate) mapped: Vec<MappedRow>,
     pub(crate) notes: Vec<String>,
+}
+
+/// The same signed bodies to a plain webhook and to one with a `mapping`, interleaved.
+#[derive(Debug, Clone)]
+pub(crate) struct MappedRow {
+    pub(crate) connections: usize,
+    pub(crate) plain: Vec<Wrk>,
+    pub(crate) mapped: Vec<Wrk>,
+}
+
+impl MappedRow {
+    pub(crate) fn plain_rate(&self) -> f64 {
+        mean(self.plain.iter().map(Wrk::rate))
+    }
+    pub(crate) fn mapped_rate(&self) -> f64 {
+        mean(self.mapped.iter().map(Wrk::rate))
+    }
+    /// Mean of the per-round ratios mapped / plain.
+    pub(crate) fn ratio(&self) -> f64 {
+        mean(
+            self.plain
+                .iter()
+                .zip(&self.mapped)
+                .map(|(p, m)| m.rate() / p.rate().max(1e-9)),
+        )
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -22,6 +22,10 @@ use crate::{headers, subjects};
 pub enum Stage {
     Enrich,
     Write,
+    // The ingress, for a body its integration's `mapping` could not turn into an event. Not
+    // replayable: fix the mapping (`rae-pipeline mapping test`) and have the sender deliver
+    // again. (A plain comment: a doc comment would make the schema's enum a `oneOf`.)
+    Ingress,
 }
 
 impl Stage {
@@ -29,6 +33,7 @@ impl Stage {
         match self {
             Stage::Enrich => "enrich",
             Stage::Write => "write",
+            Stage::Ingress => "ingress",
         }
     }
 
@@ -42,13 +47,14 @@ impl Stage {
                 Reason::RetriesExhausted,
                 Reason::MaxDeliveries,
             ],
+            Stage::Ingress => &[Reason::MappingFailed],
         }
     }
 
     /// The stream the stage reads.
     pub const fn input_stream(self) -> &'static str {
         match self {
-            Stage::Enrich => subjects::EVENTS_STREAM,
+            Stage::Enrich | Stage::Ingress => subjects::EVENTS_STREAM,
             Stage::Write => subjects::ENRICHED_STREAM,
         }
     }
@@ -56,15 +62,16 @@ impl Stage {
     /// The subjects of its input stream that the stage takes.
     pub const fn input_filter(self) -> &'static str {
         match self {
-            Stage::Enrich => subjects::EVENTS_ALL,
+            Stage::Enrich | Stage::Ingress => subjects::EVENTS_ALL,
             Stage::Write => subjects::ENRICHED_ALL,
         }
     }
 
-    /// The name of the stage's durable consumer, shared by all its replicas.
+    /// The name of the stage's durable consumer, shared by all its replicas (the ingress has
+    /// none: it publishes to the events stream, named here as its input).
     pub const fn consumer(self) -> &'static str {
         match self {
-            Stage::Enrich => subjects::ENRICHER_CONSUMER,
+            Stage::Enrich | Stage::Ingress => subjects::ENRICHER_CONSUMER,
             Stage::Write => subjects::WRITER_CONSUMER,
         }
     }
@@ -74,13 +81,14 @@ impl Stage {
         match self {
             Stage::Enrich => "enricher",
             Stage::Write => "rae_writer",
+            Stage::Ingress => "ingress",
         }
     }
 
     /// The subject the stage reads, for an event of this tenant, source and kind.
     pub fn input_subject(self, tenant: &str, source: &str, kind: &str) -> String {
         match self {
-            Stage::Enrich => subjects::event(tenant, source, kind),
+            Stage::Enrich | Stage::Ingress => subjects::event(tenant, source, kind),
             Stage::Write => subjects::enriched(tenant, source, kind),
         }
     }
@@ -110,6 +118,8 @@ pub enum Reason {
     RetriesExhausted,
     /// JetStream gave up after the consumer's `max_deliver`.
     MaxDeliveries,
+    /// A webhook integration's `mapping` failed on a body (dead letter at once, at the ingress).
+    MappingFailed,
 }
 
 impl Reason {
@@ -125,6 +135,7 @@ impl Reason {
             Reason::RaeRejected => "rae_rejected",
             Reason::RetriesExhausted => "retries_exhausted",
             Reason::MaxDeliveries => "max_deliveries",
+            Reason::MappingFailed => "mapping_failed",
         }
     }
 }
@@ -525,6 +536,15 @@ impl Operation {
 /// [`PublishError`] when the republish is not acked, or the deletion failed.
 pub async fn replay(bus: &Bus, entry: &Entry) -> Result<Stored, PublishError> {
     let letter = &entry.letter;
+    if letter.stage == Stage::Ingress {
+        return Err(PublishError::Refused {
+            subject: subjects::DLQ_STREAM.to_owned(),
+            message: format!(
+                "dead letter {} is a body its webhook mapping could not map: fix the mapping (try it with `rae-pipeline mapping test`), then have the sender deliver it again, and purge this one",
+                entry.sequence
+            ),
+        });
+    }
     let subject = letter
         .stage
         .input_subject(letter.tenant(), letter.source(), letter.kind());

@@ -19,6 +19,7 @@ pub mod forget;
 pub mod headers;
 pub mod hygiene;
 pub mod journal;
+pub mod mapping;
 pub mod memory_record;
 pub mod rae;
 pub mod rate_limit;

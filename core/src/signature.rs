@@ -50,6 +50,14 @@ pub fn any_secret_signs(secrets: &[Secret], parts: &[&[u8]], expected: &[u8; DIG
     })
 }
 
+/// True when one of `keys` (raw key bytes, such as a decoded `whsec_` secret) signs `parts`
+/// with `expected`. Every key is tried and each comparison is constant time.
+pub fn any_key_signs(keys: &[Vec<u8>], parts: &[&[u8]], expected: &[u8]) -> bool {
+    keys.iter().fold(false, |found, key| {
+        found | constant_time_eq(&hmac_sha256(key, parts), expected)
+    })
+}
+
 /// True when `given` equals one of `secrets`. Digests are compared, so the time taken depends
 /// neither on where the strings differ nor on their lengths.
 pub fn any_secret_equals(secrets: &[Secret], given: &str) -> bool {

@@ -125,8 +125,11 @@ fn register_closed_series() {
     for outcome in ["stored", "duplicate", "retry", "rejected"] {
         metrics::counter!(names::RAE_WRITES, "outcome" => outcome).absolute(0);
     }
-    for stage in [Stage::Enrich, Stage::Write] {
-        metrics::counter!(names::RETRIES, "stage" => stage.as_str()).absolute(0);
+    for stage in [Stage::Enrich, Stage::Write, Stage::Ingress] {
+        // The ingress dead-letters unmappable bodies at once and never retries.
+        if stage != Stage::Ingress {
+            metrics::counter!(names::RETRIES, "stage" => stage.as_str()).absolute(0);
+        }
         for reason in stage.dead_letter_reasons() {
             metrics::counter!(
                 names::DEAD_LETTERS,

@@ -14,6 +14,7 @@ mod git_watch;
 mod import;
 mod keys;
 mod mail;
+mod mapping;
 mod mcp;
 mod send;
 mod setup;
@@ -99,6 +100,9 @@ enum Command {
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Webhook mappings: try an integration's `mapping` on a payload without sending it.
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
 }
 
 fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
@@ -185,6 +189,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail(args) => tail::run(&config, args).await,
         Command::Import(command) => import::run(&config, command).await,
         Command::Forget(args) => forget::run(&config, args).await,
+        Command::Mapping(command) => mapping::run(&config, command),
     }
 }
 

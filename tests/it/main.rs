@@ -23,6 +23,7 @@ mod import;
 mod mail;
 mod mcp;
 mod memories;
+mod presets;
 mod slack;
 mod supervision;
 mod vscode;

@@ -381,6 +381,52 @@ mod tests {
         rules().enrich(event, &Limits::default())
     }
 
+    /// The provider presets' memories (their content as the presets write it): an incident
+    /// triggered ranks above its acknowledgement, a firing alert above its resolution.
+    #[test]
+    fn an_incident_triggered_ranks_above_its_acknowledgement() {
+        let importance = |kind: &str, content: &str, tags: &[&str]| {
+            enriched("webhook", kind, content, tags)
+                .importance
+                .unwrap_or_default()
+        };
+        let incident = &["pagerduty", "urgency-high"];
+        let triggered = importance(
+            "incident_triggered",
+            "PagerDuty incident #1234 triggered on My Mail Service: The server is on fire. (urgency high, priority P1)",
+            incident,
+        );
+        let acknowledged = importance(
+            "incident_acknowledged",
+            "Earline Greenholt acknowledged PagerDuty incident #1234 on My Mail Service: The server is on fire.",
+            incident,
+        );
+        let resolved = importance(
+            "incident_resolved",
+            "PagerDuty incident #1234 resolved by Earline Greenholt on My Mail Service after 42m 10s: The server is on fire.",
+            incident,
+        );
+        let why = enriched("webhook", "incident_acknowledged", "Earline Greenholt acknowledged PagerDuty incident #1234 on My Mail Service: The server is on fire.", incident).enrichment;
+        assert!(
+            triggered > acknowledged,
+            "{triggered} <= {acknowledged} {why:?}"
+        );
+        let why = enriched("webhook", "incident_resolved", "PagerDuty incident #1234 resolved by Earline Greenholt on My Mail Service after 42m 10s: The server is on fire.", incident).enrichment;
+        assert!(triggered > resolved, "{triggered} <= {resolved} {why:?}");
+        let alert = &["alertmanager", "alert", "higherrorrate", "critical"];
+        let firing = importance(
+            "alert_firing",
+            "Alert HighErrorRate firing (critical) on api-1:9090: Error rate above 5% for 10 minutes",
+            alert,
+        );
+        let over = importance(
+            "alert_resolved",
+            "Alert HighErrorRate resolved on api-1:9090 after 42m 10s: Error rate above 5% for 10 minutes",
+            alert,
+        );
+        assert!(firing > over, "{firing} <= {over}");
+    }
+
     #[test]
     fn a_source_tag_never_triggers_a_signal_rule() {
         // Every item of the memories API is tagged with its source `api`; only the git

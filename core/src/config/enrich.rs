@@ -210,6 +210,18 @@ impl Default for EnrichConfig {
                 rule("git", Some("commit"), 0.4),
                 rule("slack", None, 0.4),
                 rule("email", None, 0.5),
+                // Provider presets (and mappings that use these kinds): an incident triggered
+                // ranks above its acknowledgement; a firing alert above its resolution.
+                rule("webhook", Some("incident_triggered"), 0.8),
+                rule("webhook", Some("incident_reopened"), 0.7),
+                rule("webhook", Some("incident_escalated"), 0.6),
+                rule("webhook", Some("incident_resolved"), 0.55),
+                rule("webhook", Some("incident_acknowledged"), 0.4),
+                rule("webhook", Some("alert_firing"), 0.7),
+                rule("webhook", Some("alert_resolved"), 0.45),
+                rule("webhook", Some("charge_dispute_created"), 0.8),
+                rule("webhook", Some("invoice_payment_failed"), 0.7),
+                rule("webhook", Some("payment_intent_payment_failed"), 0.6),
             ],
             hashtags: true,
             rules: default_rules(),

@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    extend_under, Context, EmailConfig, GitConfig, GithubConfig, Problem, Secret, SlackConfig,
-    WebhookConfig, DEFAULT_WEBHOOK_ID, EMAIL_ID, GITHUB_ID, GIT_ID, SLACK_ID,
+    extend_under, Context, EmailConfig, GitConfig, GithubConfig, PresetConfig, Problem, Provider,
+    Secret, SlackConfig, WebhookConfig, DEFAULT_WEBHOOK_ID, EMAIL_ID, GITHUB_ID, GIT_ID, SLACK_ID,
 };
 
 /// What kind of producer an integration is.
@@ -30,6 +30,16 @@ pub enum IntegrationKind {
     Git,
     /// Mail: an SMTP listener and IMAP pollers (`producers/email`).
     Email,
+    /// Standard Webhooks senders at `/api/v1/integrations/{id}/webhook`.
+    StandardWebhooks,
+    /// PagerDuty webhooks v3 at `/api/v1/integrations/{id}/webhook`.
+    Pagerduty,
+    /// Prometheus Alertmanager at `/api/v1/integrations/{id}/webhook`.
+    Alertmanager,
+    /// Grafana alerting at `/api/v1/integrations/{id}/webhook`.
+    Grafana,
+    /// Stripe webhooks at `/api/v1/integrations/{id}/webhook`.
+    Stripe,
 }
 
 impl IntegrationKind {
@@ -40,7 +50,17 @@ impl IntegrationKind {
             IntegrationKind::Slack => "slack",
             IntegrationKind::Git => "git",
             IntegrationKind::Email => "email",
+            IntegrationKind::StandardWebhooks => "standard_webhooks",
+            IntegrationKind::Pagerduty => "pagerduty",
+            IntegrationKind::Alertmanager => "alertmanager",
+            IntegrationKind::Grafana => "grafana",
+            IntegrationKind::Stripe => "stripe",
         }
+    }
+
+    /// The provider preset of this kind, when it is one.
+    pub fn provider(self) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.kind() == self)
     }
 
     /// The kind of an entry that names none: `github`, `slack`, `git` and `email` for those
@@ -76,6 +96,8 @@ pub enum IntegrationSettings {
     Slack(SlackConfig),
     Git(GitConfig),
     Email(EmailConfig),
+    /// Every provider preset (its `provider` says which).
+    Preset(PresetConfig),
 }
 
 /// The settings type of one integration kind, for typed access
@@ -120,6 +142,7 @@ impl IntegrationSettings {
             IntegrationSettings::Slack(_) => IntegrationKind::Slack,
             IntegrationSettings::Git(_) => IntegrationKind::Git,
             IntegrationSettings::Email(_) => IntegrationKind::Email,
+            IntegrationSettings::Preset(s) => s.provider.kind(),
         }
     }
 
@@ -131,6 +154,14 @@ impl IntegrationSettings {
             IntegrationKind::Slack => IntegrationSettings::Slack(SlackConfig::default()),
             IntegrationKind::Git => IntegrationSettings::Git(GitConfig::default()),
             IntegrationKind::Email => IntegrationSettings::Email(EmailConfig::default()),
+            IntegrationKind::StandardWebhooks
+            | IntegrationKind::Pagerduty
+            | IntegrationKind::Alertmanager
+            | IntegrationKind::Grafana
+            | IntegrationKind::Stripe => IntegrationSettings::Preset(PresetConfig {
+                provider: kind.provider().unwrap_or_default(),
+                ..PresetConfig::default()
+            }),
         }
     }
 
@@ -155,6 +186,14 @@ impl IntegrationSettings {
             IntegrationKind::Slack => IntegrationSettings::Slack(typed(value)?),
             IntegrationKind::Git => IntegrationSettings::Git(typed(value)?),
             IntegrationKind::Email => IntegrationSettings::Email(typed(value)?),
+            IntegrationKind::StandardWebhooks
+            | IntegrationKind::Pagerduty
+            | IntegrationKind::Alertmanager
+            | IntegrationKind::Grafana
+            | IntegrationKind::Stripe => IntegrationSettings::Preset(PresetConfig {
+                provider: kind.provider().unwrap_or_default(),
+                ..typed(value)?
+            }),
         })
     }
 
@@ -165,6 +204,7 @@ impl IntegrationSettings {
             IntegrationSettings::Webhook(s) => s.secrets = secrets,
             IntegrationSettings::Github(s) => s.secrets = secrets,
             IntegrationSettings::Slack(s) => s.signing_secrets = secrets,
+            IntegrationSettings::Preset(s) => s.secrets = secrets,
             IntegrationSettings::Git(_) | IntegrationSettings::Email(_) => return false,
         }
         true
@@ -178,6 +218,7 @@ impl IntegrationSettings {
             IntegrationSettings::Slack(s) => s.problems(ctx),
             IntegrationSettings::Git(s) => s.problems(ctx),
             IntegrationSettings::Email(s) => s.problems(ctx),
+            IntegrationSettings::Preset(s) => s.problems(ctx),
         }
     }
 }

@@ -20,8 +20,10 @@ mod ingress;
 mod integrations;
 mod keys;
 mod limits;
+mod mapping;
 mod mcp;
 mod nats;
+mod preset;
 mod problem;
 mod rae;
 mod secret;
@@ -52,8 +54,10 @@ pub use integrations::{
 };
 pub use keys::{key_digest, ApiKeyConfig, Scope};
 pub use limits::LimitsConfig;
+pub use mapping::{Importance as MappingImportance, MappingConfig};
 pub use mcp::{McpConfig, McpHttpConfig};
 pub use nats::{NatsConfig, MIN_STREAM_BYTES};
+pub use preset::{standard_webhooks_key, PresetConfig, Provider};
 pub use problem::{ConfigError, Context, Problem};
 pub use rae::{is_rae_tenant_id, RaeAuth, RaeConfig};
 pub use secret::{Secret, REDACTED};
@@ -646,6 +650,10 @@ integrations:
         let env = env_of(&[
             ("RAE_WEBHOOK_SECRET", "example-secret-1"),
             ("CI_WEBHOOK_SECRET", "example-secret-2"),
+            ("TICKETS_WEBHOOK_SECRET", "example-secret-5"),
+            ("PAGERDUTY_WEBHOOK_SECRET", "example-secret-6"),
+            ("ALERTMANAGER_TOKEN", "example-secret-7"),
+            ("BILLING_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zZWNyZXQtOA=="),
             ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
             ("SLACK_SIGNING_SECRET", "example-secret-4"),
             ("CI_BOT_API_KEY", "rpk_3f9a1c07e45b28d6a1f0c9e7"),
@@ -657,7 +665,11 @@ integrations:
             [
                 IntegrationKind::Webhook,
                 IntegrationKind::Webhook,
+                IntegrationKind::Webhook,
                 IntegrationKind::Github,
+                IntegrationKind::Pagerduty,
+                IntegrationKind::Alertmanager,
+                IntegrationKind::StandardWebhooks,
                 IntegrationKind::Slack,
                 IntegrationKind::Git,
                 IntegrationKind::Email,
@@ -676,6 +688,10 @@ integrations:
             let mut vars = vec![
                 ("RAE_WEBHOOK_SECRET", "example-secret-1"),
                 ("CI_WEBHOOK_SECRET", "example-secret-2"),
+                ("TICKETS_WEBHOOK_SECRET", "example-secret-5"),
+                ("PAGERDUTY_WEBHOOK_SECRET", "example-secret-6"),
+                ("ALERTMANAGER_TOKEN", "example-secret-7"),
+                ("BILLING_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1zZWNyZXQtOA=="),
                 ("GITHUB_WEBHOOK_SECRET", "example-secret-3"),
                 ("SLACK_SIGNING_SECRET", "example-secret-4"),
             ];

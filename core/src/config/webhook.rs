@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{secrets_problems, IntegrationContext, Problem, Secret};
+use super::{extend_under, secrets_problems, IntegrationContext, MappingConfig, Problem, Secret};
 
 /// Settings of a generic webhook integration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -18,6 +18,10 @@ pub struct WebhookConfig {
     /// Refuse `X-Webhook-Signature` without `X-Webhook-Timestamp`: a body-only signature stays
     /// valid forever, a timestamped one only within `ingress.timestamp_tolerance_secs`.
     pub require_timestamp: bool,
+    /// Turns a JSON body of any shape into an event (templates over `body` and `headers`);
+    /// without it the body must be the generic format (`content`, `tags`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<MappingConfig>,
 }
 
 impl WebhookConfig {
@@ -25,6 +29,9 @@ impl WebhookConfig {
     pub fn problems(&self, ctx: &IntegrationContext) -> Vec<Problem> {
         let mut problems = secrets_problems(&self.secrets, "secrets", ctx.secret_required);
         problems.extend(ctx.tenant_problem(".tenant", self.tenant.as_ref()));
+        if let Some(mapping) = &self.mapping {
+            extend_under(&mut problems, ".mapping", mapping.problems());
+        }
         problems
     }
 }

@@ -20,6 +20,7 @@ pub mod header_limits;
 pub mod import;
 pub mod listener;
 pub mod memories;
+pub mod presets;
 mod routes;
 pub mod slack;
 mod state;

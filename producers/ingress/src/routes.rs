@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::answer::{finish, respond, respond_checked};
-use crate::{admin, github, memories, slack, webhook};
+use crate::{admin, github, memories, presets, slack, webhook};
 use crate::{ApiError, Caller, IngressState, API_INTEGRATION, DLQ_INTEGRATION, FORGET_INTEGRATION};
 use rae_core::config::Scope;
 
@@ -107,7 +107,19 @@ pub(crate) async fn github_route(
     body: Body,
 ) -> Response {
     let Some(hook) = state.github.get(&integration) else {
-        return no_integration("GitHub", &integration);
+        // The provider presets share GitHub's route: one URL shape for every provider.
+        let Some(preset) = state.presets.get(&integration) else {
+            return no_integration("GitHub or provider", &integration);
+        };
+        return respond(
+            &state,
+            &preset.id,
+            Caller::default(),
+            &headers,
+            body,
+            async |body, caller| presets::accept(preset, &headers, body, &state, caller).await,
+        )
+        .await;
     };
     respond(
         &state,

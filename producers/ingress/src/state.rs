@@ -13,7 +13,7 @@ use rae_core::config::Config;
 use rae_core::event::Limits;
 use rae_core::rae::{ClientError, RaeClient};
 
-use crate::{auth, github, rate_limit, slack, webhook, Answer, ApiError, API_INTEGRATION};
+use crate::{auth, github, presets, rate_limit, slack, webhook, Answer, ApiError, API_INTEGRATION};
 
 /// Everything a request handler needs. A cheap handle: axum clones the state for every request,
 /// so the fields live behind one `Arc` and are read through `Deref` (cloning them one by one,
@@ -40,6 +40,8 @@ pub struct IngressShared {
     pub webhooks: Arc<webhook::Registry>,
     pub github: Arc<github::Registry>,
     pub slack: Arc<slack::Registry>,
+    /// Provider presets (`standard_webhooks`, `pagerduty`, `alertmanager`, `grafana`).
+    pub presets: Arc<presets::Registry>,
     pub keys: Arc<auth::KeyRing>,
     pub limiter: Arc<rate_limit::RateLimiter>,
     /// For `/rae query` and `POST /api/v1/memories/query`.
@@ -101,6 +103,7 @@ impl IngressState {
             webhooks: Arc::new(webhooks),
             github: Arc::new(github::Registry::build(config)),
             slack: Arc::new(slack::Registry::build(config)),
+            presets: Arc::new(presets::Registry::build(config)),
             keys: Arc::new(auth::KeyRing::from_config(config)),
             limiter: Arc::new(rate_limit::RateLimiter::new(&config.ingress.rate_limit)),
             rae,
@@ -198,6 +201,7 @@ impl IngressState {
             .ids()
             .chain(self.github.ids())
             .chain(self.slack.ids())
+            .chain(self.presets.ids())
             .map(str::to_owned)
             .collect();
         if !self.keys.is_empty() {

@@ -112,7 +112,7 @@ fn admin_specs() -> Vec<ToolSpec> {
         "properties": {
             "sequence": {"type": "integer", "description": "Its id in the dead-letter stream."},
             "event_id": {"type": "string"},
-            "stage": {"type": "string", "enum": ["enrich", "write"]},
+            "stage": {"type": "string", "enum": ["enrich", "write", "ingress"]},
             "reason": {"type": "string"},
             "error": {"type": "string"},
             "attempts": {"type": "integer"},
@@ -135,7 +135,7 @@ fn admin_specs() -> Vec<ToolSpec> {
                 json!({
                     "stage": {
                         "type": "string",
-                        "enum": ["enrich", "write"],
+                        "enum": ["enrich", "write", "ingress"],
                         "description": "Only dead letters of this stage.",
                     },
                     "reason": {
@@ -719,7 +719,13 @@ pub fn dlq_list_filter(args: DlqListArgs, tenant: &str) -> Result<(Filter, usize
         None => None,
         Some("enrich") => Some(Stage::Enrich),
         Some("write") => Some(Stage::Write),
-        Some(_) => return Err(InvalidField::new("stage", "must be enrich or write")),
+        Some("ingress") => Some(Stage::Ingress),
+        Some(_) => {
+            return Err(InvalidField::new(
+                "stage",
+                "must be enrich, write or ingress",
+            ))
+        }
     };
     let named = |field: &str, value: Option<String>| match value {
         Some(v) if v.trim().is_empty() || v.chars().count() > 64 => Err(InvalidField::new(

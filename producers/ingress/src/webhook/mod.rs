@@ -2,10 +2,12 @@
 //! `/api/v1/webhooks/memory`). Verifies the raw body against the integration's active secrets,
 //! normalizes it into one event and answers 202 only after JetStream stored it.
 
+pub mod mapped;
 pub mod normalize;
 pub mod verify;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use time::OffsetDateTime;
@@ -15,6 +17,7 @@ use crate::{auth, require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::bus::{Dedupe, Publisher};
 use rae_core::config::{Config, Scope, Secret, WebhookConfig};
 use rae_core::event::{Event, Route, Source};
+use rae_core::mapping::Mapping;
 
 /// One webhook integration ready to verify requests.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub struct Webhook {
     pub tenant: String,
     pub project: String,
     pub require_timestamp: bool,
+    /// The compiled `mapping`: the body is any JSON it turns into an event.
+    pub mapping: Option<Arc<Mapping>>,
 }
 
 /// The enabled webhook integrations, by id.
@@ -37,6 +42,20 @@ pub struct Registry {
 pub enum BuildError {
     #[error("integration {id}: no secret configured")]
     NoSecret { id: String },
+    #[error("integration {id}: the mapping does not compile: {problems}")]
+    Mapping { id: String, problems: String },
+}
+
+impl Webhook {
+    /// Where its events go.
+    pub fn route(&self) -> Route<'_> {
+        Route {
+            integration: &self.id,
+            source: Source::Webhook,
+            tenant: &self.tenant,
+            project: &self.project,
+        }
+    }
 }
 
 impl Registry {
@@ -63,6 +82,19 @@ impl Registry {
             }
             let (tenant, project) =
                 config.destination(settings.tenant.as_deref(), settings.project.as_deref());
+            let mapping = match &settings.mapping {
+                None => None,
+                Some(config) => Some(Arc::new(Mapping::compile(config).map_err(|problems| {
+                    BuildError::Mapping {
+                        id: integration.id.clone(),
+                        problems: problems
+                            .iter()
+                            .map(|p| format!("mapping{p}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    }
+                })?)),
+            };
             webhooks.insert(
                 integration.id.clone(),
                 Webhook {
@@ -71,6 +103,7 @@ impl Registry {
                     tenant,
                     project,
                     require_timestamp: settings.require_timestamp,
+                    mapping,
                 },
             );
         }
@@ -179,6 +212,11 @@ pub async fn accept(
     match &caller.key_id {
         Some(key) => state.admit(Budget::Key(key))?,
         None => state.admit(Budget::Integration(&webhook.id))?,
+    }
+    if let Some(mapping) = &webhook.mapping {
+        let body = verified.body.body();
+        let route = webhook.route();
+        return mapped::accept(route, mapping, headers, body, verified.signature, state).await;
     }
     let mut parsed = normalize::parse(verified.body.body())?;
     // A signed request without its own key is identified by its signature: sent again (a

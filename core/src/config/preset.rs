@@ -1,0 +1,157 @@
+//! Settings of the provider presets: integrations of kind `standard_webhooks`, `pagerduty`,
+//! `alertmanager`, `grafana` and `stripe`, served at `POST /api/v1/integrations/{id}/webhook`. Each
+//! provider signs (or authenticates) its deliveries its own documented way; the settings are the
+//! same for all of them: the secrets, and where the events go.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::{extend_under, secrets_problems, IntegrationContext, IntegrationKind, MappingConfig};
+use super::{Problem, Secret};
+
+/// A provider with a preset: its own signature scheme and normalizer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Provider {
+    /// The Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`), used by many SaaS senders.
+    #[default]
+    StandardWebhooks,
+    /// PagerDuty webhooks v3 (`X-PagerDuty-Signature`).
+    Pagerduty,
+    /// Prometheus Alertmanager's webhook receiver (bearer or basic auth).
+    Alertmanager,
+    /// Grafana alerting's webhook contact point (Alertmanager's shape; bearer or basic auth).
+    Grafana,
+    /// Stripe webhooks (`Stripe-Signature: t=...,v1=...`).
+    Stripe,
+}
+
+impl Provider {
+    /// Every provider, in the order the docs list them.
+    pub const ALL: [Provider; 5] = [
+        Provider::StandardWebhooks,
+        Provider::Pagerduty,
+        Provider::Alertmanager,
+        Provider::Grafana,
+        Provider::Stripe,
+    ];
+
+    /// Its integration kind (`kind:` in the file).
+    pub const fn kind(self) -> IntegrationKind {
+        match self {
+            Provider::StandardWebhooks => IntegrationKind::StandardWebhooks,
+            Provider::Pagerduty => IntegrationKind::Pagerduty,
+            Provider::Alertmanager => IntegrationKind::Alertmanager,
+            Provider::Grafana => IntegrationKind::Grafana,
+            Provider::Stripe => IntegrationKind::Stripe,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// Settings of a provider preset integration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresetConfig {
+    /// Active secrets, several at once during a rotation: the signing secret
+    /// (`standard_webhooks`: `whsec_<base64>`; `pagerduty`: the subscription's secret;
+    /// `stripe`: the endpoint's `whsec_...` as shown), or for
+    /// `alertmanager` and `grafana` the bearer token or basic-auth password the sender is
+    /// configured with.
+    pub secrets: Vec<Secret>,
+    /// Tenant of its events (default `ingress.default_tenant`).
+    pub tenant: Option<String>,
+    /// Project of its events (default the tenant's, else `ingress.default_project`).
+    pub project: Option<String>,
+    /// `standard_webhooks` only: turns the verified body into an event with templates, as a
+    /// webhook's `mapping` does (without it: the `type` and `data` of the payload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<MappingConfig>,
+    /// Which provider; set from the entry's `kind` when the file is loaded.
+    #[serde(skip)]
+    pub provider: Provider,
+}
+
+/// The key bytes of a Standard Webhooks secret: the base64 after `whsec_` (the prefix is
+/// optional).
+pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
+    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .filter(|key| !key.is_empty())
+}
+
+impl PresetConfig {
+    /// What is wrong with these settings, paths relative to them.
+    pub fn problems(&self, ctx: &IntegrationContext) -> Vec<Problem> {
+        let mut problems = secrets_problems(&self.secrets, "secrets", ctx.secret_required);
+        problems.extend(ctx.tenant_problem(".tenant", self.tenant.as_ref()));
+        if self.provider == Provider::StandardWebhooks {
+            for (i, secret) in self.secrets.iter().enumerate() {
+                if standard_webhooks_key(secret.expose()).is_none() {
+                    problems.push(Problem::new(
+                        format!(".secrets[{i}]"),
+                        "must be the sender's signing secret, whsec_ followed by base64",
+                    ));
+                }
+            }
+        }
+        match &self.mapping {
+            Some(mapping) if self.provider == Provider::StandardWebhooks => {
+                extend_under(&mut problems, ".mapping", mapping.problems());
+            }
+            Some(_) => problems.push(Problem::new(
+                ".mapping",
+                format!(
+                    "only webhook and standard_webhooks integrations take a mapping; {} has its own normalizer",
+                    self.provider.as_str()
+                ),
+            )),
+            None => {}
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::env_of;
+    use crate::config::{Config, IntegrationKind, Source};
+
+    #[test]
+    fn presets_load_by_kind_and_their_problems_are_named() {
+        let ok = "integrations:\n  - { id: pd, kind: pagerduty, config: { secrets: [pd-secret-0000001] } }\n  - { id: sw, kind: standard_webhooks, config: { secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"], mapping: { content: \"{{ body.type }}\" } } }\n";
+        let config = Config::load(&Source::Text(ok.into()), &env_of(&[])).unwrap();
+        let kinds: Vec<_> = config.integrations.iter().map(|i| i.kind()).collect();
+        assert_eq!(
+            kinds[..2],
+            [
+                IntegrationKind::Pagerduty,
+                IntegrationKind::StandardWebhooks
+            ]
+        );
+        let written = serde_json::to_value(&config.integrations).unwrap();
+        assert_eq!(written[0]["kind"], "pagerduty");
+
+        let bad = "integrations:\n  - { id: sw, kind: standard_webhooks, config: { secrets: [not-base64-secret!!] } }\n  - { id: pd, kind: pagerduty, config: { secrets: [pd-secret-0000001], mapping: { content: x } } }\n  - { id: am, kind: alertmanager }\n";
+        let problems = Config::load(&Source::Text(bad.into()), &env_of(&[]))
+            .unwrap_err()
+            .problems()
+            .to_vec();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "integrations[0].config.secrets[0]",
+                "integrations[1].config.mapping",
+                "integrations[2].config.secrets",
+            ],
+            "{problems:?}"
+        );
+        assert!(problems[0].message.contains("whsec_"));
+    }
+}

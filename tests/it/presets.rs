@@ -1,0 +1,529 @@
+//! Declarative mappings and provider presets as a sender sees them: real signed requests to the
+//! real pipeline, what the fake RAE stored, and what the dead-letter stream kept.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use rae_core::dead_letter::{self, Filter, Stage};
+use rae_ingress::webhook::verify::sign;
+
+use crate::harness::*;
+
+/// A Jira-like mapping on the integration `jira` (cookbook, docs/mappings.md).
+const JIRA: &str = r#"
+  - id: jira
+    config:
+      secrets: ["jira-secret-000001"]
+      mapping:
+        content: "{{ body.user.displayName }} {{ body.webhookEvent | replace('jira:issue_', '') }} {{ body.issue.key }}: {{ body.issue.fields.summary }}"
+        tags: ["jira", "{{ body.issue.fields.priority.name | lower }}"]
+        importance: "0.9 if body.issue.fields.priority.name == 'Highest' else 0.4"
+        actor: "{{ body.user.displayName }}"
+        url: "https://acme.atlassian.net/browse/{{ body.issue.key }}"
+        kind: "issue_{{ body.webhookEvent | replace('jira:issue_', '') }}"
+        skip_if: "body.issue.fields.project.key == 'SANDBOX'"
+"#;
+const JIRA_SECRET: &str = "jira-secret-000001";
+
+fn jira_issue(key: &str, project: &str) -> String {
+    json!({
+        "timestamp": 1_764_000_000_000u64,
+        "webhookEvent": "jira:issue_created",
+        "user": {"displayName": "Ana Lima"},
+        "issue": {"id": "10002", "key": key, "fields": {
+            "summary": "Checkout fails for EU cards",
+            "priority": {"name": "Highest"},
+            "project": {"key": project}
+        }}
+    })
+    .to_string()
+}
+
+async fn post_signed(pipeline: &Pipeline, path: &str, body: &str, secret: &str) -> (u16, Value) {
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = sign(secret, Some(&ts), body.as_bytes());
+    let (status, answer, _) = pipeline
+        .post(
+            path,
+            body,
+            &[
+                ("content-type", "application/json"),
+                ("x-webhook-signature", &signature),
+                ("x-webhook-timestamp", &ts),
+            ],
+        )
+        .await;
+    (status, answer)
+}
+
+#[tokio::test]
+async fn a_mapped_webhook_turns_any_json_into_the_memory_rae_receives_once() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, JIRA)).await;
+    let path = "/api/v1/webhooks/jira";
+    let body = jira_issue("OPS-7", "OPS");
+
+    let (status, answer) = post_signed(&pipeline, path, &body, JIRA_SECRET).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    wait_for(
+        "RAE to store the mapped memory",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert_eq!(
+        stored["content"],
+        "Ana Lima created OPS-7: Checkout fails for EU cards"
+    );
+    assert_eq!(stored["importance"], 0.9, "{stored}");
+    let tags = stored["tags"].as_array().unwrap();
+    assert!(
+        tags.contains(&json!("jira")) && tags.contains(&json!("highest")),
+        "{stored}"
+    );
+    assert_eq!(stored["metadata"]["kind"], "issue_created", "{stored}");
+
+    // The same signed request again (a replay, or the sender's retry) is stored once.
+    let body = jira_issue("OPS-8", "OPS");
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = sign(JIRA_SECRET, Some(&ts), body.as_bytes());
+    let headers = [
+        ("x-webhook-signature", signature.as_str()),
+        ("x-webhook-timestamp", ts.as_str()),
+    ];
+    let (_, first, _) = pipeline.post(path, &body, &headers).await;
+    let (status, again, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    wait_for(
+        "RAE to store the second delivery",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 2 },
+    )
+    .await;
+    let ids = rae.stored_event_ids();
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+
+    // A wrong signature is a JSON 401; a body that is not JSON a JSON 400 naming it.
+    let (status, refused) = post_signed(&pipeline, path, &body, "not-the-secret-00").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    let (status, bad) = post_signed(&pipeline, path, "{not json", JIRA_SECRET).await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["field"], "body");
+
+    // skip_if: authentic, answered, not stored.
+    let (status, skipped) =
+        post_signed(&pipeline, path, &jira_issue("SB-1", "SANDBOX"), JIRA_SECRET).await;
+    assert_eq!(status, 200, "{skipped}");
+    assert_eq!(skipped["status"], "ignored");
+    pipeline.shutdown().await;
+    assert!(
+        rae.stored()
+            .iter()
+            .all(|r| r.body["content"] != "Ana Lima created SB-1: Checkout fails for EU cards"),
+        "a skipped body reached RAE"
+    );
+}
+
+#[tokio::test]
+async fn a_body_the_mapping_fails_on_is_a_dead_letter_with_the_reason() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, JIRA)).await;
+    let body =
+        json!({"webhookEvent": "jira:issue_created", "user": {"displayName": "Bo"}}).to_string();
+
+    let (status, answer) =
+        post_signed(&pipeline, "/api/v1/webhooks/jira", &body, JIRA_SECRET).await;
+    // Stored (in the dead-letter stream), so not a 5xx the sender would retry forever.
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "dead_lettered");
+    assert_eq!(answer["reason"], "mapping_failed");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("mapping.skip_if: line 1: undefined value"),
+        "{answer}"
+    );
+
+    let filter = Filter {
+        stage: Some(Stage::Ingress),
+        ..Filter::default()
+    };
+    let bus = pipeline.bus().clone();
+    let letters = dead_letter::list(&bus, &filter, 10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0].letter;
+    assert_eq!(letter.reason, "mapping_failed");
+    assert!(letter.error.contains("mapping.skip_if"), "{}", letter.error);
+    assert_eq!(letter.event["integration"], "jira");
+    assert_eq!(letter.event["payload"]["user"]["displayName"], "Bo");
+    assert_eq!(letter.event_id(), answer["id"].as_str().unwrap());
+    // Replay cannot map it either: it says what to do instead.
+    let refused = dead_letter::replay(&bus, &letters[0]).await.unwrap_err();
+    assert!(refused.to_string().contains("mapping test"), "{refused}");
+    assert!(rae.stored().is_empty());
+    pipeline.shutdown().await;
+}
+
+/// `rae-pipeline mapping test` as a user iterates on a mapping: the event printed, nothing
+/// published (no NATS runs here), and each failure with its exit code and message.
+#[test]
+fn mapping_test_prints_the_event_and_names_what_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("integrations:{JIRA}");
+    std::fs::write(dir.path().join("integrations.yaml"), &config).unwrap();
+    std::fs::write(dir.path().join("created.json"), jira_issue("OPS-7", "OPS")).unwrap();
+    std::fs::write(
+        dir.path().join("sandbox.json"),
+        jira_issue("SB-1", "SANDBOX"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("empty.json"), "{}").unwrap();
+    let mapping_test = |integration: &str, payload: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rae-pipeline"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("NATS_URL", "nats://127.0.0.1:1")
+            .args([
+                "mapping",
+                "test",
+                "--integration",
+                integration,
+                "--payload",
+                payload,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = mapping_test("jira", "created.json");
+    assert_eq!(code, Some(0), "{stderr}");
+    let event: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        event["content"],
+        "Ana Lima created OPS-7: Checkout fails for EU cards"
+    );
+    assert_eq!(event["kind"], "issue_created");
+    assert_eq!(event["integration"], "jira");
+    assert_eq!(event["url"], "https://acme.atlassian.net/browse/OPS-7");
+
+    let (code, stdout, _) = mapping_test("jira", "sandbox.json");
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("skipped"), "{stdout}");
+
+    let (code, _, stderr) = mapping_test("jira", "empty.json");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("mapping.skip_if: line 1: undefined value"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = mapping_test("memory", "created.json");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("has no mapping"), "{stderr}");
+
+    // A template that does not compile stops at load, naming the field and the line.
+    let broken = config.replace("{{ body.issue.key }}\"", "{{ body.issue.key \"");
+    std::fs::write(dir.path().join("integrations.yaml"), broken).unwrap();
+    let (code, _, stderr) = mapping_test("jira", "created.json");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("integrations[0].config.mapping.url: line 1: syntax error"),
+        "{stderr}"
+    );
+}
+
+/// A provider's sample payload from `tests/fixtures/<provider>/`.
+fn fixture(provider: &str, name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/{provider}/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The memory RAE stored whose content starts with `prefix`.
+fn stored_starting(rae: &FakeRae, prefix: &str) -> Option<Value> {
+    rae.stored()
+        .into_iter()
+        .map(|r| r.body)
+        .find(|b| b["content"].as_str().is_some_and(|c| c.starts_with(prefix)))
+}
+
+const PAGERDUTY: &str = r#"
+  - id: pagerduty
+    kind: pagerduty
+    config: { secrets: ["pd-subscription-secret-01"] }
+"#;
+
+#[tokio::test]
+async fn pagerduty_incidents_are_stored_once_each_and_triggered_ranks_above_acknowledged() {
+    use rae_ingress::presets::pagerduty::{sign, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, PAGERDUTY)).await;
+    let path = "/api/v1/integrations/pagerduty/webhook";
+    let post = |name: &'static str, secret: &'static str| {
+        let body = fixture("pagerduty", name);
+        let signature = sign(secret, body.as_bytes());
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "pd-subscription-secret-01";
+    let (status, first) = post("incident.triggered", secret).await;
+    assert_eq!(status, 202, "{first}");
+    // PagerDuty retries a delivery it got no answer for: the same event is stored once.
+    let (status, again) = post("incident.triggered", secret).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post("incident.acknowledged", "not-the-pd-secret-00").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("X-PagerDuty-Signature"));
+    for name in ["incident.acknowledged", "incident.resolved"] {
+        let (status, answer) = post(name, secret).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    let (status, ping) = post("pagey.ping", secret).await;
+    assert_eq!(status, 200, "{ping}");
+    assert_eq!(ping["status"], "ignored");
+
+    wait_for(
+        "RAE to store the three memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 3 },
+    )
+    .await;
+    let triggered = stored_starting(&rae, "PagerDuty incident #1234 triggered").unwrap();
+    let acknowledged = stored_starting(&rae, "Earline Greenholt acknowledged").unwrap();
+    let resolved = stored_starting(&rae, "PagerDuty incident #1234 resolved").unwrap();
+    assert!(
+        triggered["importance"].as_f64() > acknowledged["importance"].as_f64(),
+        "{triggered} vs {acknowledged}"
+    );
+    assert!(
+        resolved["content"]
+            .as_str()
+            .unwrap()
+            .contains("after 42m 10s"),
+        "{resolved}"
+    );
+    for memory in [&triggered, &acknowledged, &resolved] {
+        assert_eq!(memory["session_id"], "pagerduty:PT4KHLK", "{memory}");
+    }
+    assert_eq!(
+        resolved["metadata"]["attributes"]["duration_secs"], 2530,
+        "{resolved}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}
+
+const ALERTMANAGER: &str = r#"
+  - id: alerts
+    kind: alertmanager
+    config: { secrets: ["am-bearer-token-0001"] }
+"#;
+
+#[tokio::test]
+async fn alertmanager_groups_become_one_memory_per_alert_and_resolutions_join_their_firing() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, ALERTMANAGER)).await;
+    let path = "/api/v1/integrations/alerts/webhook";
+    let auth = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer am-bearer-token-0001"),
+    ];
+    let (status, firing, _) = pipeline
+        .post(path, &fixture("alertmanager", "firing"), &auth)
+        .await;
+    assert_eq!(status, 202, "{firing}");
+    assert_eq!(firing["ids"].as_array().unwrap().len(), 2, "{firing}");
+    // Alertmanager repeats a firing group every repeat_interval: stored once.
+    let (_, repeat, _) = pipeline
+        .post(path, &fixture("alertmanager", "firing"), &auth)
+        .await;
+    assert_eq!(repeat["duplicate"], true, "{repeat}");
+    let (status, resolved, _) = pipeline
+        .post(path, &fixture("alertmanager", "resolved"), &auth)
+        .await;
+    assert_eq!(status, 202, "{resolved}");
+    let (status, refused, _) = pipeline
+        .post(
+            path,
+            &fixture("alertmanager", "resolved"),
+            &[("authorization", "Bearer wrong-token-00000")],
+        )
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+
+    wait_for(
+        "RAE to store three memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 3 },
+    )
+    .await;
+    let fired = stored_starting(&rae, "Alert HighErrorRate firing (critical) on api-1").unwrap();
+    let over = stored_starting(&rae, "Alert HighErrorRate resolved on api-1").unwrap();
+    assert_eq!(fired["session_id"], over["session_id"]);
+    assert!(
+        over["content"].as_str().unwrap().contains("after 42m 10s"),
+        "{over}"
+    );
+    assert!(fired["importance"].as_f64() > over["importance"].as_f64());
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored_event_ids().len(), 3);
+}
+
+const STANDARD: &str = r#"
+  - id: billing
+    kind: standard_webhooks
+    config: { secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] }
+"#;
+
+#[tokio::test]
+async fn standard_webhooks_are_verified_and_a_retried_webhook_id_is_stored_once() {
+    use rae_ingress::presets::standard_webhooks::sign;
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, STANDARD)).await;
+    let path = "/api/v1/integrations/billing/webhook";
+    let body = fixture("standard_webhooks", "invoice.paid");
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signature = sign(
+        secret,
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        &ts,
+        body.as_bytes(),
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("webhook-id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    let (status, first, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true);
+    let forged = sign(
+        "whsec_c2Vjb25kLXNlY3JldC1rZXk=",
+        "msg_x",
+        &ts,
+        body.as_bytes(),
+    );
+    let (status, refused, _) = pipeline
+        .post(
+            path,
+            &body,
+            &[
+                ("webhook-id", "msg_x"),
+                ("webhook-timestamp", ts.as_str()),
+                ("webhook-signature", forged.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    wait_for(
+        "RAE to store the invoice",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert_eq!(
+        stored["content"],
+        "invoice.paid: in_1MtHbELkdIwHu7ixl4OzzPMv (paid)"
+    );
+    assert_eq!(
+        stored["metadata"]["attributes"]["delivery"],
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    );
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored_event_ids().len(), 1);
+}
+
+#[tokio::test]
+async fn stripe_events_are_verified_with_their_timestamp_and_stored_once() {
+    use rae_ingress::presets::stripe::{sign, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let yaml =
+        "  - { id: stripe, kind: stripe, config: { secrets: [\"whsec_stripe_endpoint_01\"] } }\n";
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, yaml)).await;
+    let path = "/api/v1/integrations/stripe/webhook";
+    let body = fixture("stripe", "charge.dispute.created");
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = sign("whsec_stripe_endpoint_01", &ts, body.as_bytes());
+    let headers = [
+        ("content-type", "application/json"),
+        (SIGNATURE_HEADER, signature.as_str()),
+    ];
+    let (status, first, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(status, 202, "{first}");
+    let (_, again, _) = pipeline.post(path, &body, &headers).await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    let stale = sign("whsec_stripe_endpoint_01", "1000000000", body.as_bytes());
+    let (status, refused, _) = pipeline
+        .post(path, &body, &[(SIGNATURE_HEADER, stale.as_str())])
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("Stripe-Signature"));
+    wait_for(
+        "RAE to store the dispute",
+        Duration::from_secs(10),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let stored = &rae.stored()[0].body;
+    assert!(
+        stored["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dispute dp_1MtJUT2eZvKYlo2CNaw2HvEv opened on charge"),
+        "{stored}"
+    );
+    assert_eq!(stored["session_id"], "stripe:ch_1AZtxr2eZvKYlo2CJDX8whov");
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored_event_ids().len(), 1);
+}
