@@ -100,7 +100,9 @@ async fn ready(urls: &str) {
         connect_timeout_secs: 10,
         ..NatsConfig::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Generous: setup makes every stream and bucket at three replicas, and the browser tests
+    // beside this one can hold both cores for a while.
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         if let Ok(bus) = Bus::connect(&config, "cluster-probe").await {
             if bus.setup().await.is_ok() {

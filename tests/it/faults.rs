@@ -82,7 +82,7 @@ async fn an_outage_shows_in_the_breaker_metric_and_health_and_ends_without_dead_
         let url = scrape_url.clone();
         async move { metric(&get(&url).await?.1, "rae_pipeline_breaker_open") }
     };
-    wait_for("the writer's metrics", Duration::from_secs(20), || async {
+    wait_for("the writer's metrics", Duration::from_secs(60), || async {
         breaker().await == Some(0.0)
     })
     .await;

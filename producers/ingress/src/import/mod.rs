@@ -21,6 +21,57 @@ use rae_core::bus::PublishError;
 pub use pages::{Page, PageCursors};
 pub use progress::{Progress, Summary};
 
+use futures::{stream, StreamExt as _, TryStreamExt as _};
+use rae_core::bus::{Dedupe, Publisher};
+use rae_core::event::Event;
+
+use progress::Item;
+
+/// Events published at once, awaiting their acks.
+const PUBLISH_CONCURRENCY: usize = 32;
+
+/// Where an import that is not a dry run publishes, and keeps its page cursors.
+pub struct Sink {
+    pub publisher: Publisher,
+    pub dedupe: Dedupe,
+    pub cursors: PageCursors,
+}
+
+/// Publishes `events` through `sink` (deduplicated by id: an item a webhook or an earlier
+/// import brought is counted a duplicate), or, without a sink (a dry run), prints them.
+///
+/// # Errors
+/// [`ImportError`] when an event is not acknowledged.
+pub async fn publish(
+    sink: Option<&Sink>,
+    progress: &Progress,
+    events: Vec<Event>,
+) -> Result<(), ImportError> {
+    let Some(sink) = sink else {
+        for event in &events {
+            println!("{}", serde_json::to_string(event).unwrap_or_default());
+            progress.item(Item::WouldPublish);
+        }
+        return Ok(());
+    };
+    stream::iter(events)
+        .map(|event| async move {
+            let published = sink
+                .publisher
+                .publish_new_once(&event, &sink.dedupe)
+                .await?;
+            progress.item(if published.duplicate {
+                Item::Duplicate
+            } else {
+                Item::Published
+            });
+            Ok::<(), ImportError>(())
+        })
+        .buffer_unordered(PUBLISH_CONCURRENCY)
+        .try_collect::<()>()
+        .await
+}
+
 /// Why an import stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

@@ -18,14 +18,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{stream, StreamExt as _, TryStreamExt as _};
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use rae_core::bus::{Bus, Dedupe, Publisher};
+use rae_core::bus::Bus;
 use rae_core::config::{Config, Secret, SlackConfig};
 use rae_core::event::{Event, Limits};
 
@@ -38,7 +37,6 @@ use crate::import::{MAX_ATTEMPTS, MAX_WAIT};
 /// Messages asked per page (Slack recommends at most 200).
 const LIMIT: u32 = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const PUBLISH_CONCURRENCY: usize = 32;
 /// A 429 without `Retry-After`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
@@ -53,19 +51,13 @@ pub struct Options {
     pub dry_run: bool,
 }
 
-struct Sink {
-    publisher: Publisher,
-    dedupe: Dedupe,
-    cursors: PageCursors,
-}
-
 /// The importer of one Slack integration.
 pub struct Importer {
     app: SlackApp,
     http: reqwest::Client,
     base: String,
     token: Secret,
-    sink: Option<Sink>,
+    sink: Option<crate::import::Sink>,
     limits: Limits,
     progress: Arc<Progress>,
     cancel: CancellationToken,
@@ -130,7 +122,7 @@ impl Importer {
             .cloned()
             .ok_or_else(|| ImportError::Config(format!("no enabled slack integration {id:?}")))?;
         let sink = match bus {
-            Some(bus) => Some(Sink {
+            Some(bus) => Some(crate::import::Sink {
                 publisher: bus.publisher(),
                 dedupe: bus
                     .dedupe()
@@ -248,7 +240,7 @@ impl Importer {
                     }
                 }
             }
-            self.publish(events).await?;
+            crate::import::publish(self.sink.as_ref(), &self.progress, events).await?;
             let next = page
                 .pointer("/response_metadata/next_cursor")
                 .and_then(Value::as_str)
@@ -388,32 +380,6 @@ impl Importer {
             .await
             .insert(user.to_owned(), name.clone());
         name
-    }
-
-    async fn publish(&self, events: Vec<Event>) -> Result<(), ImportError> {
-        let Some(sink) = &self.sink else {
-            for event in &events {
-                println!("{}", serde_json::to_string(event).unwrap_or_default());
-                self.progress.item(Item::WouldPublish);
-            }
-            return Ok(());
-        };
-        stream::iter(events)
-            .map(|event| async move {
-                let published = sink
-                    .publisher
-                    .publish_new_once(&event, &sink.dedupe)
-                    .await?;
-                self.progress.item(if published.duplicate {
-                    Item::Duplicate
-                } else {
-                    Item::Published
-                });
-                Ok::<(), ImportError>(())
-            })
-            .buffer_unordered(PUBLISH_CONCURRENCY)
-            .try_collect::<()>()
-            .await
     }
 
     /// Calls a Web API method; waits out 429s (`Retry-After`) and retries server errors.

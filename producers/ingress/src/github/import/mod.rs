@@ -20,14 +20,13 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use futures::{stream, StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use rae_core::bus::{Bus, Dedupe, Publisher};
+use rae_core::bus::Bus;
 use rae_core::config::{Config, GithubConfig};
 use rae_core::event::{Event, Limits};
 
@@ -41,8 +40,6 @@ use rest::{IssueRef, Repo};
 
 /// Items asked per page: the most GitHub serves.
 const PER_PAGE: u32 = 100;
-/// Events of one page published at once.
-const PUBLISH_CONCURRENCY: usize = 32;
 
 /// What to import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,17 +104,11 @@ pub struct Options {
 }
 
 /// Where events go (absent in a dry run).
-struct Sink {
-    publisher: Publisher,
-    dedupe: Dedupe,
-    cursors: PageCursors,
-}
-
 /// The importer of one GitHub integration.
 pub struct Importer {
     hook: Github,
     api: Api,
-    sink: Option<Sink>,
+    sink: Option<crate::import::Sink>,
     limits: Limits,
     progress: Arc<Progress>,
     /// Issues named by comments, read once.
@@ -207,7 +198,7 @@ impl Importer {
             .cloned()
             .ok_or_else(|| ImportError::Config(format!("no enabled github integration {id:?}")))?;
         let sink = match bus {
-            Some(bus) => Some(Sink {
+            Some(bus) => Some(crate::import::Sink {
                 publisher: bus.publisher(),
                 dedupe: bus
                     .dedupe()
@@ -507,7 +498,7 @@ impl Importer {
                     }
                     let (deliveries, cursors) = make(items(&body, &u)?.to_vec()).await?;
                     let events = self.events(deliveries, to);
-                    self.publish(events).await?;
+                    crate::import::publish(self.sink.as_ref(), &self.progress, events).await?;
                     if let (Some(sink), false) = (&self.sink, dry_run) {
                         for (key, page) in &cursors {
                             sink.cursors.put(key, page).await?;
@@ -658,33 +649,6 @@ impl Importer {
             }
         }
         events
-    }
-
-    /// Publishes `events` (deduplicated by id), or prints them in a dry run.
-    async fn publish(&self, events: Vec<Event>) -> Result<(), ImportError> {
-        let Some(sink) = &self.sink else {
-            for event in &events {
-                println!("{}", serde_json::to_string(event).unwrap_or_default());
-                self.progress.item(Item::WouldPublish);
-            }
-            return Ok(());
-        };
-        stream::iter(events)
-            .map(|event| async move {
-                let published = sink
-                    .publisher
-                    .publish_new_once(&event, &sink.dedupe)
-                    .await?;
-                self.progress.item(if published.duplicate {
-                    Item::Duplicate
-                } else {
-                    Item::Published
-                });
-                Ok::<(), ImportError>(())
-            })
-            .buffer_unordered(PUBLISH_CONCURRENCY)
-            .try_collect::<()>()
-            .await
     }
 }
 
