@@ -27,6 +27,42 @@ use rae_core::event::Event;
 
 use progress::Item;
 
+/// Runs `import` now and then every `interval` until `cancel` (`sync_interval_secs`); each
+/// run's counts are logged, and a failed run is logged and tried again at the next interval
+/// (a page not finished is read again then).
+pub async fn every<F, Fut>(
+    name: &str,
+    interval: Duration,
+    cancel: &CancellationToken,
+    mut import: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Summary, ImportError>>,
+{
+    loop {
+        match import().await {
+            Ok(s) => tracing::info!(
+                sync = name,
+                published = s.published,
+                duplicates = s.duplicates,
+                requests = s.requests,
+                not_modified = s.not_modified,
+                seconds = s.seconds,
+                "sync done"
+            ),
+            Err(ImportError::Cancelled) => return,
+            Err(err) => {
+                tracing::warn!(sync = name, error = %err, "sync failed; trying again at the next interval")
+            }
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 /// Events published at once, awaiting their acks.
 const PUBLISH_CONCURRENCY: usize = 32;
 

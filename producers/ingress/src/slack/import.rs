@@ -606,40 +606,21 @@ impl Sync {
             since: None,
             dry_run: false,
         };
-        loop {
-            let progress = Arc::new(Progress::new(format!("slack sync {}", self.id), false));
-            let run = async {
-                let importer = Importer::build(
-                    &self.config,
-                    Some(&self.id),
-                    None,
-                    Some(&self.bus),
-                    progress,
-                    cancel.child_token(),
-                )
-                .await?;
-                importer.run(&options).await
-            };
-            match run.await {
-                Ok(s) => tracing::info!(
-                    integration = %self.id,
-                    published = s.published,
-                    duplicates = s.duplicates,
-                    requests = s.requests,
-                    seconds = s.seconds,
-                    "slack sync done"
-                ),
-                Err(ImportError::Cancelled) => return,
-                Err(err) => {
-                    tracing::warn!(integration = %self.id, error = %err, "slack sync failed; trying again at the next interval")
-                }
-            }
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(self.interval) => {}
-            }
-        }
+        let name = format!("slack sync {}", self.id);
+        crate::import::every(&name, self.interval, &cancel, || async {
+            let progress = Arc::new(Progress::new(name.clone(), false));
+            let importer = Importer::build(
+                &self.config,
+                Some(&self.id),
+                None,
+                Some(&self.bus),
+                progress,
+                cancel.child_token(),
+            )
+            .await?;
+            importer.run(&options).await
+        })
+        .await;
     }
 }
 

@@ -694,42 +694,22 @@ impl Sync {
             kinds: Kind::ALL.to_vec(),
             dry_run: false,
         };
-        loop {
-            let progress = Arc::new(Progress::new(format!("github sync {}", self.id), false));
-            let run = async {
-                let (_, settings) = integration(&self.config, Some(&self.id))?;
-                let importer = Importer::build(
-                    &self.config,
-                    Some(&self.id),
-                    credentials(settings, None)?,
-                    Some(&self.bus),
-                    progress.clone(),
-                    cancel.child_token(),
-                )
-                .await?;
-                importer.run(&options).await
-            };
-            match run.await {
-                Ok(s) => tracing::info!(
-                    integration = %self.id,
-                    published = s.published,
-                    duplicates = s.duplicates,
-                    requests = s.requests,
-                    not_modified = s.not_modified,
-                    seconds = s.seconds,
-                    "github sync done"
-                ),
-                Err(ImportError::Cancelled) => return,
-                Err(err) => {
-                    tracing::warn!(integration = %self.id, error = %err, "github sync failed; trying again at the next interval")
-                }
-            }
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(self.interval) => {}
-            }
-        }
+        let name = format!("github sync {}", self.id);
+        crate::import::every(&name, self.interval, &cancel, || async {
+            let progress = Arc::new(Progress::new(name.clone(), false));
+            let (_, settings) = integration(&self.config, Some(&self.id))?;
+            let importer = Importer::build(
+                &self.config,
+                Some(&self.id),
+                credentials(settings, None)?,
+                Some(&self.bus),
+                progress,
+                cancel.child_token(),
+            )
+            .await?;
+            importer.run(&options).await
+        })
+        .await;
     }
 }
 
