@@ -135,18 +135,7 @@ async fn run_slack(config: &Config, args: SlackArgs) -> Result<(), Failure> {
         since: args.since,
         dry_run: args.dry_run,
     };
-    let signal = tokio::spawn(async move {
-        wait_for_signal().await;
-        cancel.cancel();
-    });
-    let result = importer.run(&options).await;
-    signal.abort();
-    progress.finish();
-    finish(result, &progress.summary())?;
-    if let Some(bus) = bus {
-        let _ = bus.client.drain().await;
-    }
-    Ok(())
+    drive(bus, &progress, cancel, importer.run(&options)).await
 }
 
 async fn run_github(config: &Config, args: GithubArgs) -> Result<(), Failure> {
@@ -188,13 +177,23 @@ async fn run_github(config: &Config, args: GithubArgs) -> Result<(), Failure> {
         kinds: args.kinds,
         dry_run: args.dry_run,
     };
-    // Ctrl-C stops the run at its next request: what was published stays, the page being
-    // read is read again next time.
+    drive(bus, &progress, cancel, importer.run(&options)).await
+}
+
+/// Runs `import` until it ends or Ctrl-C stops it at its next request (what was published
+/// stays, the page being read is read again next time), prints the counts and drains the
+/// connection.
+async fn drive(
+    bus: Option<rae_core::bus::Bus>,
+    progress: &Progress,
+    cancel: CancellationToken,
+    import: impl std::future::Future<Output = Result<Summary, ImportError>>,
+) -> Result<(), Failure> {
     let signal = tokio::spawn(async move {
         wait_for_signal().await;
         cancel.cancel();
     });
-    let result = importer.run(&options).await;
+    let result = import.await;
     signal.abort();
     progress.finish();
     finish(result, &progress.summary())?;

@@ -73,6 +73,24 @@ pub struct Sink {
     pub cursors: PageCursors,
 }
 
+impl Sink {
+    /// The sink of an import on `bus`, its page cursors under `cursors` in `rae_state`
+    /// (`github.<integration>`).
+    ///
+    /// # Errors
+    /// [`ImportError`] when `rae_dedupe` or `rae_state` cannot be opened.
+    pub async fn open(bus: &rae_core::bus::Bus, cursors: &str) -> Result<Sink, ImportError> {
+        Ok(Sink {
+            publisher: bus.publisher(),
+            dedupe: bus
+                .dedupe()
+                .await
+                .map_err(|e| ImportError::Config(e.to_string()))?,
+            cursors: PageCursors::open(bus, cursors).await?,
+        })
+    }
+}
+
 /// Publishes `events` through `sink` (deduplicated by id: an item a webhook or an earlier
 /// import brought is counted a duplicate), or, without a sink (a dry run), prints them.
 ///

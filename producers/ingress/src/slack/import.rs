@@ -122,14 +122,7 @@ impl Importer {
             .cloned()
             .ok_or_else(|| ImportError::Config(format!("no enabled slack integration {id:?}")))?;
         let sink = match bus {
-            Some(bus) => Some(crate::import::Sink {
-                publisher: bus.publisher(),
-                dedupe: bus
-                    .dedupe()
-                    .await
-                    .map_err(|e| ImportError::Config(e.to_string()))?,
-                cursors: PageCursors::open(bus, &format!("slack.{id}")).await?,
-            }),
+            Some(bus) => Some(crate::import::Sink::open(bus, &format!("slack.{id}")).await?),
             None => None,
         };
         let http = reqwest::Client::builder()

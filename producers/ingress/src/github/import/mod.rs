@@ -198,14 +198,7 @@ impl Importer {
             .cloned()
             .ok_or_else(|| ImportError::Config(format!("no enabled github integration {id:?}")))?;
         let sink = match bus {
-            Some(bus) => Some(crate::import::Sink {
-                publisher: bus.publisher(),
-                dedupe: bus
-                    .dedupe()
-                    .await
-                    .map_err(|e| ImportError::Config(e.to_string()))?,
-                cursors: PageCursors::open(bus, &format!("github.{id}")).await?,
-            }),
+            Some(bus) => Some(crate::import::Sink::open(bus, &format!("github.{id}")).await?),
             None => None,
         };
         let api = Api::new(&settings.api_url, credentials, progress.clone(), cancel)?;
