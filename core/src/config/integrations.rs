@@ -40,6 +40,14 @@ pub enum IntegrationKind {
     Grafana,
     /// Stripe webhooks at `/api/v1/integrations/{id}/webhook`.
     Stripe,
+    /// GitLab webhooks at `/api/v1/integrations/{id}/webhook`.
+    Gitlab,
+    /// Sentry integration webhooks at `/api/v1/integrations/{id}/webhook`.
+    Sentry,
+    /// Linear webhooks at `/api/v1/integrations/{id}/webhook`.
+    Linear,
+    /// Jira Cloud webhooks at `/api/v1/integrations/{id}/webhook`.
+    Jira,
 }
 
 impl IntegrationKind {
@@ -55,6 +63,10 @@ impl IntegrationKind {
             IntegrationKind::Alertmanager => "alertmanager",
             IntegrationKind::Grafana => "grafana",
             IntegrationKind::Stripe => "stripe",
+            IntegrationKind::Gitlab => "gitlab",
+            IntegrationKind::Sentry => "sentry",
+            IntegrationKind::Linear => "linear",
+            IntegrationKind::Jira => "jira",
         }
     }
 
@@ -154,12 +166,9 @@ impl IntegrationSettings {
             IntegrationKind::Slack => IntegrationSettings::Slack(SlackConfig::default()),
             IntegrationKind::Git => IntegrationSettings::Git(GitConfig::default()),
             IntegrationKind::Email => IntegrationSettings::Email(EmailConfig::default()),
-            IntegrationKind::StandardWebhooks
-            | IntegrationKind::Pagerduty
-            | IntegrationKind::Alertmanager
-            | IntegrationKind::Grafana
-            | IntegrationKind::Stripe => IntegrationSettings::Preset(PresetConfig {
-                provider: kind.provider().unwrap_or_default(),
+            // Every other kind is a provider preset.
+            preset => IntegrationSettings::Preset(PresetConfig {
+                provider: preset.provider().unwrap_or_default(),
                 ..PresetConfig::default()
             }),
         }
@@ -186,12 +195,8 @@ impl IntegrationSettings {
             IntegrationKind::Slack => IntegrationSettings::Slack(typed(value)?),
             IntegrationKind::Git => IntegrationSettings::Git(typed(value)?),
             IntegrationKind::Email => IntegrationSettings::Email(typed(value)?),
-            IntegrationKind::StandardWebhooks
-            | IntegrationKind::Pagerduty
-            | IntegrationKind::Alertmanager
-            | IntegrationKind::Grafana
-            | IntegrationKind::Stripe => IntegrationSettings::Preset(PresetConfig {
-                provider: kind.provider().unwrap_or_default(),
+            preset => IntegrationSettings::Preset(PresetConfig {
+                provider: preset.provider().unwrap_or_default(),
                 ..typed(value)?
             }),
         })

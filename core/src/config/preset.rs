@@ -1,5 +1,5 @@
 //! Settings of the provider presets: integrations of kind `standard_webhooks`, `pagerduty`,
-//! `alertmanager`, `grafana` and `stripe`, served at `POST /api/v1/integrations/{id}/webhook`. Each
+//! `alertmanager`, `grafana`, `stripe`, `gitlab`, `sentry`, `linear` and `jira`, served at `POST /api/v1/integrations/{id}/webhook`. Each
 //! provider signs (or authenticates) its deliveries its own documented way; the settings are the
 //! same for all of them: the secrets, and where the events go.
 
@@ -24,16 +24,28 @@ pub enum Provider {
     Grafana,
     /// Stripe webhooks (`Stripe-Signature: t=...,v1=...`).
     Stripe,
+    /// GitLab project and group webhooks (`X-Gitlab-Token`).
+    Gitlab,
+    /// Sentry integration webhooks (`Sentry-Hook-Signature`).
+    Sentry,
+    /// Linear webhooks (`Linear-Signature`, `webhookTimestamp`).
+    Linear,
+    /// Jira Cloud webhooks with a secret (`X-Hub-Signature`).
+    Jira,
 }
 
 impl Provider {
     /// Every provider, in the order the docs list them.
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 9] = [
         Provider::StandardWebhooks,
         Provider::Pagerduty,
         Provider::Alertmanager,
         Provider::Grafana,
         Provider::Stripe,
+        Provider::Gitlab,
+        Provider::Sentry,
+        Provider::Linear,
+        Provider::Jira,
     ];
 
     /// Its integration kind (`kind:` in the file).
@@ -44,6 +56,10 @@ impl Provider {
             Provider::Alertmanager => IntegrationKind::Alertmanager,
             Provider::Grafana => IntegrationKind::Grafana,
             Provider::Stripe => IntegrationKind::Stripe,
+            Provider::Gitlab => IntegrationKind::Gitlab,
+            Provider::Sentry => IntegrationKind::Sentry,
+            Provider::Linear => IntegrationKind::Linear,
+            Provider::Jira => IntegrationKind::Jira,
         }
     }
 

@@ -10,7 +10,11 @@
 //! with its dedupe, answering) is shared here, so a new provider adds no handler code.
 
 pub mod alertmanager;
+pub mod gitlab;
+pub mod jira;
+pub mod linear;
 pub mod pagerduty;
+pub mod sentry;
 pub mod standard_webhooks;
 pub mod stripe;
 
@@ -93,6 +97,22 @@ pub fn spec(provider: Provider) -> Spec {
         Provider::Stripe => Spec {
             verify: stripe::verify,
             normalize: stripe::normalize,
+        },
+        Provider::Gitlab => Spec {
+            verify: gitlab::verify,
+            normalize: gitlab::normalize,
+        },
+        Provider::Sentry => Spec {
+            verify: sentry::verify,
+            normalize: sentry::normalize,
+        },
+        Provider::Linear => Spec {
+            verify: linear::verify,
+            normalize: linear::normalize,
+        },
+        Provider::Jira => Spec {
+            verify: jira::verify,
+            normalize: jira::normalize,
         },
     }
 }
