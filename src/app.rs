@@ -277,37 +277,19 @@ pub async fn build(config: &Config, roles: Roles, options: &Options) -> Result<B
         }
     }
     if roles.ingress {
-        // Periodic imports of repositories without webhooks run beside the ingress that would
-        // have received their deliveries.
-        for (integration, _) in config.settings_of::<rae_core::config::GithubConfig>() {
-            let sync = ingress::github::import::Sync::build(config, &integration.id, &bus)
-                .await
-                .map_err(|source| StartError::Sync {
-                    integration: integration.id.clone(),
-                    source,
-                })?;
-            if let Some(sync) = sync {
-                let t = token.child_token();
-                built.add(&format!("github-sync:{}", integration.id), async move {
-                    sync.run(t).await;
-                    Ok(())
-                });
-            }
-        }
-        for (integration, _) in config.settings_of::<rae_core::config::SlackConfig>() {
-            let sync = ingress::slack::import::Sync::build(config, &integration.id, &bus)
-                .await
-                .map_err(|source| StartError::Sync {
-                    integration: integration.id.clone(),
-                    source,
-                })?;
-            if let Some(sync) = sync {
-                let t = token.child_token();
-                built.add(&format!("slack-sync:{}", integration.id), async move {
-                    sync.run(t).await;
-                    Ok(())
-                });
-            }
+        // Periodic imports of repositories and channels without webhooks run beside the
+        // ingress that would have received their deliveries.
+        let syncs = ingress::import::periodic(config, &bus, &token)
+            .await
+            .map_err(|(integration, source)| StartError::Sync {
+                integration,
+                source,
+            })?;
+        for sync in syncs {
+            built.add(&sync.name, async move {
+                sync.run.await;
+                Ok(())
+            });
         }
     }
     if roles.ingress {

@@ -27,6 +27,51 @@ use rae_core::event::Event;
 
 use progress::Item;
 
+/// A periodic import ready to run (`sync_interval_secs`): the task's name and its loop, which
+/// ends when the token it was made with is cancelled.
+pub struct Periodic {
+    /// `github-sync:<integration>` or `slack-sync:<integration>`.
+    pub name: String,
+    pub run: futures::future::BoxFuture<'static, ()>,
+}
+
+/// The periodic imports of every GitHub and Slack integration with `sync_interval_secs`, run
+/// beside the ingress that would have received their deliveries.
+///
+/// # Errors
+/// The integration whose sync cannot start, and why (unusable credentials, `rae_state`
+/// missing).
+pub async fn periodic(
+    config: &rae_core::config::Config,
+    bus: &rae_core::bus::Bus,
+    cancel: &CancellationToken,
+) -> Result<Vec<Periodic>, (String, ImportError)> {
+    use futures::FutureExt as _;
+    use rae_core::config::{GithubConfig, SlackConfig};
+    let mut syncs = Vec::new();
+    for (integration, _) in config.settings_of::<GithubConfig>() {
+        let id = &integration.id;
+        let sync = crate::github::import::Sync::build(config, id, bus)
+            .await
+            .map_err(|e| (id.clone(), e))?;
+        syncs.extend(sync.map(|sync| Periodic {
+            name: format!("github-sync:{id}"),
+            run: sync.run(cancel.child_token()).boxed(),
+        }));
+    }
+    for (integration, _) in config.settings_of::<SlackConfig>() {
+        let id = &integration.id;
+        let sync = crate::slack::import::Sync::build(config, id, bus)
+            .await
+            .map_err(|e| (id.clone(), e))?;
+        syncs.extend(sync.map(|sync| Periodic {
+            name: format!("slack-sync:{id}"),
+            run: sync.run(cancel.child_token()).boxed(),
+        }));
+    }
+    Ok(syncs)
+}
+
 /// Runs `import` now and then every `interval` until `cancel` (`sync_interval_secs`); each
 /// run's counts are logged, and a failed run is logged and tried again at the next interval
 /// (a page not finished is read again then).
