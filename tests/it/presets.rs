@@ -527,3 +527,154 @@ async fn stripe_events_are_verified_with_their_timestamp_and_stored_once() {
     pipeline.shutdown().await;
     assert_eq!(rae.stored_event_ids().len(), 1);
 }
+
+const SENTRY: &str = r#"
+  - id: sentry
+    kind: sentry
+    config: { secrets: ["sentry-client-secret-01"] }
+"#;
+
+#[tokio::test]
+async fn sentry_issues_and_alerts_are_stored_once_each_and_a_new_issue_ranks_above_its_resolution()
+{
+    use rae_ingress::presets::sentry::{sign, REQUEST_ID_HEADER, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, SENTRY)).await;
+    let path = "/api/v1/integrations/sentry/webhook";
+    // Sentry draws a new Request-ID for every send, its retries included.
+    let sends = std::sync::atomic::AtomicU32::new(0);
+    let post = |name: &'static str, secret: &'static str| {
+        let body = fixture("sentry", name);
+        let signature = sign(secret, body.as_bytes());
+        let request_id = format!(
+            "9f2c4e1a7b3d4c5e8f60{:012x}",
+            sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let resource = name.split('.').next().unwrap_or_default();
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                        (REQUEST_ID_HEADER, request_id.as_str()),
+                        ("sentry-hook-resource", resource),
+                        ("sentry-hook-timestamp", ts.as_str()),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "sentry-client-secret-01";
+    let (status, first) = post("issue.created", secret).await;
+    assert_eq!(status, 202, "{first}");
+    // Sentry's retry of a send it got no answer for in time: a new Request-ID, stored once.
+    let (status, again) = post("issue.created", secret).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post("issue.assigned", "not-the-client-secret").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("Sentry-Hook-Signature"));
+    let stored = [
+        "error.created",
+        "event_alert.triggered",
+        "issue.assigned",
+        "issue.resolved",
+        "metric_alert.critical",
+        "metric_alert.resolved",
+    ];
+    for name in stored {
+        let (status, answer) = post(name, secret).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    let (status, resolved_again) = post("issue.resolved", secret).await;
+    assert_eq!(status, 202, "{resolved_again}");
+    assert_eq!(resolved_again["duplicate"], true, "{resolved_again}");
+    let (status, install) = post("installation.created", secret).await;
+    assert_eq!(status, 200, "{install}");
+    assert_eq!(install["status"], "ignored");
+
+    wait_for(
+        "RAE to store the seven memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 7 },
+    )
+    .await;
+    let created = stored_starting(&rae, "Sentry issue FRONT-END-9 created").unwrap();
+    assert_eq!(
+        created["content"],
+        "Sentry issue FRONT-END-9 created in front-end: ReferenceError: blooopy is not defined (level error, culprit ?(runner))"
+    );
+    let error = stored_starting(&rae, "Sentry error in front-end").unwrap();
+    let alert = stored_starting(
+        &rae,
+        "Sentry alert rule 'Very Important Alert Rule!' triggered in front-end",
+    )
+    .unwrap();
+    let assigned = stored_starting(&rae, "Ana Lima assigned Sentry issue FRONT-END-9").unwrap();
+    let resolved = stored_starting(
+        &rae,
+        "Ana Lima resolved Sentry issue FRONT-END-9 in front-end after ",
+    )
+    .unwrap();
+    let critical = stored_starting(
+        &rae,
+        "Sentry metric alert 'Too many errors' critical in bar: 1214 events",
+    )
+    .unwrap();
+    let over = stored_starting(
+        &rae,
+        "Sentry metric alert 'Too many errors' resolved in bar after ",
+    )
+    .unwrap();
+    // One conversation per issue: its creation, its errors, its assignment and resolution.
+    for memory in [&created, &error, &assigned, &resolved] {
+        assert_eq!(memory["session_id"], "sentry:1170820242", "{memory}");
+    }
+    assert_eq!(alert["session_id"], "sentry:1117540176", "{alert}");
+    assert_eq!(critical["session_id"], over["session_id"], "{critical}");
+    // How long the issue was open: since it was first seen (2019) until the resolution arrived.
+    assert!(
+        resolved["metadata"]["attributes"]["duration_secs"]
+            .as_i64()
+            .is_some_and(|secs| secs > 86_400 * 365),
+        "{resolved}"
+    );
+    assert!(
+        resolved["content"]
+            .as_str()
+            .unwrap()
+            .ends_with(": ReferenceError: blooopy is not defined (in the next release)"),
+        "{resolved}"
+    );
+    let importance = |memory: &Value| memory["importance"].as_f64().unwrap_or_default();
+    for (high, low) in [
+        (&created, &assigned),
+        (&created, &resolved),
+        (&alert, &assigned),
+        (&alert, &resolved),
+        (&critical, &over),
+    ] {
+        assert!(
+            importance(high) > importance(low),
+            "{} <= {}: {high} vs {low}",
+            importance(high),
+            importance(low)
+        );
+    }
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 7, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}

@@ -427,6 +427,53 @@ mod tests {
         assert!(firing > over, "{firing} <= {over}");
     }
 
+    /// The Sentry preset's memories: a new issue and a fired alert rule rank above the issue's
+    /// assignment and resolution; a critical metric alert above a warning above its resolution.
+    #[test]
+    fn a_new_sentry_issue_ranks_above_its_assignment_and_resolution() {
+        let importance = |kind: &str, content: &str| {
+            let event = enriched("webhook", kind, content, &["sentry", "level-error"]);
+            (event.importance.unwrap_or_default(), event.enrichment)
+        };
+        let title = "ReferenceError: blooopy is not defined";
+        let (created, _) = importance(
+            "sentry_issue_created",
+            &format!("Sentry issue FRONT-END-9 created in front-end: {title} (level error, culprit ?(runner))"),
+        );
+        let (alert, _) = importance(
+            "sentry_alert_triggered",
+            "Sentry alert rule 'Very Important Alert Rule!' triggered in front-end: ReferenceError: heck is not defined (level error, culprit ?(<anonymous>))",
+        );
+        let (assigned, why) = importance(
+            "sentry_issue_assigned",
+            &format!("Ana Lima assigned Sentry issue FRONT-END-9 in front-end to Hemanth V. Alluri: {title}"),
+        );
+        assert!(created > assigned, "{created} <= {assigned} {why:?}");
+        assert!(alert > assigned, "{alert} <= {assigned} {why:?}");
+        // A resolution "in the next release" comes after the title: no "release ... error"
+        // to read as a failed deploy.
+        let (resolved, why) = importance(
+            "sentry_issue_resolved",
+            &format!("Ana Lima resolved Sentry issue FRONT-END-9 in front-end after 3d 3h: {title} (in the next release)"),
+        );
+        assert!(created > resolved, "{created} <= {resolved} {why:?}");
+        assert!(alert > resolved, "{alert} <= {resolved} {why:?}");
+        let metric = |action: &str, value: &str| {
+            importance(
+                &format!("sentry_metric_alert_{action}"),
+                &format!("Sentry metric alert 'Too many errors' {action} in bar: {value} events in the last 10 minutes; Filter: level:error"),
+            )
+            .0
+        };
+        let (critical, warning, over) = (
+            metric("critical", "1214"),
+            metric("warning", "842"),
+            metric("resolved", "1000"),
+        );
+        assert!(critical > warning, "{critical} <= {warning}");
+        assert!(warning > over, "{warning} <= {over}");
+    }
+
     #[test]
     fn a_source_tag_never_triggers_a_signal_rule() {
         // Every item of the memories API is tagged with its source `api`; only the git
