@@ -527,3 +527,134 @@ async fn stripe_events_are_verified_with_their_timestamp_and_stored_once() {
     pipeline.shutdown().await;
     assert_eq!(rae.stored_event_ids().len(), 1);
 }
+
+const LINEAR: &str = r#"
+  - id: linear
+    kind: linear
+    config: { secrets: ["lin_wh_signing_secret_01"] }
+"#;
+
+/// A Linear sample payload as sent at `sent_ms` (Linear signs its `webhookTimestamp`).
+fn linear_body(name: &str, sent_ms: i128) -> String {
+    let mut payload: Value = serde_json::from_str(&fixture("linear", name)).unwrap();
+    payload["webhookTimestamp"] = json!(sent_ms);
+    payload.to_string()
+}
+
+#[tokio::test]
+async fn linear_issues_are_verified_with_their_timestamp_and_stored_once_each() {
+    use rae_ingress::presets::linear::{sign, DELIVERY_HEADER, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, LINEAR)).await;
+    let path = "/api/v1/integrations/linear/webhook";
+    let now_ms = || time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let post = |body: String, secret: &'static str, delivery: &'static str| {
+        let signature = sign(secret, body.as_bytes());
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json; charset=utf-8"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                        (DELIVERY_HEADER, delivery),
+                        ("linear-event", "Issue"),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "lin_wh_signing_secret_01";
+    let (status, first) = post(linear_body("Issue.create", now_ms()), secret, "d-1").await;
+    assert_eq!(status, 202, "{first}");
+    // Linear retries with a fresh webhookTimestamp (and signature): the issue is stored once.
+    let (status, again) = post(linear_body("Issue.create", now_ms() + 1), secret, "d-2").await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post(
+        linear_body("Issue.update.assigned", now_ms()),
+        "not-the-linear-secret",
+        "d-3",
+    )
+    .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("Linear-Signature"));
+    // A captured delivery replayed ten minutes later: signed, but stale.
+    let (status, stale) = post(
+        linear_body("Issue.update.assigned", now_ms() - 600_000),
+        secret,
+        "d-4",
+    )
+    .await;
+    assert_eq!(status, 401, "{stale}");
+    assert!(stale["message"]
+        .as_str()
+        .unwrap()
+        .contains("webhookTimestamp"));
+    for (name, delivery) in [
+        ("Issue.update.assigned", "d-5"),
+        ("Comment.create", "d-6"),
+        ("Issue.update.completed", "d-7"),
+    ] {
+        let (status, answer) = post(linear_body(name, now_ms()), secret, delivery).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    for (name, delivery) in [
+        ("Reaction.create", "d-8"),
+        ("Issue.update.sort_order", "d-9"),
+    ] {
+        let (status, answer) = post(linear_body(name, now_ms()), secret, delivery).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["status"], "ignored", "{name}: {answer}");
+    }
+
+    wait_for(
+        "RAE to store the four memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 4 },
+    )
+    .await;
+    let created = stored_starting(
+        &rae,
+        "Ana Lima created ENG-123 in Engineering: Checkout fails for EU cards (priority Urgent)",
+    )
+    .unwrap();
+    let assigned = stored_starting(
+        &rae,
+        "Ana Lima moved ENG-123 to In Progress and assigned it to Bo Chen: Checkout fails for EU cards",
+    )
+    .unwrap();
+    let comment = stored_starting(&rae, "Bo Chen commented on ENG-123").unwrap();
+    let done = stored_starting(
+        &rae,
+        "Ana Lima moved ENG-123 to Done after 2d 3h: Checkout fails for EU cards",
+    )
+    .unwrap();
+    assert!(
+        created["importance"].as_f64() > assigned["importance"].as_f64(),
+        "{created} vs {assigned}"
+    );
+    for memory in [&created, &assigned, &comment, &done] {
+        assert_eq!(
+            memory["session_id"], "linear:539068e2-ae88-4d09-bd75-22eb4a59612f",
+            "{memory}"
+        );
+    }
+    assert_eq!(
+        done["metadata"]["attributes"]["duration_secs"], 184_732,
+        "{done}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}

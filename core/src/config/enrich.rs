@@ -222,6 +222,17 @@ impl Default for EnrichConfig {
                 rule("webhook", Some("charge_dispute_created"), 0.8),
                 rule("webhook", Some("invoice_payment_failed"), 0.7),
                 rule("webhook", Some("payment_intent_payment_failed"), 0.6),
+                // Linear: a new issue ranks above a routine update of one; a completion, a
+                // project update posted and a new project above comments and edits.
+                rule("webhook", Some("linear_issue_created"), 0.6),
+                rule("webhook", Some("linear_issue_completed"), 0.5),
+                rule("webhook", Some("linear_project_created"), 0.5),
+                rule("webhook", Some("linear_project_update_posted"), 0.5),
+                rule("webhook", Some("linear_project_updated"), 0.45),
+                rule("webhook", Some("linear_comment_created"), 0.45),
+                rule("webhook", Some("linear_issue_updated"), 0.4),
+                rule("webhook", Some("linear_issue_removed"), 0.35),
+                rule("webhook", Some("linear_comment_updated"), 0.35),
             ],
             hashtags: true,
             rules: default_rules(),
