@@ -658,3 +658,129 @@ async fn linear_issues_are_verified_with_their_timestamp_and_stored_once_each() 
     assert_eq!(ids.len(), 4, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
 }
+
+/// Jira Cloud's preset (not the mapping on `jira` above, the cookbook's).
+const JIRA_CLOUD: &str = r#"
+  - id: jira-cloud
+    kind: jira
+    config: { secrets: ["jira-cloud-secret-01"] }
+"#;
+
+#[tokio::test]
+async fn jira_issues_and_comments_are_stored_once_each_and_a_new_bug_ranks_above_its_updates() {
+    use rae_ingress::presets::jira::{sign, DELIVERY_HEADER, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, JIRA_CLOUD)).await;
+    let path = "/api/v1/integrations/jira-cloud/webhook";
+    let post = |name: &'static str, secret: &'static str, delivery: &'static str| {
+        let body = fixture("jira", name);
+        let signature = sign(secret, body.as_bytes());
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json; charset=UTF-8"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                        (DELIVERY_HEADER, delivery),
+                        ("x-atlassian-webhook-flow", "Primary"),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "jira-cloud-secret-01";
+    let (status, first) = post("jira.issue_created", secret, "6a1c2b3d-0001").await;
+    assert_eq!(status, 202, "{first}");
+    // Jira retries a delivery under the same identifier: stored once.
+    let (status, again) = post("jira.issue_created", secret, "6a1c2b3d-0001").await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post("jira.issue_updated.assigned", "not-the-jira-secret", "x").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("X-Hub-Signature"));
+    // A webhook saved without a secret sends no signature.
+    let (status, unsigned, _) = pipeline
+        .post(
+            path,
+            &fixture("jira", "jira.issue_created"),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(status, 401, "{unsigned}");
+    assert!(unsigned["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing X-Hub-Signature"));
+    for (name, delivery) in [
+        ("jira.issue_updated.assigned", "6a1c2b3d-0002"),
+        ("comment_created", "6a1c2b3d-0003"),
+        ("jira.issue_updated.resolved", "6a1c2b3d-0005"),
+    ] {
+        let (status, answer) = post(name, secret, delivery).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    // The same comment announced as an issue update is the comment already stored.
+    let (status, announced) = post("jira.issue_updated.commented", secret, "6a1c2b3d-0004").await;
+    assert_eq!(status, 202, "{announced}");
+    assert_eq!(announced["duplicate"], true, "{announced}");
+    for (name, delivery) in [
+        ("jira.issue_updated.rank", "6a1c2b3d-0006"),
+        ("sprint_started", "6a1c2b3d-0007"),
+    ] {
+        let (status, answer) = post(name, secret, delivery).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["status"], "ignored", "{name}: {answer}");
+    }
+
+    wait_for(
+        "RAE to store the four memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 4 },
+    )
+    .await;
+    let created = stored_starting(
+        &rae,
+        "Ana Lima created OPS-7 (Bug, Highest) in Operations: Checkout fails for EU cards",
+    )
+    .unwrap();
+    let moved = stored_starting(
+        &rae,
+        "Ana Lima moved OPS-7 from To Do to In Progress and assigned it to Bo Chen: Checkout fails for EU cards",
+    )
+    .unwrap();
+    let comment = stored_starting(
+        &rae,
+        "Bo Chen commented on OPS-7: Checkout fails for EU cards\n\nFound it",
+    )
+    .unwrap();
+    let resolved = stored_starting(
+        &rae,
+        "Bo Chen moved OPS-7 from In Progress to Done after 2d 3h: Checkout fails for EU cards",
+    )
+    .unwrap();
+    assert!(
+        created["importance"].as_f64() > moved["importance"].as_f64(),
+        "{created} vs {moved}"
+    );
+    for memory in [&created, &moved, &comment, &resolved] {
+        assert_eq!(memory["session_id"], "jira:OPS-7", "{memory}");
+    }
+    assert_eq!(
+        resolved["metadata"]["attributes"]["duration_secs"], 184_732,
+        "{resolved}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}

@@ -458,7 +458,24 @@ mod tests {
             "Ana Lima moved ENG-123 to Done after 2d 3h: Checkout fails for EU cards",
             &["linear", "issue", "priority-urgent", "bug"],
         );
-        assert!(done > updated, "{done} <= {updated} {why:?}");
+        let bug = &["jira", "issue", "bug", "priority-highest"];
+        let (created, _) = importance(
+            "jira_issue_created",
+            "Ana Lima created OPS-7 (Bug, Highest) in Operations: Checkout fails for EU cards",
+            bug,
+        );
+        let (moved, why) = importance(
+            "jira_issue_updated",
+            "Ana Lima moved OPS-7 from To Do to In Progress and assigned it to Bo Chen: Checkout fails for EU cards",
+            bug,
+        );
+        assert!(created > moved, "{created} <= {moved} {why:?}");
+        let (resolved, why) = importance(
+            "jira_issue_resolved",
+            "Bo Chen moved OPS-7 from In Progress to Done after 2d 3h: Checkout fails for EU cards",
+            bug,
+        );
+        assert!(resolved > moved, "{resolved} <= {moved} {why:?}");
     }
 
     #[test]

@@ -233,6 +233,13 @@ impl Default for EnrichConfig {
                 rule("webhook", Some("linear_issue_updated"), 0.4),
                 rule("webhook", Some("linear_issue_removed"), 0.35),
                 rule("webhook", Some("linear_comment_updated"), 0.35),
+                // Jira: likewise, a new issue above a routine update, a resolution between.
+                rule("webhook", Some("jira_issue_created"), 0.6),
+                rule("webhook", Some("jira_issue_resolved"), 0.5),
+                rule("webhook", Some("jira_comment_created"), 0.45),
+                rule("webhook", Some("jira_issue_updated"), 0.4),
+                rule("webhook", Some("jira_issue_deleted"), 0.35),
+                rule("webhook", Some("jira_comment_updated"), 0.35),
             ],
             hashtags: true,
             rules: default_rules(),

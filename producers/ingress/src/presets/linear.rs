@@ -113,7 +113,8 @@ struct Envelope<'v> {
     action: &'v str,
     /// `Issue.update`.
     event_type: String,
-    who: &'v str,
+    /// Who did it (`actor.name`), or `Someone`.
+    who: String,
     actor: Option<&'v str>,
     url: Option<&'v str>,
     occurred_at: Option<OffsetDateTime>,
@@ -152,7 +153,7 @@ pub fn normalize(payload: &Value) -> Result<Normalized, InvalidField> {
         from: payload.get("updatedFrom").and_then(Value::as_object),
         action,
         event_type: format!("{entity}.{action}"),
-        who: actor.unwrap_or("Someone"),
+        who: actor.map_or_else(|| "Someone".to_owned(), name_of),
         actor,
         url: text(payload, "/url").or_else(|| text(data, "/url")),
         occurred_at: payload.get("createdAt").and_then(time_of),
@@ -312,9 +313,9 @@ fn comment(e: &Envelope<'_>) -> Result<Normalized, InvalidField> {
         ));
     }
     let who = if e.actor.is_some() {
-        e.who.to_owned()
+        e.who.clone()
     } else {
-        text(data, "/user/name").map_or_else(|| e.who.to_owned(), name_of)
+        text(data, "/user/name").map_or_else(|| e.who.clone(), name_of)
     };
     let issue_id = text(data, "/issueId")
         .or_else(|| text(data, "/issue/id"))
@@ -487,9 +488,9 @@ fn project_update(e: &Envelope<'_>) -> Result<Normalized, InvalidField> {
     let project = text(data, "/project/name").map_or_else(|| "(no name)".to_owned(), title_of);
     let health = text(data, "/health").map(health_of);
     let who = if e.actor.is_some() {
-        e.who.to_owned()
+        e.who.clone()
     } else {
-        text(data, "/user/name").map_or_else(|| e.who.to_owned(), name_of)
+        text(data, "/user/name").map_or_else(|| e.who.clone(), name_of)
     };
     let mut content = format!("{who} posted an update on project {project}");
     if let Some(health) = &health {
