@@ -678,3 +678,260 @@ async fn sentry_issues_and_alerts_are_stored_once_each_and_a_new_issue_ranks_abo
     assert_eq!(ids.len(), 7, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
 }
+
+const LINEAR: &str = r#"
+  - id: linear
+    kind: linear
+    config: { secrets: ["lin_wh_signing_secret_01"] }
+"#;
+
+/// A Linear sample payload as sent at `sent_ms` (Linear signs its `webhookTimestamp`).
+fn linear_body(name: &str, sent_ms: i128) -> String {
+    let mut payload: Value = serde_json::from_str(&fixture("linear", name)).unwrap();
+    payload["webhookTimestamp"] = json!(sent_ms);
+    payload.to_string()
+}
+
+#[tokio::test]
+async fn linear_issues_are_verified_with_their_timestamp_and_stored_once_each() {
+    use rae_ingress::presets::linear::{sign, DELIVERY_HEADER, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, LINEAR)).await;
+    let path = "/api/v1/integrations/linear/webhook";
+    let now_ms = || time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let post = |body: String, secret: &'static str, delivery: &'static str| {
+        let signature = sign(secret, body.as_bytes());
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json; charset=utf-8"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                        (DELIVERY_HEADER, delivery),
+                        ("linear-event", "Issue"),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "lin_wh_signing_secret_01";
+    let (status, first) = post(linear_body("Issue.create", now_ms()), secret, "d-1").await;
+    assert_eq!(status, 202, "{first}");
+    // Linear retries with a fresh webhookTimestamp (and signature): the issue is stored once.
+    let (status, again) = post(linear_body("Issue.create", now_ms() + 1), secret, "d-2").await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post(
+        linear_body("Issue.update.assigned", now_ms()),
+        "not-the-linear-secret",
+        "d-3",
+    )
+    .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("Linear-Signature"));
+    // A captured delivery replayed ten minutes later: signed, but stale.
+    let (status, stale) = post(
+        linear_body("Issue.update.assigned", now_ms() - 600_000),
+        secret,
+        "d-4",
+    )
+    .await;
+    assert_eq!(status, 401, "{stale}");
+    assert!(stale["message"]
+        .as_str()
+        .unwrap()
+        .contains("webhookTimestamp"));
+    for (name, delivery) in [
+        ("Issue.update.assigned", "d-5"),
+        ("Comment.create", "d-6"),
+        ("Issue.update.completed", "d-7"),
+    ] {
+        let (status, answer) = post(linear_body(name, now_ms()), secret, delivery).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    for (name, delivery) in [
+        ("Reaction.create", "d-8"),
+        ("Issue.update.sort_order", "d-9"),
+    ] {
+        let (status, answer) = post(linear_body(name, now_ms()), secret, delivery).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["status"], "ignored", "{name}: {answer}");
+    }
+
+    wait_for(
+        "RAE to store the four memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 4 },
+    )
+    .await;
+    let created = stored_starting(
+        &rae,
+        "Ana Lima created ENG-123 in Engineering: Checkout fails for EU cards (priority Urgent)",
+    )
+    .unwrap();
+    let assigned = stored_starting(
+        &rae,
+        "Ana Lima moved ENG-123 to In Progress and assigned it to Bo Chen: Checkout fails for EU cards",
+    )
+    .unwrap();
+    let comment = stored_starting(&rae, "Bo Chen commented on ENG-123").unwrap();
+    let done = stored_starting(
+        &rae,
+        "Ana Lima moved ENG-123 to Done after 2d 3h: Checkout fails for EU cards",
+    )
+    .unwrap();
+    assert!(
+        created["importance"].as_f64() > assigned["importance"].as_f64(),
+        "{created} vs {assigned}"
+    );
+    for memory in [&created, &assigned, &comment, &done] {
+        assert_eq!(
+            memory["session_id"], "linear:539068e2-ae88-4d09-bd75-22eb4a59612f",
+            "{memory}"
+        );
+    }
+    assert_eq!(
+        done["metadata"]["attributes"]["duration_secs"], 184_732,
+        "{done}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}
+
+/// Jira Cloud's preset (not the mapping on `jira` above, the cookbook's).
+const JIRA_CLOUD: &str = r#"
+  - id: jira-cloud
+    kind: jira
+    config: { secrets: ["jira-cloud-secret-01"] }
+"#;
+
+#[tokio::test]
+async fn jira_issues_and_comments_are_stored_once_each_and_a_new_bug_ranks_above_its_updates() {
+    use rae_ingress::presets::jira::{sign, DELIVERY_HEADER, SIGNATURE_HEADER};
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, JIRA_CLOUD)).await;
+    let path = "/api/v1/integrations/jira-cloud/webhook";
+    let post = |name: &'static str, secret: &'static str, delivery: &'static str| {
+        let body = fixture("jira", name);
+        let signature = sign(secret, body.as_bytes());
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json; charset=UTF-8"),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                        (DELIVERY_HEADER, delivery),
+                        ("x-atlassian-webhook-flow", "Primary"),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let secret = "jira-cloud-secret-01";
+    let (status, first) = post("jira.issue_created", secret, "6a1c2b3d-0001").await;
+    assert_eq!(status, 202, "{first}");
+    // Jira retries a delivery under the same identifier: stored once.
+    let (status, again) = post("jira.issue_created", secret, "6a1c2b3d-0001").await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, refused) = post("jira.issue_updated.assigned", "not-the-jira-secret", "x").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("X-Hub-Signature"));
+    // A webhook saved without a secret sends no signature.
+    let (status, unsigned, _) = pipeline
+        .post(
+            path,
+            &fixture("jira", "jira.issue_created"),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(status, 401, "{unsigned}");
+    assert!(unsigned["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing X-Hub-Signature"));
+    for (name, delivery) in [
+        ("jira.issue_updated.assigned", "6a1c2b3d-0002"),
+        ("comment_created", "6a1c2b3d-0003"),
+        ("jira.issue_updated.resolved", "6a1c2b3d-0005"),
+    ] {
+        let (status, answer) = post(name, secret, delivery).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    // The same comment announced as an issue update is the comment already stored.
+    let (status, announced) = post("jira.issue_updated.commented", secret, "6a1c2b3d-0004").await;
+    assert_eq!(status, 202, "{announced}");
+    assert_eq!(announced["duplicate"], true, "{announced}");
+    for (name, delivery) in [
+        ("jira.issue_updated.rank", "6a1c2b3d-0006"),
+        ("sprint_started", "6a1c2b3d-0007"),
+    ] {
+        let (status, answer) = post(name, secret, delivery).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+        assert_eq!(answer["status"], "ignored", "{name}: {answer}");
+    }
+
+    wait_for(
+        "RAE to store the four memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 4 },
+    )
+    .await;
+    let created = stored_starting(
+        &rae,
+        "Ana Lima created OPS-7 (Bug, Highest) in Operations: Checkout fails for EU cards",
+    )
+    .unwrap();
+    let moved = stored_starting(
+        &rae,
+        "Ana Lima moved OPS-7 from To Do to In Progress and assigned it to Bo Chen: Checkout fails for EU cards",
+    )
+    .unwrap();
+    let comment = stored_starting(
+        &rae,
+        "Bo Chen commented on OPS-7: Checkout fails for EU cards\n\nFound it",
+    )
+    .unwrap();
+    let resolved = stored_starting(
+        &rae,
+        "Bo Chen moved OPS-7 from In Progress to Done after 2d 3h: Checkout fails for EU cards",
+    )
+    .unwrap();
+    assert!(
+        created["importance"].as_f64() > moved["importance"].as_f64(),
+        "{created} vs {moved}"
+    );
+    for memory in [&created, &moved, &comment, &resolved] {
+        assert_eq!(memory["session_id"], "jira:OPS-7", "{memory}");
+    }
+    assert_eq!(
+        resolved["metadata"]["attributes"]["duration_secs"], 184_732,
+        "{resolved}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}

@@ -474,6 +474,57 @@ mod tests {
         assert!(warning > over, "{warning} <= {over}");
     }
 
+    /// Issue trackers' memories (their content as the presets write it): a new urgent issue
+    /// ranks above a routine update of it, and above a comment on it.
+    #[test]
+    fn a_new_urgent_issue_ranks_above_its_routine_updates() {
+        let importance = |kind: &str, content: &str, tags: &[&str]| {
+            let event = enriched("webhook", kind, content, tags);
+            (event.importance.unwrap_or_default(), event.enrichment)
+        };
+        let (created, _) = importance(
+            "linear_issue_created",
+            "Ana Lima created ENG-123 in Engineering: Checkout fails for EU cards (priority Urgent)",
+            &["linear", "issue", "priority-urgent", "bug"],
+        );
+        let moved = "Ana Lima moved ENG-123 to In Progress and assigned it to Bo Chen: Checkout fails for EU cards";
+        let (updated, why) = importance(
+            "linear_issue_updated",
+            moved,
+            &["linear", "issue", "priority-urgent", "bug"],
+        );
+        assert!(created > updated, "{created} <= {updated} {why:?}");
+        let (comment, why) = importance(
+            "linear_comment_created",
+            "Bo Chen commented on ENG-123: Checkout fails for EU cards\n\nLooking into it.",
+            &["linear", "comment"],
+        );
+        assert!(created > comment, "{created} <= {comment} {why:?}");
+        let (done, why) = importance(
+            "linear_issue_completed",
+            "Ana Lima moved ENG-123 to Done after 2d 3h: Checkout fails for EU cards",
+            &["linear", "issue", "priority-urgent", "bug"],
+        );
+        let bug = &["jira", "issue", "bug", "priority-highest"];
+        let (created, _) = importance(
+            "jira_issue_created",
+            "Ana Lima created OPS-7 (Bug, Highest) in Operations: Checkout fails for EU cards",
+            bug,
+        );
+        let (moved, why) = importance(
+            "jira_issue_updated",
+            "Ana Lima moved OPS-7 from To Do to In Progress and assigned it to Bo Chen: Checkout fails for EU cards",
+            bug,
+        );
+        assert!(created > moved, "{created} <= {moved} {why:?}");
+        let (resolved, why) = importance(
+            "jira_issue_resolved",
+            "Bo Chen moved OPS-7 from In Progress to Done after 2d 3h: Checkout fails for EU cards",
+            bug,
+        );
+        assert!(resolved > moved, "{resolved} <= {moved} {why:?}");
+    }
+
     #[test]
     fn a_source_tag_never_triggers_a_signal_rule() {
         // Every item of the memories API is tagged with its source `api`; only the git
