@@ -175,8 +175,10 @@ pub async fn pull_loop<G, H, F>(
                     received += 1;
                     let permit = permits.pop();
                     let handle = handle.clone();
+                    // The handler's future is large (a RAE call, KV reads and writes):
+                    // boxed, the task moves a pointer instead of copying it on each move.
                     tracker.spawn(async move {
-                        handle(message).await;
+                        Box::pin(handle(message)).await;
                         drop(permit);
                     });
                 }
