@@ -39,6 +39,8 @@
 //! `deployment`), its tests on the docs' sample payloads in `tests/fixtures/gitlab/`.
 
 use axum::http::HeaderMap;
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -84,6 +86,8 @@ pub const TEXT_CHARS: usize = 2_000;
 const LINE_CHARS: usize = 300;
 /// Characters kept of a name (a person, a job, an environment, a label).
 const NAME_CHARS: usize = 100;
+/// Longest user name GitLab allows.
+const MAX_NAME: usize = 255;
 /// Labels kept as tags and listed.
 const MAX_LABELS: usize = 10;
 /// Longest tag kept (the default tag limit).
@@ -94,6 +98,12 @@ const LISTED_JOBS: usize = 10;
 const MAX_JOBS: usize = 1_000;
 /// Changed fields of an update named in its memory.
 const MAX_CHANGES: usize = 8;
+/// Longest link kept (a longer one is dropped).
+const MAX_URL: usize = 2_048;
+/// Longest project path kept whole (GitLab's are far shorter).
+const PATH_CHARS: usize = 500;
+/// Longest commit id kept (a SHA-256 one is 64 hex digits).
+const SHA_CHARS: usize = 64;
 
 /// Checks a GitLab delivery: its signature when the integration has a signing token, else its
 /// `X-Gitlab-Token`.
@@ -194,7 +204,7 @@ pub fn normalize(payload: &Value) -> Result<Normalized, InvalidField> {
 /// The project a payload is about.
 struct Project<'v> {
     /// `group/project`.
-    path: Option<&'v str>,
+    path: Option<Cow<'v, str>>,
     /// The project's id (stable across renames), else its path: the start of every key.
     key: String,
     web_url: Option<&'v str>,
@@ -203,39 +213,44 @@ struct Project<'v> {
 
 impl<'v> Project<'v> {
     fn of(payload: &'v Value) -> Self {
-        let path = text(payload, "/project/path_with_namespace");
+        let path = text(payload, "/project/path_with_namespace").map(|p| clip_chars(p, PATH_CHARS));
         let id = payload
             .pointer("/project/id")
             .or_else(|| payload.get("project_id"))
             .and_then(Value::as_u64);
-        let key = match (id, path) {
+        let key = match (id, &path) {
             (Some(id), _) => format!("project {id}"),
-            (None, Some(path)) => format!("project {}", clip_chars(path, LINE_CHARS)),
+            (None, Some(path)) => format!("project {path}"),
             (None, None) => "project unknown".to_owned(),
         };
         Project {
             path,
             key,
-            web_url: text(payload, "/project/web_url"),
+            web_url: link(payload, "/project/web_url"),
             default_branch: text(payload, "/project/default_branch"),
         }
     }
 
+    /// `group/project`.
+    fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
     /// ` in group/project`, or nothing.
     fn place(&self) -> String {
-        self.path
+        self.path()
             .map(|p| format!(" in {}", clip_chars(p, LINE_CHARS)))
             .unwrap_or_default()
     }
 
     /// `gitlab:group/project<reference>` (`!7`, `#12`): one conversation per MR or issue.
     fn session(&self, reference: &str) -> Option<String> {
-        self.path.map(|p| format!("gitlab:{p}{reference}"))
+        self.path().map(|p| format!("gitlab:{p}{reference}"))
     }
 
     /// The project path as a tag, when it fits one.
     fn tag(&self) -> Option<String> {
-        self.path
+        self.path()
             .filter(|p| p.chars().count() <= TAG_CHARS)
             .map(str::to_owned)
     }
@@ -246,16 +261,34 @@ impl<'v> Project<'v> {
     }
 }
 
+/// The link at `pointer`, when it is one of a sane length.
+fn link<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
+    text(value, pointer).filter(|url| url.len() <= MAX_URL)
+}
+
+/// The commit id at `pointer`, or `""` (also for something too long to be one).
+fn sha_at<'v>(value: &'v Value, pointer: &str) -> &'v str {
+    text(value, pointer)
+        .filter(|sha| sha.len() <= SHA_CHARS)
+        .unwrap_or("")
+}
+
 fn ignored(reason: impl Into<String>) -> Normalized {
     Normalized::Ignored(reason.into())
 }
 
-/// The acting user's name (`user.name`, else the username; `user_name` in push payloads).
+/// The acting user's name (`user.name`, else the username; `user_name` in push payloads), when
+/// it is one GitLab allows (at most 255 characters).
 fn actor(payload: &Value) -> Option<&str> {
-    text(payload, "/user/name")
-        .or_else(|| text(payload, "/user/username"))
-        .or_else(|| text(payload, "/user_name"))
-        .or_else(|| text(payload, "/user_username"))
+    [
+        "/user/name",
+        "/user/username",
+        "/user_name",
+        "/user_username",
+    ]
+    .iter()
+    .filter_map(|pointer| text(payload, pointer))
+    .find(|name| name.chars().count() <= MAX_NAME)
 }
 
 fn who(actor: Option<&str>) -> String {
@@ -601,6 +634,44 @@ mod tests {
             "{only_signed}"
         );
         assert!(check(&both, &[TOKEN], now).is_ok());
+    }
+
+    /// Whatever a forged payload carries, a memory stays within the event limits.
+    #[test]
+    fn oversized_fields_are_cut_or_dropped() {
+        let limits = rae_core::event::Limits::default();
+        let long = "a".repeat(20_000);
+        for name in [
+            "push",
+            "merge_request.open",
+            "note.merge_request",
+            "pipeline.failed",
+        ] {
+            let mut p = fixture("gitlab", name);
+            p["project"]["path_with_namespace"] = json!(format!("group/{long}"));
+            p["project"]["web_url"] = json!(format!("https://gitlab.example.com/{long}"));
+            p["after"] = json!(long);
+            p["object_attributes"]["url"] = json!(format!("https://gitlab.example.com/{long}"));
+            p["object_attributes"]["title"] = json!(long);
+            p["object_attributes"]["note"] = json!(long);
+            p["user"]["name"] = json!(long);
+            let m = memory_of(&p);
+            assert!(m.content.len() < limits.max_content_bytes / 4, "{name}");
+            let attributes = serde_json::to_vec(&m.attributes).unwrap().len();
+            assert!(
+                attributes < limits.max_attributes_bytes / 2,
+                "{name}: {attributes}"
+            );
+            assert!(m.url.as_deref().map_or(0, str::len) <= MAX_URL, "{name}");
+            assert!(m.tags.len() < limits.max_tags, "{name}");
+            assert!(m.actor.as_deref().map_or(0, str::len) <= MAX_NAME, "{name}");
+            assert!(
+                m.tags
+                    .iter()
+                    .all(|t| t.chars().count() <= limits.max_tag_chars),
+                "{name}"
+            );
+        }
     }
 
     #[test]

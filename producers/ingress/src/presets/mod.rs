@@ -1,5 +1,5 @@
 //! Provider presets: `POST /api/v1/integrations/{id}/webhook` for integrations of kind
-//! `standard_webhooks`, `pagerduty`, `alertmanager`, `grafana` and `stripe` (GitHub's integrations answer
+//! `standard_webhooks`, `pagerduty`, `alertmanager`, `grafana`, `stripe` and `gitlab` (GitHub's integrations answer
 //! the same route).
 //!
 //! A preset is one module: its documented signature or auth check (`verify`, over the raw

@@ -3,8 +3,8 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    actor, changes_of, ignored, iid_of, labels, object_attributes, push_labels, push_text, put,
-    time_at, title_of, who, Project, NAME_CHARS,
+    actor, changes_of, ignored, iid_of, labels, link, object_attributes, push_labels, push_text,
+    put, time_at, title_of, who, Project, NAME_CHARS,
 };
 use crate::presets::{text, Memory, Normalized};
 use rae_core::event::{InvalidField, HUMAN_LABEL, SESSION_ID};
@@ -43,16 +43,21 @@ pub(super) fn issue(
     let place = project.place();
     let labels = labels(payload.get("labels").or_else(|| item.get("labels")));
     let updated_at = time_at(item, "/updated_at");
+    // The item's global id (a group's epic has no project to scope its iid), else its iid.
+    let ident = item
+        .get("id")
+        .and_then(Value::as_u64)
+        .map_or_else(|| format!("iid {iid}"), |id| id.to_string());
     let at = |what: &str| {
         updated_at
-            .map(|t| project.key(format_args!("{kind} {iid} {what} {}", t.unix_timestamp())))
+            .map(|t| project.key(format_args!("{kind} {ident} {what} {}", t.unix_timestamp())))
             .unwrap_or_default()
     };
     let (what, mut content, key, occurred_at) = match action {
         "open" => (
             "opened",
             format!("{who} opened {noun} {reference}{place}: {title}"),
-            project.key(format_args!("{kind} {iid} open")),
+            project.key(format_args!("{kind} {ident} open")),
             time_at(item, "/created_at").or(updated_at),
         ),
         "close" => (
@@ -121,10 +126,10 @@ pub(super) fn issue(
         HUMAN_LABEL.into(),
         json!(format!(
             "{}{reference}: {title}",
-            project.path.unwrap_or_default()
+            project.path().unwrap_or_default()
         )),
     );
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     attributes.insert("iid".into(), json!(iid));
     put(&mut attributes, "type", Some(item_type));
     put(&mut attributes, "action", Some(action));
@@ -149,7 +154,7 @@ pub(super) fn issue(
         content,
         tags,
         actor: actor.map(str::to_owned),
-        url: text(item, "/url").map(str::to_owned),
+        url: link(item, "/url").map(str::to_owned),
         occurred_at,
         attributes,
     }]))
@@ -180,7 +185,7 @@ mod tests {
             Some("http://example.com/diaspora/issues/23")
         );
         assert_eq!(opened.tags, ["issue", "gitlabhq/gitlab-test", "API"]);
-        assert_eq!(opened.key, "project 1 issue 23 open");
+        assert_eq!(opened.key, "project 1 issue 301 open");
 
         let mut p = fixture("gitlab", "issue.open");
         p["object_attributes"]["action"] = json!("close");

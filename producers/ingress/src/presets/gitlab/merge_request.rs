@@ -3,8 +3,8 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    actor, changes_of, ignored, iid_of, labels, object_attributes, push_labels, push_text, put,
-    time_at, title_of, who, Project, LINE_CHARS, NAME_CHARS,
+    actor, changes_of, ignored, iid_of, labels, link, object_attributes, push_labels, push_text,
+    put, time_at, title_of, who, Project, LINE_CHARS, NAME_CHARS,
 };
 use crate::presets::{text, Memory, Normalized};
 use rae_core::event::{InvalidField, HUMAN_LABEL, SESSION_ID};
@@ -109,10 +109,11 @@ pub(super) fn merge_request(
         "unapproved" => (
             "merge_request_unapproved",
             match text(mr, "/system_action") {
-                Some(reason) if reason.contains("reset_on_push") => format!(
-                    "{reference}{place} is no longer approved (approvals reset by new commits): {title}"
-                ),
-                _ => format!("{reference}{place} is no longer approved: {title}"),
+                // Not "no longer approved": the enricher would read a decision in "approved".
+                Some(reason) if reason.contains("reset_on_push") => {
+                    format!("{reference}{place} lost its approvals to new commits: {title}")
+                }
+                _ => format!("{reference}{place} lost its approval: {title}"),
             },
             String::new(),
             None,
@@ -165,11 +166,11 @@ pub(super) fn merge_request(
             HUMAN_LABEL.into(),
             json!(format!(
                 "{}{reference}: {title}",
-                project.path.unwrap_or_default()
+                project.path().unwrap_or_default()
             )),
         );
     }
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     attributes.insert("iid".into(), json!(iid));
     put(&mut attributes, "action", Some(action));
     put(&mut attributes, "state", text(mr, "/state"));
@@ -192,7 +193,7 @@ pub(super) fn merge_request(
         content,
         tags,
         actor: actor.map(str::to_owned),
-        url: text(mr, "/url").map(str::to_owned),
+        url: link(mr, "/url").map(str::to_owned),
         occurred_at,
         attributes,
     }]))
@@ -303,7 +304,9 @@ mod tests {
         let reset = memory_of(&p);
         assert_eq!(reset.kind, "merge_request_unapproved");
         assert!(
-            reset.content.contains("approvals reset by new commits"),
+            reset
+                .content
+                .starts_with("!1 in gitlabhq/gitlab-test lost its approvals to new commits: "),
             "{}",
             reset.content
         );

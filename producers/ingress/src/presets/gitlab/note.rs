@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    actor, ignored, iid_of, object_attributes, one_line, push_text, put, short_sha, time_at,
+    actor, ignored, iid_of, link, object_attributes, one_line, push_text, put, short_sha, time_at,
     title_of, who, Project, NAME_CHARS,
 };
 use crate::presets::{text, Memory, Normalized};
@@ -43,7 +43,7 @@ pub(super) fn note(payload: &Value, project: &Project<'_>) -> Result<Normalized,
                 project.session(&reference),
                 Some(format!(
                     "{}{reference}: {title}",
-                    project.path.unwrap_or_default()
+                    project.path().unwrap_or_default()
                 )),
             )
         }
@@ -58,7 +58,7 @@ pub(super) fn note(payload: &Value, project: &Project<'_>) -> Result<Normalized,
                 project.session(&reference),
                 Some(format!(
                     "{}{reference}: {title}",
-                    project.path.unwrap_or_default()
+                    project.path().unwrap_or_default()
                 )),
             )
         }
@@ -117,7 +117,7 @@ pub(super) fn note(payload: &Value, project: &Project<'_>) -> Result<Normalized,
         }
     );
     push_text(&mut content, text(note, "/note"));
-    let url = text(note, "/url");
+    let url = link(note, "/url");
     let mut attributes = Map::new();
     if let Some(session) = session {
         attributes.insert(SESSION_ID.into(), json!(session));
@@ -125,7 +125,7 @@ pub(super) fn note(payload: &Value, project: &Project<'_>) -> Result<Normalized,
     if let Some(label) = label {
         attributes.insert(HUMAN_LABEL.into(), json!(label));
     }
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     attributes.insert("note_id".into(), json!(id));
     put(&mut attributes, "noteable_type", Some(noteable));
     put(&mut attributes, "action", Some(action));

@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use super::{
-    actor, ignored, object_attributes, one_line, put, short_sha, time_at, title_of, Project,
+    actor, ignored, link, object_attributes, one_line, put, short_sha, time_at, title_of, Project,
     LINE_CHARS, LISTED_JOBS, MAX_JOBS, NAME_CHARS,
 };
 use crate::presets::{human_duration, text, Memory, Normalized};
@@ -117,7 +117,7 @@ pub(super) fn pipeline(payload: &Value, project: &Project<'_>) -> Result<Normali
         (Some(sha), None) => content.push_str(&format!("\nCommit {}.", short_sha(sha))),
         _ => {}
     }
-    let url = text(run, "/url")
+    let url = link(run, "/url")
         .map(str::to_owned)
         .or_else(|| project.web_url.map(|web| format!("{web}/-/pipelines/{id}")));
 
@@ -125,7 +125,7 @@ pub(super) fn pipeline(payload: &Value, project: &Project<'_>) -> Result<Normali
     if let Some(session) = mr_iid.and_then(|iid| project.session(&format!("!{iid}"))) {
         attributes.insert(SESSION_ID.into(), json!(session));
     }
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     attributes.insert("pipeline_id".into(), json!(id));
     put(&mut attributes, "status", Some(status));
     put(

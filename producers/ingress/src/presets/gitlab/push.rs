@@ -3,8 +3,8 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    actor, ignored, one_line, put, short_sha, time_at, who, Project, LINE_CHARS, LISTED_COMMITS,
-    NAME_CHARS,
+    actor, ignored, one_line, put, sha_at, short_sha, time_at, who, Project, LINE_CHARS,
+    LISTED_COMMITS, NAME_CHARS,
 };
 use crate::presets::{text, Memory, Normalized};
 use rae_core::event::InvalidField;
@@ -15,8 +15,8 @@ pub(super) fn push(payload: &Value, project: &Project<'_>) -> Result<Normalized,
     let git_ref = text(payload, "/ref").ok_or_else(|| InvalidField::new("ref", "missing"))?;
     let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
     let branch = clip_chars(branch, LINE_CHARS);
-    let before = text(payload, "/before").unwrap_or("");
-    let after = text(payload, "/after").unwrap_or("");
+    let before = sha_at(payload, "/before");
+    let after = sha_at(payload, "/after");
     if is_zero_sha(after) {
         return Ok(ignored(format!(
             "GitLab push deleting branch {branch} is not stored"
@@ -75,7 +75,7 @@ pub(super) fn push(payload: &Value, project: &Project<'_>) -> Result<Normalized,
         }
     });
     let mut attributes = Map::new();
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     put(&mut attributes, "ref", Some(git_ref));
     put(&mut attributes, "branch", Some(branch.as_ref()));
     put(&mut attributes, "before", Some(before));
@@ -110,8 +110,8 @@ pub(super) fn tag_push(payload: &Value, project: &Project<'_>) -> Result<Normali
         git_ref.strip_prefix("refs/tags/").unwrap_or(git_ref),
         LINE_CHARS,
     );
-    let before = text(payload, "/before").unwrap_or("");
-    let after = text(payload, "/after").unwrap_or("");
+    let before = sha_at(payload, "/before");
+    let after = sha_at(payload, "/after");
     let actor = actor(payload);
     let deleted = is_zero_sha(after);
     let mut content = if deleted {
@@ -131,7 +131,7 @@ pub(super) fn tag_push(payload: &Value, project: &Project<'_>) -> Result<Normali
         _ => None,
     };
     let mut attributes = Map::new();
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     put(&mut attributes, "ref", Some(git_ref));
     put(&mut attributes, "tag", Some(tag.as_ref()));
     put(&mut attributes, "after", Some(after));

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    actor, ignored, one_line, push_text, put, short_sha, time_at, who, Project, LINE_CHARS,
+    actor, ignored, link, one_line, push_text, put, short_sha, time_at, who, Project, LINE_CHARS,
     NAME_CHARS, TAG_CHARS,
 };
 use crate::presets::{text, Memory, Normalized};
@@ -44,7 +44,7 @@ pub(super) fn release(payload: &Value, project: &Project<'_>) -> Result<Normaliz
         .and_then(Value::as_u64)
         .map_or_else(|| format!("tag {tag}"), |id| id.to_string());
     let mut attributes = Map::new();
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     put(&mut attributes, "tag", Some(tag.as_ref()));
     put(&mut attributes, "name", name);
     put(&mut attributes, "action", Some(action));
@@ -64,7 +64,7 @@ pub(super) fn release(payload: &Value, project: &Project<'_>) -> Result<Normaliz
         content,
         tags,
         actor: actor.map(str::to_owned),
-        url: text(payload, "/url").map(str::to_owned),
+        url: link(payload, "/url").map(str::to_owned),
         occurred_at: match action {
             "create" => time_at(payload, "/created_at"),
             _ => None,
@@ -121,7 +121,7 @@ pub(super) fn deployment(
         ));
     }
     let mut attributes = Map::new();
-    put(&mut attributes, "project", project.path);
+    put(&mut attributes, "project", project.path());
     attributes.insert("deployment_id".into(), json!(id));
     put(&mut attributes, "status", Some(status));
     put(
@@ -154,8 +154,8 @@ pub(super) fn deployment(
         content,
         tags,
         actor: actor.map(str::to_owned),
-        url: text(payload, "/deployable_url")
-            .or_else(|| text(payload, "/commit_url"))
+        url: link(payload, "/deployable_url")
+            .or_else(|| link(payload, "/commit_url"))
             .map(str::to_owned),
         occurred_at: time_at(payload, "/status_changed_at"),
         attributes,
