@@ -935,3 +935,162 @@ async fn jira_issues_and_comments_are_stored_once_each_and_a_new_bug_ranks_above
     assert_eq!(ids.len(), 4, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
 }
+
+const GITLAB: &str = r#"
+  - id: gitlab
+    kind: gitlab
+    config: { secrets: ["gitlab-secret-token-01"] }
+  - id: gitlab-signed
+    kind: gitlab
+    config: { secrets: ["whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="] }
+"#;
+
+#[tokio::test]
+async fn gitlab_deliveries_are_stored_once_and_a_broken_default_branch_ranks_above_a_merge() {
+    use rae_ingress::presets::gitlab::{IDEMPOTENCY_HEADER, TOKEN_HEADER};
+    use rae_ingress::presets::standard_webhooks::sign;
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, GITLAB)).await;
+    let path = "/api/v1/integrations/gitlab/webhook";
+    let post = |name: &'static str, token: &'static str, delivery: &'static str| {
+        let body = fixture("gitlab", name);
+        let pipeline = &pipeline;
+        async move {
+            let (status, answer, _) = pipeline
+                .post(
+                    path,
+                    &body,
+                    &[
+                        ("content-type", "application/json"),
+                        (TOKEN_HEADER, token),
+                        (IDEMPOTENCY_HEADER, delivery),
+                    ],
+                )
+                .await;
+            (status, answer)
+        }
+    };
+    let token = "gitlab-secret-token-01";
+    let (status, opened) = post("merge_request.open", token, "idem-open-1").await;
+    assert_eq!(status, 202, "{opened}");
+    // A resend of the delivery keeps its Idempotency-Key: stored once.
+    let (status, resent) = post("merge_request.open", token, "idem-open-1").await;
+    assert_eq!(status, 202, "{resent}");
+    assert_eq!(resent["duplicate"], true, "{resent}");
+    assert_eq!(resent["id"], opened["id"]);
+    // The same opening from a group webhook too (another delivery): still stored once.
+    let (_, from_group) = post("merge_request.open", token, "idem-open-group").await;
+    assert_eq!(from_group["duplicate"], true, "{from_group}");
+    let (status, refused) = post("merge_request.merge", "not-the-gitlab-token", "idem-x").await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "unauthorized");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-Gitlab-Token"),
+        "{refused}"
+    );
+    for (name, delivery) in [
+        ("merge_request.merge", "idem-merge-1"),
+        ("note.merge_request", "idem-note-1"),
+        ("pipeline.failed", "idem-pipeline-1"),
+    ] {
+        let (status, answer) = post(name, token, delivery).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    let (status, wiki) = post("wiki_page", token, "idem-wiki-1").await;
+    assert_eq!(status, 200, "{wiki}");
+    assert_eq!(wiki["status"], "ignored");
+    let (status, running) = post("deployment.running", token, "idem-deploy-1").await;
+    assert_eq!(status, 200, "{running}");
+    assert_eq!(running["status"], "ignored");
+
+    // A webhook with a signing token: the signature is checked, the token alone refused.
+    let signed_path = "/api/v1/integrations/gitlab-signed/webhook";
+    let body = fixture("gitlab", "release.create");
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let signature = sign(
+        "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=",
+        "idem-release-1",
+        &ts,
+        body.as_bytes(),
+    );
+    let signed = [
+        ("content-type", "application/json"),
+        ("webhook-id", "idem-release-1"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", signature.as_str()),
+        (IDEMPOTENCY_HEADER, "idem-release-1"),
+    ];
+    let (status, released, _) = pipeline.post(signed_path, &body, &signed).await;
+    assert_eq!(status, 202, "{released}");
+    let (status, unsigned, _) = pipeline
+        .post(
+            signed_path,
+            &body,
+            &[("content-type", "application/json"), (TOKEN_HEADER, token)],
+        )
+        .await;
+    assert_eq!(status, 401, "{unsigned}");
+    assert!(
+        unsigned["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook-signature"),
+        "{unsigned}"
+    );
+
+    wait_for(
+        "RAE to store the five memories",
+        Duration::from_secs(10),
+        || async { rae.stored().len() >= 5 },
+    )
+    .await;
+    let opened = stored_starting(&rae, "Administrator opened !1 in gitlabhq/gitlab-test").unwrap();
+    assert_eq!(
+        opened["content"],
+        "Administrator opened !1 in gitlabhq/gitlab-test: MS-Viewport (master ← ms-viewport)\nLabels: API."
+    );
+    let merged = stored_starting(&rae, "Administrator merged !1 in gitlabhq/gitlab-test").unwrap();
+    for mr in [&opened, &merged] {
+        assert_eq!(mr["session_id"], "gitlab:gitlabhq/gitlab-test!1", "{mr}");
+    }
+    assert_eq!(
+        merged["metadata"]["attributes"]["delivery"], "idem-merge-1",
+        "{merged}"
+    );
+    let comment = stored_starting(&rae, "Administrator commented on !1").unwrap();
+    assert_eq!(comment["session_id"], "gitlab:gitlab-org/gitlab-test!1");
+    let failed = stored_starting(
+        &rae,
+        "Pipeline #31 failed on master in gitlab-org/gitlab-test",
+    )
+    .unwrap();
+    assert!(
+        failed["content"]
+            .as_str()
+            .unwrap()
+            .contains("Failed jobs: test-build (test: script_failure)."),
+        "{failed}"
+    );
+    let release = stored_starting(&rae, "Release v1.1 created in").unwrap();
+    let importance = |m: &Value| m["importance"].as_f64().unwrap_or_default();
+    assert!(
+        importance(&failed) > importance(&merged),
+        "{failed} vs {merged}"
+    );
+    assert!(
+        importance(&merged) > importance(&comment),
+        "{merged} vs {comment}"
+    );
+    assert!(
+        importance(&release) > importance(&comment),
+        "{release} vs {comment}"
+    );
+    pipeline.shutdown().await;
+    let ids = rae.stored_event_ids();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(ids.values().all(|n| *n == 1), "{ids:?}");
+}

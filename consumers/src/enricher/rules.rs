@@ -525,6 +525,77 @@ mod tests {
         assert!(resolved > moved, "{resolved} <= {moved} {why:?}");
     }
 
+    /// The GitLab preset's memories (their content and tags as the preset writes them): a
+    /// failed default branch or deployment first, a merge or a release above an update, an
+    /// approval or a comment.
+    #[test]
+    fn a_broken_default_branch_ranks_above_a_merge_and_a_merge_above_its_chatter() {
+        let importance = |kind: &str, content: &str, tags: &[&str]| {
+            enriched("webhook", kind, content, tags)
+                .importance
+                .unwrap_or_default()
+        };
+        let pipeline = &["gitlab", "pipeline", "failed", "gitlab-org/gitlab-test"];
+        let failed = importance(
+            "pipeline_failed",
+            "Pipeline #31 failed on master in gitlab-org/gitlab-test after 1m 3s (by Administrator, push).\nFailed jobs: test-build (test: script_failure).\nCommit bcbb5ec3: test",
+            pipeline,
+        );
+        let failed_branch = importance(
+            "pipeline_failed_branch",
+            "Pipeline #32 failed on feature/login in gitlab-org/gitlab-test after 1m 3s (by Administrator, push).\nFailed jobs: test-build (test: script_failure).\nCommit bcbb5ec3: test",
+            pipeline,
+        );
+        let deployment = importance(
+            "deployment_failed",
+            "Deployment 279484c0 to staging failed in root/test-deployment-webhooks (by Administrator): Add new file",
+            &["gitlab", "deployment", "failed", "staging"],
+        );
+        let mr = &["gitlab", "merge-request", "gitlabhq/gitlab-test", "api"];
+        let merged = importance(
+            "merge_request_merged",
+            "Administrator merged !1 in gitlabhq/gitlab-test: MS-Viewport (master ← ms-viewport)\nLabels: API.",
+            &["gitlab", "merge-request", "merged", "gitlabhq/gitlab-test", "api"],
+        );
+        let release = importance(
+            "release_created",
+            "Release v1.1 created in gitlab-org/release-webhook-example\n\nv1.1 has been released",
+            &["gitlab", "release", "v1.1"],
+        );
+        let updated = importance(
+            "merge_request_updated",
+            "Administrator updated !1 in gitlabhq/gitlab-test: MS-Viewport (marked as ready; labels +Platform -API)",
+            mr,
+        );
+        let approved = importance(
+            "merge_request_approved",
+            "Administrator approved !1 in gitlabhq/gitlab-test: MS-Viewport",
+            mr,
+        );
+        let comment = importance(
+            "merge_request_comment",
+            "Administrator commented on !1 in gitlab-org/gitlab-test: Tempora et eos debitis quae laborum et.\n\nThis MR needs work.",
+            &["gitlab", "comment", "gitlab-org/gitlab-test"],
+        );
+        let issue = importance(
+            "issue_opened",
+            "Administrator opened issue #23 in gitlabhq/gitlab-test: New API: create/update/delete file\nLabels: API.\n\nCreate new API for manipulations with repository",
+            &["gitlab", "issue", "gitlabhq/gitlab-test", "api"],
+        );
+        assert!(failed > failed_branch, "{failed} <= {failed_branch}");
+        assert!(failed > merged, "{failed} <= {merged}");
+        assert!(deployment > merged, "{deployment} <= {merged}");
+        for (what, below) in [
+            ("update", updated),
+            ("approval", approved),
+            ("comment", comment),
+        ] {
+            assert!(merged > below, "merged {merged} <= {what} {below}");
+            assert!(release > below, "release {release} <= {what} {below}");
+        }
+        assert!(issue > comment, "{issue} <= {comment}");
+    }
+
     #[test]
     fn a_source_tag_never_triggers_a_signal_rule() {
         // Every item of the memories API is tagged with its source `api`; only the git

@@ -24,7 +24,8 @@ pub enum Provider {
     Grafana,
     /// Stripe webhooks (`Stripe-Signature: t=...,v1=...`).
     Stripe,
-    /// GitLab project and group webhooks (`X-Gitlab-Token`).
+    /// GitLab project and group webhooks (`X-Gitlab-Token`, or a signing token's
+    /// `webhook-signature`).
     Gitlab,
     /// Sentry integration webhooks (`Sentry-Hook-Signature`).
     Sentry,
@@ -74,7 +75,8 @@ impl Provider {
 pub struct PresetConfig {
     /// Active secrets, several at once during a rotation: the signing secret
     /// (`standard_webhooks`: `whsec_<base64>`; `pagerduty`: the subscription's secret;
-    /// `stripe`: the endpoint's `whsec_...` as shown), or for
+    /// `stripe`: the endpoint's `whsec_...` as shown; `gitlab`: the webhook's secret token, or its
+    /// signing token `whsec_...`, which makes signatures required), or for
     /// `alertmanager` and `grafana` the bearer token or basic-auth password the sender is
     /// configured with.
     pub secrets: Vec<Secret>,
@@ -116,6 +118,19 @@ impl PresetConfig {
                 }
             }
         }
+        if self.provider == Provider::Gitlab {
+            // A secret token is compared as it is; one that looks like a signing token but is
+            // not one would silently never match a signature.
+            for (i, secret) in self.secrets.iter().enumerate() {
+                let secret = secret.expose();
+                if secret.starts_with("whsec_") && standard_webhooks_key(secret).is_none() {
+                    problems.push(Problem::new(
+                        format!(".secrets[{i}]"),
+                        "a GitLab signing token is whsec_ followed by base64, as GitLab shows it",
+                    ));
+                }
+            }
+        }
         match &self.mapping {
             Some(mapping) if self.provider == Provider::StandardWebhooks => {
                 extend_under(&mut problems, ".mapping", mapping.problems());
@@ -153,7 +168,7 @@ mod tests {
         let written = serde_json::to_value(&config.integrations).unwrap();
         assert_eq!(written[0]["kind"], "pagerduty");
 
-        let bad = "integrations:\n  - { id: sw, kind: standard_webhooks, config: { secrets: [not-base64-secret!!] } }\n  - { id: pd, kind: pagerduty, config: { secrets: [pd-secret-0000001], mapping: { content: x } } }\n  - { id: am, kind: alertmanager }\n";
+        let bad = "integrations:\n  - { id: sw, kind: standard_webhooks, config: { secrets: [not-base64-secret!!] } }\n  - { id: pd, kind: pagerduty, config: { secrets: [pd-secret-0000001], mapping: { content: x } } }\n  - { id: am, kind: alertmanager }\n  - { id: gl, kind: gitlab, config: { secrets: [gitlab-secret-token-01, \"whsec_not base64!!\"] } }\n";
         let problems = Config::load(&Source::Text(bad.into()), &env_of(&[]))
             .unwrap_err()
             .problems()
@@ -165,6 +180,7 @@ mod tests {
                 "integrations[0].config.secrets[0]",
                 "integrations[1].config.mapping",
                 "integrations[2].config.secrets",
+                "integrations[3].config.secrets[1]",
             ],
             "{problems:?}"
         );

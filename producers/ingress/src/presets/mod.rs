@@ -1,6 +1,6 @@
 //! Provider presets: `POST /api/v1/integrations/{id}/webhook` for integrations of kind
-//! `standard_webhooks`, `pagerduty`, `alertmanager`, `grafana`, `stripe`, `linear` and `jira`
-//! (GitHub's integrations answer the same route).
+//! `standard_webhooks`, `pagerduty`, `alertmanager`, `grafana`, `stripe`, `gitlab`, `sentry`,
+//! `linear` and `jira` (GitHub's integrations answer the same route).
 //!
 //! A preset is one module: its documented signature or auth check (`verify`, over the raw
 //! bytes, before anything is parsed) and its pure normalizer (`normalize`, tested on the
