@@ -46,7 +46,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{header, standard_webhooks, text, Delivery, Normalized};
+use super::{delivery_id, header, standard_webhooks, text, Delivery, Normalized};
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::InvalidField;
@@ -76,8 +76,6 @@ pub const EVENT_UUID_HEADER: &str = "x-gitlab-event-uuid";
 /// What a GitLab signing token starts with.
 pub const SIGNING_TOKEN_PREFIX: &str = "whsec_";
 
-/// Longest delivery id kept.
-const MAX_ID: usize = 256;
 /// Commits listed in a push memory (GitLab sends the newest 20 and the total count).
 pub const LISTED_COMMITS: usize = 20;
 /// Characters kept of a description, a comment or release notes.
@@ -147,22 +145,13 @@ pub fn verify<'b>(
     }
     Ok(Delivery {
         body: Verified::new(body),
-        id: delivery_id(headers),
+        id: delivery_id(headers, &[IDEMPOTENCY_HEADER, EVENT_UUID_HEADER]),
     })
 }
 
 /// Whether a secret is a GitLab signing token (`whsec_<base64>`) rather than a secret token.
 pub fn is_signing_token(secret: &str) -> bool {
     secret.starts_with(SIGNING_TOKEN_PREFIX)
-}
-
-/// `Idempotency-Key`, else `X-Gitlab-Event-UUID`.
-fn delivery_id(headers: &HeaderMap) -> Option<String> {
-    [IDEMPOTENCY_HEADER, EVENT_UUID_HEADER]
-        .iter()
-        .filter_map(|name| header(headers, name))
-        .find(|id| !id.is_empty() && id.len() <= MAX_ID)
-        .map(str::to_owned)
 }
 
 /// The memory of one GitLab delivery.

@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{header, human_duration, text, Delivery, Memory, Normalized};
+use super::{check_body_hmac, delivery_id, human_duration, text, Delivery, Memory, Normalized};
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::{InvalidField, SESSION_ID};
@@ -60,21 +60,17 @@ pub fn verify<'b>(
     _now: i64,
     _tolerance_secs: u64,
 ) -> Result<Delivery<'b>, String> {
-    if secrets.is_empty() {
-        return Err("the integration has no active secret".into());
-    }
-    let value = header(headers, SIGNATURE_HEADER)
-        .ok_or("missing X-Hub-Signature header (give the Jira webhook a secret)")?;
-    let expected = signature::parse_hex_digest(value, "sha256=")
-        .ok_or("X-Hub-Signature must be sha256=<64 hex digits>")?;
-    if !signature::any_secret_signs(secrets, &[body], &expected) {
-        return Err("X-Hub-Signature does not match any active secret".into());
-    }
+    check_body_hmac(
+        headers,
+        body,
+        secrets,
+        "X-Hub-Signature",
+        "sha256=",
+        " (give the Jira webhook a secret)",
+    )?;
     Ok(Delivery {
         body: Verified::new(body),
-        id: header(headers, DELIVERY_HEADER)
-            .filter(|id| !id.is_empty())
-            .map(str::to_owned),
+        id: delivery_id(headers, &[DELIVERY_HEADER]),
     })
 }
 

@@ -21,7 +21,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use super::{header, human_duration, text, time_of, Delivery, Memory, Normalized};
+use super::{
+    check_body_hmac, delivery_id, header, human_duration, text, time_of, Delivery, Memory,
+    Normalized,
+};
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::{InvalidField, SESSION_ID};
@@ -57,15 +60,7 @@ pub fn verify<'b>(
     now: i64,
     tolerance_secs: u64,
 ) -> Result<Delivery<'b>, String> {
-    if secrets.is_empty() {
-        return Err("the integration has no active secret".into());
-    }
-    let value = header(headers, SIGNATURE_HEADER).ok_or("missing Linear-Signature header")?;
-    let expected = signature::parse_hex_digest(value, "")
-        .ok_or("Linear-Signature must be 64 hex digits (the HMAC-SHA256 of the body)")?;
-    if !signature::any_secret_signs(secrets, &[body], &expected) {
-        return Err("Linear-Signature does not match any active secret".into());
-    }
+    check_body_hmac(headers, body, secrets, "Linear-Signature", "", "")?;
     let sent_ms = webhook_timestamp(body)
         .or_else(|| header(headers, TIMESTAMP_HEADER).and_then(|t| t.parse().ok()))
         .ok_or("Linear-Signature matches, but the body has no webhookTimestamp")?;
@@ -76,9 +71,7 @@ pub fn verify<'b>(
     }
     Ok(Delivery {
         body: Verified::new(body),
-        id: header(headers, DELIVERY_HEADER)
-            .filter(|id| !id.is_empty())
-            .map(str::to_owned),
+        id: delivery_id(headers, &[DELIVERY_HEADER]),
     })
 }
 

@@ -288,6 +288,48 @@ fn event_of(
         .attributes(attributes)
 }
 
+/// Longest delivery id kept from a header.
+pub(crate) const MAX_DELIVERY_ID: usize = 256;
+
+/// The check most providers document: header `name` holds `prefix` followed by the hex
+/// HMAC-SHA256 of the raw body, keyed with one of the integration's secrets. `name` is the
+/// header as the provider spells it (the 401 names it); `missing` says what to do when the
+/// header is absent.
+///
+/// # Errors
+/// The message for the 401.
+pub(crate) fn check_body_hmac(
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[Secret],
+    name: &str,
+    prefix: &str,
+    missing: &str,
+) -> Result<(), String> {
+    if secrets.is_empty() {
+        return Err("the integration has no active secret".into());
+    }
+    let value = header(headers, name).ok_or_else(|| format!("missing {name} header{missing}"))?;
+    let expected = rae_core::signature::parse_hex_digest(value, prefix).ok_or_else(|| {
+        format!("{name} must be {prefix}<64 hex digits> (the HMAC-SHA256 of the body)")
+    })?;
+    if rae_core::signature::any_secret_signs(secrets, &[body], &expected) {
+        Ok(())
+    } else {
+        Err(format!("{name} does not match any active secret"))
+    }
+}
+
+/// The first of `names` present with a non-empty value of at most [`MAX_DELIVERY_ID`] bytes:
+/// the provider's id of this delivery.
+pub(crate) fn delivery_id(headers: &HeaderMap, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|name| header(headers, name))
+        .find(|id| !id.is_empty() && id.len() <= MAX_DELIVERY_ID)
+        .map(str::to_owned)
+}
+
 /// A header's value as text, when present and readable.
 pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers

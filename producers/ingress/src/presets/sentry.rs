@@ -17,7 +17,9 @@ use axum::http::HeaderMap;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use super::{header, human_duration, text, time_of, Delivery, Memory, Normalized};
+use super::{
+    check_body_hmac, delivery_id, human_duration, text, time_of, Delivery, Memory, Normalized,
+};
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::{InvalidField, SESSION_ID};
@@ -27,8 +29,6 @@ use rae_core::text::clip_chars;
 pub const SIGNATURE_HEADER: &str = "sentry-hook-signature";
 pub const REQUEST_ID_HEADER: &str = "request-id";
 
-/// Longest `Request-ID` kept as a delivery id.
-const MAX_ID: usize = 256;
 /// Most characters of an issue's title or an event's message copied into a memory.
 const MAX_TITLE: usize = 300;
 /// Most characters of a culprit (a function or transaction name).
@@ -53,24 +53,17 @@ pub fn verify<'b>(
     _now: i64,
     _tolerance_secs: u64,
 ) -> Result<Delivery<'b>, String> {
-    if secrets.is_empty() {
-        return Err("the integration has no active secret".into());
-    }
-    let value = header(headers, SIGNATURE_HEADER).ok_or("missing Sentry-Hook-Signature header")?;
-    let expected = signature::parse_hex_digest(value, "")
-        .ok_or("Sentry-Hook-Signature must be 64 hex digits (HMAC-SHA256 of the body)")?;
-    if !signature::any_secret_signs(secrets, &[body], &expected) {
-        return Err(
-            "Sentry-Hook-Signature does not match any active secret (the integration's client secret)"
-                .into(),
-        );
-    }
-    let id = header(headers, REQUEST_ID_HEADER)
-        .filter(|id| !id.is_empty() && id.len() <= MAX_ID)
-        .map(str::to_owned);
+    check_body_hmac(
+        headers,
+        body,
+        secrets,
+        "Sentry-Hook-Signature",
+        "",
+        " (is the webhook from a Sentry integration?)",
+    )?;
     Ok(Delivery {
         body: Verified::new(body),
-        id,
+        id: delivery_id(headers, &[REQUEST_ID_HEADER]),
     })
 }
 
