@@ -40,7 +40,7 @@ pub struct IngressShared {
     pub webhooks: Arc<webhook::Registry>,
     pub github: Arc<github::Registry>,
     pub slack: Arc<slack::Registry>,
-    /// Provider presets (`standard_webhooks`, `pagerduty`, `alertmanager`, `grafana`).
+    /// Provider presets (every integration kind in `Provider::ALL`).
     pub presets: Arc<presets::Registry>,
     pub keys: Arc<auth::KeyRing>,
     pub limiter: Arc<rate_limit::RateLimiter>,
