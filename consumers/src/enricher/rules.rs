@@ -505,6 +505,7 @@ mod tests {
             "Ana Lima moved ENG-123 to Done after 2d 3h: Checkout fails for EU cards",
             &["linear", "issue", "priority-urgent", "bug"],
         );
+        assert!(done > updated, "{done} <= {updated} {why:?}");
         let bug = &["jira", "issue", "bug", "priority-highest"];
         let (created, _) = importance(
             "jira_issue_created",
