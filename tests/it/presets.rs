@@ -1094,3 +1094,67 @@ async fn gitlab_deliveries_are_stored_once_and_a_broken_default_branch_ranks_abo
     assert_eq!(ids.len(), 5, "{ids:?}");
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
 }
+
+/// `rae-pipeline mapping test` on a provider preset: the events its normalizer makes of the
+/// provider's sample payload, a type it does not store, and a payload it cannot read.
+#[test]
+fn mapping_test_previews_what_a_preset_makes_of_a_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("integrations.yaml"),
+        "integrations:\n  - { id: gitlab, kind: gitlab, config: { secrets: [\"gitlab-token-000001\"] } }\n  - { id: alerts, kind: alertmanager, config: { secrets: [\"am-bearer-token-0001\"] } }\n",
+    )
+    .unwrap();
+    let preview = |integration: &str, payload: String| {
+        let path = dir.path().join("payload.json");
+        std::fs::write(&path, payload).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rae-pipeline"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("NATS_URL", "nats://127.0.0.1:1")
+            .args(["mapping", "test", "--integration", integration, "--payload"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = preview("gitlab", fixture("gitlab", "merge_request.merge"));
+    assert_eq!(code, Some(0), "{stderr}");
+    let event: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        event["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Administrator merged !1 in gitlabhq/gitlab-test: MS-Viewport"),
+        "{event}"
+    );
+    assert_eq!(event["kind"], "merge_request_merged");
+    assert_eq!(event["integration"], "gitlab");
+
+    // Several memories of one delivery print as an array.
+    let (code, stdout, stderr) = preview("alerts", fixture("alertmanager", "firing"));
+    assert_eq!(code, Some(0), "{stderr}");
+    let events: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(events.as_array().map(Vec::len), Some(2), "{events}");
+
+    let (code, stdout, _) = preview("gitlab", fixture("gitlab", "wiki_page"));
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("ignored: "), "{stdout}");
+
+    let (code, _, stderr) = preview("gitlab", "{}".into());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the gitlab preset cannot read"), "{stderr}");
+
+    let (code, _, stderr) = preview("nowhere", "{}".into());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no enabled webhook or provider preset"),
+        "{stderr}"
+    );
+}

@@ -30,7 +30,7 @@ use crate::verified::Verified;
 use crate::webhook::{self, mapped};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::config::{Config, Provider, Secret};
-use rae_core::event::{self, Event, InvalidField, Route, Source};
+use rae_core::event::{self, Event, InvalidField, Limits, Route, Source};
 use rae_core::mapping::Mapping;
 
 /// What a provider's `verify` proved: the body, and the provider's id of this delivery when its
@@ -128,14 +128,55 @@ pub struct Preset {
     mapping: Option<Arc<Mapping>>,
 }
 
+/// What one verified payload makes, before anything is published.
+#[derive(Debug)]
+pub enum Made {
+    Events(Vec<Event>),
+    /// Authentic, but not stored: why.
+    Ignored(String),
+}
+
 impl Preset {
-    fn route(&self) -> Route<'_> {
+    /// Where its events go.
+    pub fn route(&self) -> Route<'_> {
         Route {
             integration: &self.id,
             source: Source::Webhook,
             tenant: &self.tenant,
             project: &self.project,
         }
+    }
+
+    /// The `mapping` of a `standard_webhooks` integration that has one (it replaces the
+    /// normalizer).
+    pub fn mapping(&self) -> Option<&Mapping> {
+        self.mapping.as_deref()
+    }
+
+    /// The validated events the provider's normalizer makes of a verified payload, each with
+    /// its id derived from the provider's id of what happened (else `delivery`). Nothing is
+    /// published: the ingress publishes them, `mapping test` prints them.
+    ///
+    /// # Errors
+    /// [`InvalidField`] for a payload the normalizer cannot read or an event over the limits.
+    pub fn events(
+        &self,
+        payload: &Value,
+        delivery: Option<&str>,
+        limits: &Limits,
+        now: OffsetDateTime,
+    ) -> Result<Made, InvalidField> {
+        let memories = match (spec(self.provider).normalize)(payload)? {
+            Normalized::Ignored(reason) => return Ok(Made::Ignored(reason)),
+            Normalized::Memories(memories) => memories,
+        };
+        let events = memories
+            .into_iter()
+            .map(|memory| {
+                event_of(memory, self.route(), self.provider, delivery, now).validated(limits)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Made::Events(events))
     }
 }
 
@@ -223,16 +264,13 @@ pub async fn accept(
     }
     let payload: Value = serde_json::from_slice(delivery.body.body())
         .map_err(|e| InvalidField::new("body", format!("not valid JSON ({e})")))?;
-    let memories = match (spec.normalize)(&payload)? {
-        Normalized::Ignored(reason) => return Ok(Answer::ignored(reason)),
-        Normalized::Memories(memories) => memories,
+    let events = match preset.events(&payload, delivery.id.as_deref(), &state.limits, now)? {
+        Made::Ignored(reason) => return Ok(Answer::ignored(reason)),
+        Made::Events(events) => events,
     };
-    let route = preset.route();
-    let mut accepted = Vec::with_capacity(memories.len());
-    for memory in memories {
-        let event = event_of(memory, route, preset.provider, delivery.id.as_deref(), now)
-            .validated(&state.limits)?;
-        accepted.push(webhook::publish(&event, true, &state.context()).await?);
+    let mut accepted = Vec::with_capacity(events.len());
+    for event in &events {
+        accepted.push(webhook::publish(event, true, &state.context()).await?);
     }
     Ok(match accepted.as_slice() {
         [one] => Answer::accepted(one),
