@@ -55,6 +55,39 @@ async fn deliver(pipeline: &Pipeline, event: &str, fixture: &str, delivery: &str
     assert_eq!(status, 202, "{answer}");
 }
 
+/// A GitHub sample payload from `tests/fixtures/github/`.
+fn github_fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/github/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// POSTs `payload` signed, as GitHub delivers event `event`.
+async fn post_github(
+    pipeline: &Pipeline,
+    event: &str,
+    payload: &Value,
+    delivery: &str,
+) -> (u16, Value) {
+    let body = payload.to_string();
+    let signature = sign(GITHUB_SECRET, body.as_bytes());
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/integrations/github/webhook",
+            &body,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", event),
+                ("x-github-delivery", delivery),
+                ("x-hub-signature-256", &signature),
+            ],
+        )
+        .await;
+    (status, answer)
+}
+
 async fn forget(pipeline: &Pipeline, body: Value) -> (u16, Value) {
     let (status, answer, _) = pipeline
         .post(
@@ -330,27 +363,10 @@ async fn an_edit_at_the_source_replaces_the_memory_and_a_deletion_forgets_it() {
                 .contains("commented on issue")
         })
         .unwrap();
-    let fixture = format!(
-        "{}/tests/fixtures/github/issue_comment.created.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut payload: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let mut payload = github_fixture("issue_comment.created.json");
     payload["action"] = "deleted".into();
-    let body = payload.to_string();
-    let signature = sign(GITHUB_SECRET, body.as_bytes());
-    let (status, answer, _) = pipeline
-        .post(
-            "/api/v1/integrations/github/webhook",
-            &body,
-            &[
-                ("content-type", "application/json"),
-                ("x-github-event", "issue_comment"),
-                ("x-github-delivery", "d-comment-deleted"),
-                ("x-hub-signature-256", &signature),
-            ],
-        )
-        .await;
+    let (status, answer) =
+        post_github(&pipeline, "issue_comment", &payload, "d-comment-deleted").await;
     assert_eq!(status, 202, "{answer}");
     let comment_path = format!("/v2/memories/{}", comment.memory_id.unwrap());
     wait_for(
@@ -366,4 +382,90 @@ async fn an_edit_at_the_source_replaces_the_memory_and_a_deletion_forgets_it() {
         deleted(&rae)
     );
     pipeline.shutdown().await;
+}
+
+/// A GitHub issue's description edited: RAE keeps the text as it is now (the opening's memory,
+/// then the first edit's, deleted as each newer version is stored), and the issue's comment and
+/// closing stay; an edit of something else (a milestone) is not a new memory.
+#[tokio::test]
+async fn an_edited_issue_replaces_its_text_and_keeps_its_comments_and_closing() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let mut pipeline = Pipeline::start(&test_config(&nats, &rae, &yaml())).await;
+    deliver(&pipeline, "issues", "issues.opened.json", "d-opened").await;
+    deliver(
+        &pipeline,
+        "issue_comment",
+        "issue_comment.created.json",
+        "d-comment",
+    )
+    .await;
+    deliver(&pipeline, "issues", "issues.closed.json", "d-closed").await;
+    wait_for(
+        "opening, comment and closing stored",
+        Duration::from_secs(15),
+        || async { rae.stored().len() == 3 },
+    )
+    .await;
+    let memory_of = |prefix: &str| {
+        let stored = rae.stored().into_iter().find(|r| {
+            r.body["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(prefix))
+        });
+        format!("/v2/memories/{}", stored.unwrap().memory_id.unwrap())
+    };
+    let opened = memory_of("Issue #1 opened by");
+
+    let edit = |body: &str, at: &str| {
+        let mut payload = github_fixture("issues.opened.json");
+        payload["action"] = "edited".into();
+        payload["changes"] = json!({"body": {"from": "the earlier text"}});
+        payload["issue"]["body"] = body.into();
+        payload["issue"]["updated_at"] = at.into();
+        payload
+    };
+    let first = edit(
+        "Spelled 'commit' with two t's in README.md, line 3.",
+        "2019-05-16T09:00:00Z",
+    );
+    let (status, answer) = post_github(&pipeline, "issues", &first, "d-edit-1").await;
+    assert_eq!(status, 202, "{answer}");
+    wait_for(
+        "the edit stored and the opening deleted",
+        Duration::from_secs(15),
+        || async { rae.stored().len() == 4 && deleted(&rae) == [opened.clone()] },
+    )
+    .await;
+    let first_edit = memory_of("Issue #1 edited by");
+    let stored = rae.stored();
+    let text = stored[3].body["content"].as_str().unwrap();
+    assert!(
+        text.ends_with("Spelled 'commit' with two t's in README.md, line 3."),
+        "{text}"
+    );
+
+    let second = edit(
+        "Fixed wording: see README.md, line 3.",
+        "2019-05-17T09:00:00Z",
+    );
+    let (status, answer) = post_github(&pipeline, "issues", &second, "d-edit-2").await;
+    assert_eq!(status, 202, "{answer}");
+    wait_for(
+        "the second edit stored and the first deleted",
+        Duration::from_secs(15),
+        || async { rae.stored().len() == 5 && deleted(&rae).contains(&first_edit) },
+    )
+    .await;
+    // Each older version deleted once; the comment and the closing kept.
+    assert_eq!(deleted(&rae), [opened, first_edit]);
+
+    let mut milestone = github_fixture("issues.opened.json");
+    milestone["action"] = "edited".into();
+    milestone["changes"] = json!({"milestone": {"from": null}});
+    let (status, answer) = post_github(&pipeline, "issues", &milestone, "d-milestone").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "ignored", "{answer}");
+    pipeline.shutdown().await;
+    assert_eq!(rae.stored().len(), 5);
 }

@@ -205,6 +205,8 @@ impl Default for EnrichConfig {
                 rule("github", Some("pull_request_merged"), 0.7),
                 rule("github", Some("release_published"), 0.7),
                 rule("github", Some("issue_opened"), 0.6),
+                // The issue's text as it is now, in place of its opening.
+                rule("github", Some("issue_edited"), 0.6),
                 rule("github", Some("push"), 0.4),
                 rule("github", Some("issue_comment"), 0.4),
                 rule("git", Some("commit"), 0.4),

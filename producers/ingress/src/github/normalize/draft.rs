@@ -51,6 +51,14 @@ impl<'v> Context<'v> {
             .map(|r| format!("{} {what}", r.to_ascii_lowercase()))
     }
 
+    /// The item of an issue's or a PR's own text (its opening and each edit of its title or
+    /// description): an edit forgets the memories of this item before its own is stored, so
+    /// RAE keeps the text as it is now, not every version of it.
+    pub(super) fn text_item(&self, what: impl std::fmt::Display) -> Option<String> {
+        self.key(format_args!("{what} text"))
+            .map(|key| format!("github {key}"))
+    }
+
     pub(super) fn finish(&self, draft: Draft) -> Outcome {
         let limits = self.limits;
         let mut tags = Vec::new();
@@ -165,4 +173,24 @@ pub(super) fn fit_attributes(attributes: &mut Map<String, Value>, max_bytes: usi
             None => break,
         }
     }
+}
+
+/// Marks a memory as a version of `item`'s text ([`Context::text_item`]); an edit
+/// (`replaces`) also forgets the earlier versions.
+pub(super) fn put_text_item(
+    attributes: &mut Map<String, Value>,
+    item: Option<String>,
+    replaces: bool,
+) {
+    let Some(item) = item else {
+        return;
+    };
+    if replaces {
+        let selector = rae_core::forget::Selector::new(rae_core::forget::By::Item, item.clone());
+        attributes.insert(
+            rae_core::forget::ATTRIBUTE.into(),
+            rae_core::forget::to_value(&selector),
+        );
+    }
+    attributes.insert(rae_core::event::ITEM.into(), Value::String(item));
 }

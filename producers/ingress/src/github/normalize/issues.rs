@@ -1,4 +1,4 @@
-//! `issues` (opened, closed, reopened; deleted forgets) and `issue_comment` (created, on an
+//! `issues` (opened, closed, reopened; edited replaces the opening's text; deleted forgets) and `issue_comment` (created, on an
 //! issue or a PR; edited replaces, deleted forgets) deliveries.
 
 use serde_json::{Map, Value};
@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 use rae_core::event::InvalidField;
 use rae_core::text::clip_chars;
 
-use super::draft::{push_body, push_labels_line, put_labels, put_text, short, Context, Draft};
+use super::draft::{
+    push_body, push_labels_line, put_labels, put_text, put_text_item, short, Context, Draft,
+};
 use super::fields::{label_names, number_at, object_at, text, time_at, title_of};
 use super::{ignored, ignored_action, Outcome, NAME_CHARS};
 use rae_core::forget;
@@ -23,6 +25,12 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
         "opened" => "issue_opened",
         "closed" => "issue_closed",
         "reopened" => "issue_reopened",
+        "edited" if text_changed(ctx.payload) => "issue_edited",
+        "edited" => {
+            return Ok(ignored(
+                "issues edited without a title or description change",
+            ))
+        }
         _ => return Ok(ignored_action("issues", action)),
     };
     let issue = object_at(ctx.payload, "issue", "issue")?;
@@ -36,6 +44,10 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
         "opened" => (
             format!("Issue #{number} opened by {author}{repo}: \"{title}\""),
             time_at(issue, &["created_at", "updated_at"]),
+        ),
+        "edited" => (
+            format!("Issue #{number} edited by {}{repo}: \"{title}\"", ctx.who()),
+            time_at(issue, &["updated_at"]),
         ),
         "closed" => (
             format!(
@@ -58,6 +70,8 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
     // An issue opens once; it may close and reopen many times, each at its own time.
     let key = match action {
         "opened" => ctx.key(format_args!("issue {number} opened")),
+        "edited" => occurred_at
+            .and_then(|t| ctx.key(format_args!("issue {number} edited {}", t.unix_timestamp()))),
         "closed" => occurred_at
             .and_then(|t| ctx.key(format_args!("issue {number} closed {}", t.unix_timestamp()))),
         _ => occurred_at.and_then(|t| {
@@ -75,6 +89,11 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
     put_text(&mut attributes, "state_reason", state_reason);
     put_text(&mut attributes, "author", Some(author));
     put_labels(&mut attributes, &labels);
+    if matches!(action, "opened" | "edited") {
+        // The issue's text as it is now: an edit replaces the opening and earlier edits.
+        let item = ctx.text_item(format_args!("issue {number}"));
+        put_text_item(&mut attributes, item, action == "edited");
+    }
     Ok(ctx.finish(Draft {
         kind,
         kind_tag: "issue",
@@ -175,6 +194,14 @@ fn forget(ctx: &Context<'_>, content: String, url: Option<&str>, number: u64) ->
         // Forgetting is keyed by its delivery.
         key: None,
     })
+}
+
+/// Whether an `edited` delivery changed the title or the description (its `changes`), not
+/// only, say, a milestone.
+pub(super) fn text_changed(payload: &Value) -> bool {
+    payload
+        .get("changes")
+        .is_some_and(|c| c.get("title").is_some() || c.get("body").is_some())
 }
 
 /// `Closed as ...` wording of an issue's `state_reason`.
@@ -291,6 +318,58 @@ mod tests {
             run("issue_comment", &p).unwrap(),
             ignored("issue_comment action pinned is not stored")
         );
+    }
+
+    #[test]
+    fn an_edited_issue_or_pr_replaces_the_memories_of_its_text() {
+        let item = "github codertocat/hello-world issue 1 text";
+        let opened = memory("issues.opened.json");
+        assert_eq!(opened.attributes["item"], item);
+        assert!(opened.attributes.get("forget").is_none());
+        let closed = memory("issues.closed.json");
+        assert!(closed.attributes.get("item").is_none(), "a closing stays");
+
+        let mut p = payload("issues.opened.json");
+        p["action"] = "edited".into();
+        p["changes"] = serde_json::json!({"body": {"from": "old"}});
+        p["issue"]["body"] = "New text.".into();
+        let Outcome::Memory(edited) = run("issues", &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(edited.kind, "issue_edited");
+        assert!(
+            edited
+                .content
+                .starts_with("Issue #1 edited by Codertocat in Codertocat/Hello-World: "),
+            "{}",
+            edited.content
+        );
+        assert!(edited.content.ends_with("New text."), "{}", edited.content);
+        assert_eq!(edited.attributes["item"], item);
+        assert_eq!(
+            edited.attributes["forget"],
+            serde_json::json!({"by": "item", "value": item})
+        );
+        // Only a title or description change is a new version of the text.
+        p["changes"] = serde_json::json!({"milestone": {"from": null}});
+        assert!(matches!(
+            run("issues", &p).unwrap(),
+            Outcome::Ignored { .. }
+        ));
+
+        let mut pr = payload("pull_request.opened.json");
+        let pr_item = "github codertocat/hello-world pr 2 text";
+        let Outcome::Memory(opened) = run("pull_request", &pr).unwrap() else {
+            panic!()
+        };
+        assert_eq!(opened.attributes["item"], pr_item);
+        pr["action"] = "edited".into();
+        pr["changes"] = serde_json::json!({"title": {"from": "Update the README"}});
+        let Outcome::Memory(edited) = run("pull_request", &pr).unwrap() else {
+            panic!()
+        };
+        assert_eq!(edited.kind, "pull_request_edited");
+        assert_eq!(edited.attributes["forget"]["value"], pr_item);
     }
 
     #[test]

@@ -8,10 +8,12 @@
 //! |---|---|---|
 //! | `pull_request` | `opened`, `ready_for_review` | `pull_request_opened` |
 //! | | `reopened` | `pull_request_reopened` |
+//! | | `edited` (title or description) | `pull_request_edited`, replacing the opening's text |
 //! | | `closed` (merged) | `pull_request_merged` |
 //! | | `closed` (not merged) | `pull_request_closed` |
 //! | `pull_request_review` | `submitted` (not a `commented` review without a body) | `pull_request_review` |
 //! | `issues` | `opened`, `closed`, `reopened` | `issue_opened`, `issue_closed`, `issue_reopened` |
+//! | | `edited` (title or description) | `issue_edited`, replacing the opening's text |
 //! | | `deleted` | `forget` (the issue's memories and its comments') |
 //! | `issue_comment` | `created` | `issue_comment` |
 //! | | `edited` | `issue_comment`, replacing the comment's earlier memories |

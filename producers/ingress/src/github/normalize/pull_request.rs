@@ -1,4 +1,5 @@
-//! `pull_request` (opened, ready for review, reopened, merged, closed) and
+//! `pull_request` (opened, ready for review, reopened, merged, closed; edited replaces the
+//! opening's text) and
 //! `pull_request_review` (submitted) deliveries.
 
 use serde_json::{Map, Value};
@@ -6,16 +7,23 @@ use serde_json::{Map, Value};
 use rae_core::event::InvalidField;
 use rae_core::text::clip_chars;
 
-use super::draft::{push_body, push_labels_line, put_labels, put_text, short, Context, Draft};
+use super::draft::{
+    push_body, push_labels_line, put_labels, put_text, put_text_item, short, Context, Draft,
+};
 use super::fields::{flag, label_names, number_at, object_at, string_at, text, time_at, title_of};
 use super::{ignored, ignored_action, Outcome, LINE_CHARS, NAME_CHARS};
 
 pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, InvalidField> {
     if !matches!(
         action,
-        "opened" | "ready_for_review" | "reopened" | "closed"
+        "opened" | "ready_for_review" | "reopened" | "closed" | "edited"
     ) {
         return Ok(ignored_action("pull_request", action));
+    }
+    if action == "edited" && !super::issues::text_changed(ctx.payload) {
+        return Ok(ignored(
+            "pull_request edited without a title or description change",
+        ));
     }
     let pr = object_at(ctx.payload, "pull_request", "pull_request")?;
     let number = number_at(pr, "number", "pull_request.number")?;
@@ -44,6 +52,11 @@ pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
                 ctx.who()
             ),
             time_at(pr, &["updated_at", "created_at"]),
+        ),
+        "edited" => (
+            "pull_request_edited",
+            format!("PR #{number} edited by {}{repo}: \"{title}\"", ctx.who()),
+            time_at(pr, &["updated_at"]),
         ),
         "reopened" => (
             "pull_request_reopened",
@@ -92,6 +105,7 @@ pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
         _ if merged => ctx.key(format_args!("pr {number} merged")),
         "ready_for_review" => at("ready"),
         "reopened" => at("reopened"),
+        "edited" => at("edited"),
         _ => at("closed"),
     };
 
@@ -113,6 +127,11 @@ pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
         );
     }
     put_labels(&mut attributes, &labels);
+    if matches!(action, "opened" | "ready_for_review" | "edited") {
+        // The PR's text as it is now: an edit replaces the opening and earlier edits.
+        let item = ctx.text_item(format_args!("pr {number}"));
+        put_text_item(&mut attributes, item, action == "edited");
+    }
 
     let mut tags = Vec::new();
     if merged {
