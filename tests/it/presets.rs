@@ -930,9 +930,37 @@ async fn jira_issues_and_comments_are_stored_once_each_and_a_new_bug_ranks_above
         resolved["metadata"]["attributes"]["duration_secs"], 184_732,
         "{resolved}"
     );
+
+    // The issue deleted in Jira: RAE is asked to delete each of its four memories, once.
+    let (status, answer) = post("jira.issue_deleted", secret, "6a1c2b3d-0008").await;
+    assert_eq!(status, 202, "{answer}");
+    let mut expected: Vec<String> = rae
+        .stored()
+        .iter()
+        .map(|r| format!("/v2/memories/{}", r.memory_id.clone().unwrap()))
+        .collect();
+    expected.sort();
+    let deleted = || {
+        let mut paths: Vec<String> = rae
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == 200 && r.path.starts_with("/v2/memories/"))
+            .filter(|r| r.path != "/v2/memories/" && r.path != "/v2/memories/query")
+            .map(|r| r.path)
+            .collect();
+        paths.sort();
+        paths
+    };
+    wait_for(
+        "RAE asked to delete the issue's memories",
+        Duration::from_secs(15),
+        || async { deleted() == expected },
+    )
+    .await;
     pipeline.shutdown().await;
+    assert_eq!(deleted(), expected, "each deleted once");
     let ids = rae.stored_event_ids();
-    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(ids.len(), 4, "a deletion stores nothing: {ids:?}");
     assert!(ids.values().all(|n| *n == 1), "{ids:?}");
 }
 

@@ -20,7 +20,10 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{check_body_hmac, delivery_id, human_duration, text, Delivery, Memory, Normalized};
+use super::{
+    check_body_hmac, delivery_id, forgetting_session, human_duration, text, Delivery, Memory,
+    Normalized,
+};
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::{InvalidField, SESSION_ID};
@@ -279,14 +282,15 @@ fn deleted(ctx: &Context<'_>, issue: Issue) -> Normalized {
     };
     let mut tags = vec!["issue".to_owned()];
     tags.extend(issue.tags.iter().cloned());
-    Normalized::Memories(vec![memory(
+    // Deleted at the source: its memories are forgotten.
+    Normalized::Memories(vec![forgetting_session(memory(
         ctx,
         &issue,
         "jira_issue_deleted",
         key,
         content,
         tags,
-    )])
+    ))])
 }
 
 /// One changelog item: `(from, to)` display strings.
@@ -760,7 +764,11 @@ mod tests {
         assert_eq!(resolved.actor.as_deref(), Some("Bo Chen"));
 
         let deleted = memory("jira.issue_deleted");
-        assert_eq!(deleted.kind, "jira_issue_deleted");
+        assert_eq!(deleted.kind, "forget");
+        assert_eq!(
+            deleted.attributes["forget"],
+            json!({"by": "session", "value": "jira:OPS-7"})
+        );
         assert_eq!(
             deleted.content,
             "Ana Lima deleted OPS-7 (Bug, Highest) in Operations: Checkout fails for EU cards"

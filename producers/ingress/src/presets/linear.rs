@@ -22,8 +22,8 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use super::{
-    check_body_hmac, delivery_id, header, human_duration, text, time_of, Delivery, Memory,
-    Normalized,
+    check_body_hmac, delivery_id, forgetting_session, header, human_duration, text, time_of,
+    Delivery, Memory, Normalized,
 };
 use crate::verified::Verified;
 use rae_core::config::Secret;
@@ -292,7 +292,14 @@ fn issue(e: &Envelope<'_>) -> Result<Normalized, InvalidField> {
     };
     content.truncate(content.trim_end().len());
     attributes.insert("event_type".into(), json!(e.event_type));
-    Ok(memory(e, kind, key, content, tags, attributes))
+    let made = memory(e, kind, key, content, tags, attributes);
+    Ok(match (e.action, made) {
+        // Deleted at the source: its memories are forgotten.
+        ("remove", Normalized::Memories(memories)) => {
+            Normalized::Memories(memories.into_iter().map(forgetting_session).collect())
+        }
+        (_, made) => made,
+    })
 }
 
 /// A comment created or edited (on an issue, or on a project update).
@@ -752,7 +759,11 @@ mod tests {
         );
 
         let removed = memory("Issue.remove");
-        assert_eq!(removed.kind, "linear_issue_removed");
+        assert_eq!(removed.kind, "forget");
+        assert_eq!(
+            removed.attributes["forget"],
+            json!({"by": "session", "value": ISSUE})
+        );
         assert_eq!(
             removed.content,
             "Ana Lima deleted ENG-123 in Engineering: Checkout fails for EU cards"

@@ -31,6 +31,7 @@ use crate::webhook::{self, mapped};
 use crate::{require_content_type, Answer, ApiError, Caller, IngressState};
 use rae_core::config::{Config, Provider, Secret};
 use rae_core::event::{self, Event, InvalidField, Limits, Route, Source};
+use rae_core::forget;
 use rae_core::mapping::Mapping;
 
 /// What a provider's `verify` proved: the body, and the provider's id of this delivery when its
@@ -324,6 +325,26 @@ fn event_of(
         .occurred_at(memory.occurred_at.unwrap_or(now))
         .received_at(now)
         .attributes(attributes)
+}
+
+/// Makes `memory` (an item deleted at the source) forget everything stored of its conversation
+/// (`session_id`: the item, its updates and comments): kind `forget`, which the writer applies
+/// and stores nothing for, as for a GitHub issue deleted. Without a `session_id` it stays a
+/// memory of the deletion.
+pub(crate) fn forgetting_session(mut memory: Memory) -> Memory {
+    let session = memory
+        .attributes
+        .get(rae_core::event::SESSION_ID)
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(session) = session {
+        let selector = forget::Selector::new(forget::By::Session, session);
+        memory
+            .attributes
+            .insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
+        memory.kind = forget::KIND.to_owned();
+    }
+    memory
 }
 
 /// Longest delivery id kept from a header.
