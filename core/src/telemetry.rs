@@ -34,6 +34,11 @@ pub mod names {
     pub const REPEATS: &str = "rae_pipeline_repeats_total";
     pub const PERSONAL_DATA: &str = "rae_pipeline_personal_data_total";
     pub const FORGOTTEN: &str = "rae_pipeline_memories_forgotten_total";
+    pub const IMPORT_EVENTS: &str = "rae_pipeline_import_events_total";
+    pub const IMPORT_RUNS: &str = "rae_pipeline_import_runs_total";
+    pub const IMPORT_LAST_SUCCESS: &str = "rae_pipeline_import_last_success_timestamp_seconds";
+    pub const IMPORT_INTERVAL: &str = "rae_pipeline_import_interval_seconds";
+    pub const IMPORT_RATE_LIMIT_WAITS: &str = "rae_pipeline_import_rate_limit_waits_total";
 
     /// Every metric the code exports (dashboards and alerts may only use these).
     pub const ALL: &[&str] = &[
@@ -59,6 +64,11 @@ pub mod names {
         REPEATS,
         PERSONAL_DATA,
         FORGOTTEN,
+        IMPORT_EVENTS,
+        IMPORT_RUNS,
+        IMPORT_LAST_SUCCESS,
+        IMPORT_INTERVAL,
+        IMPORT_RATE_LIMIT_WAITS,
     ];
 }
 
@@ -398,6 +408,67 @@ impl WriteReconciled<'_> {
     }
 }
 
+/// The metrics of one integration's periodic import (`sync_interval_secs`), labelled with its
+/// id: events by outcome, rate-limit waits, runs by outcome, the time of the last successful
+/// run and the interval. The one-off `rae-pipeline import` counts none (its process exits
+/// before any scrape).
+#[derive(Debug, Clone)]
+pub struct SyncMetrics {
+    integration: String,
+}
+
+impl SyncMetrics {
+    /// What happened to an imported item: `published`, `duplicate` (already stored) or
+    /// `skipped` (not worth a memory, or invalid).
+    pub const EVENT_OUTCOMES: [&'static str; 3] = ["published", "duplicate", "skipped"];
+    /// How a run ended.
+    pub const RUN_OUTCOMES: [&'static str; 2] = ["ok", "failed"];
+
+    /// The sync of `integration` starts: its counters at zero (so rates and alerts see it
+    /// before its first run ends) and its interval. The last-success gauge stays absent until
+    /// a run succeeds.
+    pub fn start(integration: &str, interval: Duration) -> SyncMetrics {
+        let integration = integration.to_owned();
+        for outcome in Self::EVENT_OUTCOMES {
+            metrics::counter!(names::IMPORT_EVENTS, "integration" => integration.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        for outcome in Self::RUN_OUTCOMES {
+            metrics::counter!(names::IMPORT_RUNS, "integration" => integration.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+        metrics::counter!(names::IMPORT_RATE_LIMIT_WAITS, "integration" => integration.clone())
+            .increment(0);
+        metrics::gauge!(names::IMPORT_INTERVAL, "integration" => integration.clone())
+            .set(interval.as_secs_f64());
+        SyncMetrics { integration }
+    }
+
+    /// An item was published, was a duplicate or was skipped (one of [`Self::EVENT_OUTCOMES`]).
+    pub fn event(&self, outcome: &'static str) {
+        metrics::counter!(names::IMPORT_EVENTS, "integration" => self.integration.clone(), "outcome" => outcome)
+            .increment(1);
+    }
+
+    /// The import waited for a provider's rate limit.
+    pub fn rate_limit_wait(&self) {
+        metrics::counter!(names::IMPORT_RATE_LIMIT_WAITS, "integration" => self.integration.clone())
+            .increment(1);
+    }
+
+    /// A run ended; a successful one sets the last-success time to now.
+    pub fn run(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        metrics::counter!(names::IMPORT_RUNS, "integration" => self.integration.clone(), "outcome" => outcome)
+            .increment(1);
+        if ok {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+            metrics::gauge!(names::IMPORT_LAST_SUCCESS, "integration" => self.integration.clone())
+                .set(now);
+        }
+    }
+}
+
 /// Lets a warning through at most once a second, so a flood (a full queue, refused
 /// connections) logs a line a second instead of one per occurrence.
 #[derive(Debug, Default)]
@@ -474,6 +545,97 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The value of the series `line` (`name{labels}`) in a Prometheus rendering.
+    fn value(rendered: &str, line: &str) -> Option<f64> {
+        rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn a_sync_counts_per_integration_and_sets_its_last_success() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let before = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        metrics::with_local_recorder(&recorder, || {
+            let github = SyncMetrics::start("gh", Duration::from_secs(300));
+            let slack = SyncMetrics::start("sl", Duration::from_secs(60));
+            github.event("published");
+            github.event("published");
+            github.event("duplicate");
+            github.rate_limit_wait();
+            github.run(false);
+            github.run(true);
+            slack.run(false);
+        });
+        let text = handle.render();
+        for (line, expected) in [
+            (
+                r#"rae_pipeline_import_events_total{integration="gh",outcome="published"}"#,
+                2.0,
+            ),
+            (
+                r#"rae_pipeline_import_events_total{integration="gh",outcome="duplicate"}"#,
+                1.0,
+            ),
+            (
+                r#"rae_pipeline_import_events_total{integration="gh",outcome="skipped"}"#,
+                0.0,
+            ),
+            (
+                r#"rae_pipeline_import_events_total{integration="sl",outcome="published"}"#,
+                0.0,
+            ),
+            (
+                r#"rae_pipeline_import_rate_limit_waits_total{integration="gh"}"#,
+                1.0,
+            ),
+            (
+                r#"rae_pipeline_import_rate_limit_waits_total{integration="sl"}"#,
+                0.0,
+            ),
+            (
+                r#"rae_pipeline_import_runs_total{integration="gh",outcome="ok"}"#,
+                1.0,
+            ),
+            (
+                r#"rae_pipeline_import_runs_total{integration="gh",outcome="failed"}"#,
+                1.0,
+            ),
+            (
+                r#"rae_pipeline_import_runs_total{integration="sl",outcome="ok"}"#,
+                0.0,
+            ),
+            (
+                r#"rae_pipeline_import_runs_total{integration="sl",outcome="failed"}"#,
+                1.0,
+            ),
+            (
+                r#"rae_pipeline_import_interval_seconds{integration="gh"}"#,
+                300.0,
+            ),
+            (
+                r#"rae_pipeline_import_interval_seconds{integration="sl"}"#,
+                60.0,
+            ),
+        ] {
+            assert_eq!(value(&text, line), Some(expected), "{line} in:\n{text}");
+        }
+        let last = value(
+            &text,
+            r#"rae_pipeline_import_last_success_timestamp_seconds{integration="gh"}"#,
+        )
+        .unwrap_or_default();
+        assert!(last >= before, "{last} < {before}:\n{text}");
+        // Never succeeded: no time at all, rather than 1970.
+        assert!(
+            !text.contains(
+                r#"rae_pipeline_import_last_success_timestamp_seconds{integration="sl"}"#
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn error_chain_says_a_cause_once_when_its_parent_quotes_it() {

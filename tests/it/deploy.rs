@@ -171,6 +171,8 @@ fn every_dashboard_panel_and_alert_queries_exported_metrics() {
         "DLQ depth",
         "Consumer lag",
         "Breaker state",
+        "Imported events per integration (per hour)",
+        "Time since the last successful sync",
     ] {
         assert!(titles.contains(&wanted), "no panel {wanted:?}");
     }
@@ -189,7 +191,7 @@ fn every_dashboard_panel_and_alert_queries_exported_metrics() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    assert_eq!(alerts.len(), 6);
+    assert_eq!(alerts.len(), 7);
     for alert in alerts {
         assert_exported(
             alert["expr"].as_str().unwrap(),

@@ -541,10 +541,20 @@ impl Pipeline {
     }
 
     pub async fn start_roles(config: &Config, roles: Roles) -> Pipeline {
+        Self::start_with(config, roles, false).await
+    }
+
+    /// [`Pipeline::start`] serving `/metrics` on `ingress.metrics_listen` ([`Pipeline::metrics_url`]).
+    /// The recorder is the process's: a test reads only series no other test touches.
+    pub async fn start_with_metrics(config: &Config) -> Pipeline {
+        Self::start_with(config, Roles::ALL, true).await
+    }
+
+    async fn start_with(config: &Config, roles: Roles, serve_metrics: bool) -> Pipeline {
         let data = tempfile::tempdir().expect("temp dir");
         let options = app::Options {
             data_dir: data.path().to_owned(),
-            serve_metrics: false,
+            serve_metrics,
         };
         let running = app::start(config, roles, &options)
             .await
@@ -563,6 +573,12 @@ impl Pipeline {
 
     pub fn bus(&self) -> &rae_core::bus::Bus {
         self.running.as_ref().expect("running").bus()
+    }
+
+    /// `/metrics`, when started with [`Pipeline::start_with_metrics`].
+    pub fn metrics_url(&self) -> String {
+        let addr = self.running.as_ref().expect("running").metrics_addr();
+        format!("http://{}/metrics", addr.expect("started with metrics"))
     }
 
     /// POSTs `body` to the memory webhook with `headers`.

@@ -861,27 +861,113 @@ async fn the_command_prints_a_dry_run_and_refuses_bad_usage() {
     }
 }
 
+/// `up` runs the periodic imports of a GitHub and a Slack integration with
+/// `sync_interval_secs`, and its `/metrics` shows what each imported and that it succeeded.
 #[tokio::test]
 async fn a_sync_interval_imports_without_a_command() {
     let nats = NatsServer::start();
     let rae = FakeRae::start().await;
     let github = FakeGithub::start(history(20, 4, 10)).await;
-    let yaml = github_yaml(
-        &github,
-        &format!(
-            "{}\n      repositories: [{REPO}]\n      sync_interval_secs: 3600",
-            token_yaml()
+    let (messages, replies) = slack_history(5);
+    let slack = FakeSlack::start(messages, replies).await;
+    let yaml = format!(
+        "{}{}      sync_interval_secs: 3600\n",
+        github_yaml(
+            &github,
+            &format!(
+                "{}\n      repositories: [{REPO}]\n      sync_interval_secs: 3600",
+                token_yaml()
+            ),
         ),
+        slack_yaml(&slack)
     );
     let config = test_config(&nats, &rae, &yaml);
-    // `up` runs the sync beside the ingress; its first run starts at once.
-    let mut pipeline = Pipeline::start(&config).await;
-    rae_holds(&rae, expected_events(20, 4, 10)).await;
+    let started = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    // `up` runs the syncs beside the ingress; their first runs start at once.
+    let mut pipeline = Pipeline::start_with_metrics(&config).await;
+    let github_events = expected_events(20, 4, 10);
+    // Five messages, the stored fixture message, the thread's first message and its reply.
+    let slack_events = 5 + 3;
+    rae_holds(&rae, github_events + slack_events).await;
     assert!(
         github.asked().iter().all(|a| a.status == 200),
         "{:?}",
         github.asked()
     );
+
+    // The counters of both integrations, as a scrape shows them once each run ended.
+    let url = pipeline.metrics_url();
+    let runs_ok = |scrape: &str| {
+        ["github", "slack"].map(|integration| {
+            metric(
+                scrape,
+                &format!(
+                    r#"rae_pipeline_import_runs_total{{integration="{integration}",outcome="ok"}}"#
+                ),
+            )
+        })
+    };
+    wait_for(
+        "both syncs' first runs to end",
+        Duration::from_secs(30),
+        || {
+            let url = url.clone();
+            async move {
+                let scrape = get(&url).await.map(|r| r.1).unwrap_or_default();
+                runs_ok(&scrape) == [Some(1.0), Some(1.0)]
+            }
+        },
+    )
+    .await;
+    let scrape = get(&url).await.expect("metrics answer").1;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64 + 1.0;
+    for (integration, published, skipped) in [
+        ("github", github_events, 0),
+        ("slack", slack_events, 1), // the bot's message
+    ] {
+        let series = |name: &str, outcome: Option<&str>| match outcome {
+            Some(outcome) => {
+                format!(r#"{name}{{integration="{integration}",outcome="{outcome}"}}"#)
+            }
+            None => format!(r#"{name}{{integration="{integration}"}}"#),
+        };
+        for (line, expected) in [
+            (
+                series("rae_pipeline_import_events_total", Some("published")),
+                published as f64,
+            ),
+            (
+                series("rae_pipeline_import_events_total", Some("duplicate")),
+                0.0,
+            ),
+            (
+                series("rae_pipeline_import_events_total", Some("skipped")),
+                f64::from(skipped),
+            ),
+            (series("rae_pipeline_import_runs_total", Some("ok")), 1.0),
+            (
+                series("rae_pipeline_import_runs_total", Some("failed")),
+                0.0,
+            ),
+            (
+                series("rae_pipeline_import_rate_limit_waits_total", None),
+                0.0,
+            ),
+            (series("rae_pipeline_import_interval_seconds", None), 3600.0),
+        ] {
+            assert_eq!(
+                metric(&scrape, &line),
+                Some(expected),
+                "{line} in:\n{scrape}"
+            );
+        }
+        let line = series("rae_pipeline_import_last_success_timestamp_seconds", None);
+        let last = metric(&scrape, &line).unwrap_or_else(|| panic!("{line} in:\n{scrape}"));
+        assert!(
+            (started..=now).contains(&last),
+            "{line} {last} not in {started}..={now}"
+        );
+    }
     pipeline.shutdown().await;
 }
 

@@ -72,20 +72,32 @@ pub async fn periodic(
     Ok(syncs)
 }
 
-/// Runs `import` now and then every `interval` until `cancel` (`sync_interval_secs`); each
-/// run's counts are logged, and a failed run is logged and tried again at the next interval
-/// (a page not finished is read again then).
+/// Runs `import` now and then every `interval` until `cancel` (`sync_interval_secs`) for
+/// `integration`, each run with a new [`Progress`] named `name`; each run's counts are logged,
+/// and a failed run is logged and tried again at the next interval (a page not finished is
+/// read again then).
+///
+/// The metrics of the periodic imports are counted here and in the [`Progress`] given to each
+/// run ([`SyncMetrics`](rae_core::telemetry::SyncMetrics)): items and rate-limit waits as they
+/// happen, runs by outcome and the time of the last successful run as each ends.
 pub async fn every<F, Fut>(
     name: &str,
+    integration: &str,
     interval: Duration,
     cancel: &CancellationToken,
     mut import: F,
 ) where
-    F: FnMut() -> Fut,
+    F: FnMut(std::sync::Arc<Progress>) -> Fut,
     Fut: std::future::Future<Output = Result<Summary, ImportError>>,
 {
+    let metrics = rae_core::telemetry::SyncMetrics::start(integration, interval);
     loop {
-        match import().await {
+        let progress = std::sync::Arc::new(Progress::new(name, false).counting(metrics.clone()));
+        let outcome = import(progress).await;
+        if !matches!(outcome, Err(ImportError::Cancelled)) {
+            metrics.run(outcome.is_ok());
+        }
+        match outcome {
             Ok(s) => tracing::info!(
                 sync = name,
                 published = s.published,
@@ -270,6 +282,120 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(1));
         assert_eq!(backoff(3), Duration::from_secs(4));
         assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+
+    /// Two runs of a sync: the first publishes two items and fails, the second publishes one,
+    /// finds one already stored, waits for a rate limit and succeeds; then it is stopped.
+    #[test]
+    fn every_counts_a_syncs_runs_and_items() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let cancel = CancellationToken::new();
+        let runs = AtomicU32::new(0);
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(every(
+                "test sync",
+                "gh",
+                Duration::from_secs(60),
+                &cancel,
+                |progress| {
+                    let run = runs.fetch_add(1, Ordering::SeqCst);
+                    let cancel = cancel.clone();
+                    async move {
+                        progress.item(Item::Published);
+                        if run == 0 {
+                            progress.item(Item::Published);
+                            return Err(ImportError::Unreachable {
+                                url: "http://api".into(),
+                                message: "connection refused".into(),
+                            });
+                        }
+                        progress.item(Item::Duplicate);
+                        progress.item(Item::Skipped);
+                        progress.rate_limited(Duration::from_secs(1), "test");
+                        cancel.cancel();
+                        Ok(progress.summary())
+                    }
+                },
+            ))
+        });
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        let text = handle.render();
+        for (line, expected) in [
+            (
+                r#"rae_pipeline_import_events_total{integration="gh",outcome="published"} "#,
+                "3",
+            ),
+            (
+                r#"rae_pipeline_import_events_total{integration="gh",outcome="duplicate"} "#,
+                "1",
+            ),
+            (
+                r#"rae_pipeline_import_events_total{integration="gh",outcome="skipped"} "#,
+                "1",
+            ),
+            (
+                r#"rae_pipeline_import_rate_limit_waits_total{integration="gh"} "#,
+                "1",
+            ),
+            (
+                r#"rae_pipeline_import_runs_total{integration="gh",outcome="ok"} "#,
+                "1",
+            ),
+            (
+                r#"rae_pipeline_import_runs_total{integration="gh",outcome="failed"} "#,
+                "1",
+            ),
+            (
+                r#"rae_pipeline_import_interval_seconds{integration="gh"} "#,
+                "60",
+            ),
+        ] {
+            assert!(
+                text.contains(&format!("{line}{expected}\n")),
+                "{line}{expected} in:\n{text}"
+            );
+        }
+        assert!(
+            text.contains(
+                r#"rae_pipeline_import_last_success_timestamp_seconds{integration="gh"} "#
+            ),
+            "{text}"
+        );
+    }
+
+    /// A run stopped by the shutdown is neither a success nor a failure.
+    #[test]
+    fn a_cancelled_run_is_not_counted() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let cancel = CancellationToken::new();
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(every(
+                "test sync",
+                "gh",
+                Duration::from_secs(60),
+                &cancel,
+                |_| async { Err(ImportError::Cancelled) },
+            ))
+        });
+        let text = handle.render();
+        for outcome in ["ok", "failed"] {
+            let line = format!(
+                r#"rae_pipeline_import_runs_total{{integration="gh",outcome="{outcome}"}} 0"#
+            );
+            assert!(text.contains(&line), "{line} in:\n{text}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

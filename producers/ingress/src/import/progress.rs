@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use rae_core::sync::lock;
+use rae_core::telemetry::SyncMetrics;
 
 /// How often progress is logged when stderr is not a terminal.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -62,6 +63,8 @@ pub struct Progress {
     tty: bool,
     started: Instant,
     state: Mutex<State>,
+    /// A periodic sync's metrics, counted as items and waits happen.
+    metrics: Option<SyncMetrics>,
 }
 
 impl Progress {
@@ -72,7 +75,14 @@ impl Progress {
             tty,
             started: Instant::now(),
             state: Mutex::new(State::default()),
+            metrics: None,
         }
+    }
+
+    /// Also counts items and rate-limit waits in `metrics` (a periodic sync's run).
+    pub fn counting(mut self, metrics: SyncMetrics) -> Progress {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// One request sent; `not_modified` when answered 304.
@@ -94,6 +104,14 @@ impl Progress {
     }
 
     pub fn item(&self, item: Item) {
+        if let Some(metrics) = &self.metrics {
+            match item {
+                Item::Published => metrics.event("published"),
+                Item::Duplicate => metrics.event("duplicate"),
+                Item::Skipped => metrics.event("skipped"),
+                Item::WouldPublish => {}
+            }
+        }
         self.update(|s| {
             let c = &mut s.summary;
             match item {
@@ -114,6 +132,9 @@ impl Progress {
             why,
             "rate limited, waiting"
         );
+        if let Some(metrics) = &self.metrics {
+            metrics.rate_limit_wait();
+        }
         self.update(|s| {
             s.summary.rate_limit_waits += 1;
             s.summary.rate_limit_wait_secs += wait.as_secs_f64();

@@ -688,8 +688,7 @@ impl Sync {
             dry_run: false,
         };
         let name = format!("github sync {}", self.id);
-        crate::import::every(&name, self.interval, &cancel, || async {
-            let progress = Arc::new(Progress::new(name.clone(), false));
+        crate::import::every(&name, &self.id, self.interval, &cancel, |progress| async {
             let (_, settings) = integration(&self.config, Some(&self.id))?;
             let importer = Importer::build(
                 &self.config,
