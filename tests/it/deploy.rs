@@ -61,6 +61,28 @@ fn assert_exported(expr: &str, context: &str) {
     }
 }
 
+/// The README's "Metrics" section names every metric the code exports, so a user reading it
+/// knows all there is to scrape.
+#[test]
+fn every_exported_metric_is_documented_in_the_readme() {
+    let readme =
+        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = readme
+        .split("\n## Metrics\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a Metrics section");
+    let documented: Vec<String> = metrics_in(section);
+    let missing: Vec<&&str> = names::ALL
+        .iter()
+        .filter(|name| !documented.iter().any(|d| d == *name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in the README's Metrics section: {missing:?}"
+    );
+}
+
 #[test]
 fn compose_services_run_real_commands_with_real_settings() {
     let compose = yaml("docker-compose.yml");
