@@ -84,6 +84,12 @@ pub struct PresetConfig {
     pub tenant: Option<String>,
     /// Project of its events (default the tenant's, else `ingress.default_project`).
     pub project: Option<String>,
+    /// How far a signed timestamp may be from the server clock, for this sender (default
+    /// `ingress.timestamp_tolerance_secs`): Linear recommends 60 s for `webhookTimestamp`.
+    /// Used by the presets whose deliveries carry a signed time (`standard_webhooks`, `stripe`,
+    /// `linear`, a signed `gitlab`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_tolerance_secs: Option<u64>,
     /// `standard_webhooks` only: turns the verified body into an event with templates, as a
     /// webhook's `mapping` does (without it: the `type` and `data` of the payload).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +98,9 @@ pub struct PresetConfig {
     #[serde(skip)]
     pub provider: Provider,
 }
+
+/// The widest per-integration timestamp tolerance: a day. Wider is no replay protection.
+pub const MAX_TOLERANCE_SECS: u64 = 86_400;
 
 /// The key bytes of a Standard Webhooks secret: the base64 after `whsec_` (the prefix is
 /// optional).
@@ -108,6 +117,14 @@ impl PresetConfig {
     pub fn problems(&self, ctx: &IntegrationContext) -> Vec<Problem> {
         let mut problems = secrets_problems(&self.secrets, "secrets", ctx.secret_required);
         problems.extend(ctx.tenant_problem(".tenant", self.tenant.as_ref()));
+        if let Some(secs) = self.timestamp_tolerance_secs {
+            if !(1..=MAX_TOLERANCE_SECS).contains(&secs) {
+                problems.push(Problem::new(
+                    ".timestamp_tolerance_secs",
+                    format!("must be 1 to {MAX_TOLERANCE_SECS} seconds (got {secs})"),
+                ));
+            }
+        }
         if self.provider == Provider::StandardWebhooks {
             for (i, secret) in self.secrets.iter().enumerate() {
                 if standard_webhooks_key(secret.expose()).is_none() {
@@ -168,7 +185,7 @@ mod tests {
         let written = serde_json::to_value(&config.integrations).unwrap();
         assert_eq!(written[0]["kind"], "pagerduty");
 
-        let bad = "integrations:\n  - { id: sw, kind: standard_webhooks, config: { secrets: [not-base64-secret!!] } }\n  - { id: pd, kind: pagerduty, config: { secrets: [pd-secret-0000001], mapping: { content: x } } }\n  - { id: am, kind: alertmanager }\n  - { id: gl, kind: gitlab, config: { secrets: [gitlab-secret-token-01, \"whsec_not base64!!\"] } }\n";
+        let bad = "integrations:\n  - { id: sw, kind: standard_webhooks, config: { secrets: [not-base64-secret!!] } }\n  - { id: pd, kind: pagerduty, config: { secrets: [pd-secret-0000001], mapping: { content: x } } }\n  - { id: am, kind: alertmanager }\n  - { id: gl, kind: gitlab, config: { secrets: [gitlab-secret-token-01, \"whsec_not base64!!\"] } }\n  - { id: lin, kind: linear, config: { secrets: [lin-secret-000001], timestamp_tolerance_secs: 0 } }\n";
         let problems = Config::load(&Source::Text(bad.into()), &env_of(&[]))
             .unwrap_err()
             .problems()
@@ -181,6 +198,7 @@ mod tests {
                 "integrations[1].config.mapping",
                 "integrations[2].config.secrets",
                 "integrations[3].config.secrets[1]",
+                "integrations[4].config.timestamp_tolerance_secs",
             ],
             "{problems:?}"
         );

@@ -127,6 +127,8 @@ pub struct Preset {
     tenant: String,
     project: String,
     mapping: Option<Arc<Mapping>>,
+    /// `timestamp_tolerance_secs` of the integration, when it has its own.
+    tolerance_secs: Option<u64>,
 }
 
 /// What one verified payload makes, before anything is published.
@@ -218,6 +220,7 @@ impl Registry {
                     tenant,
                     project,
                     mapping,
+                    tolerance_secs: settings.timestamp_tolerance_secs,
                 };
                 Some((integration.id.clone(), preset))
             })
@@ -254,7 +257,7 @@ pub async fn accept(
         body,
         &preset.secrets,
         now.unix_timestamp(),
-        state.tolerance_secs,
+        preset.tolerance_secs.unwrap_or(state.tolerance_secs),
     )
     .map_err(ApiError::Unauthorized)?;
     state.admit(Budget::Integration(&preset.id))?;
