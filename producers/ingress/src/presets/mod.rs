@@ -71,8 +71,9 @@ pub enum Normalized {
 /// Checks a delivery's signature or credentials: `(headers, body, secrets, now, tolerance)`.
 type VerifyFn =
     for<'b> fn(&HeaderMap, &'b [u8], &[Secret], i64, u64) -> Result<Delivery<'b>, String>;
-/// Turns a verified JSON payload into memories.
-type NormalizeFn = fn(&Value) -> Result<Normalized, InvalidField>;
+/// Turns a verified JSON payload into memories; the time is when the delivery arrived (for a
+/// provider whose payload lacks the time of what it reports, such as Sentry's resolutions).
+type NormalizeFn = fn(&Value, OffsetDateTime) -> Result<Normalized, InvalidField>;
 
 /// A provider's two pure halves.
 pub struct Spec {
@@ -85,23 +86,23 @@ pub fn spec(provider: Provider) -> Spec {
     match provider {
         Provider::StandardWebhooks => Spec {
             verify: standard_webhooks::verify,
-            normalize: standard_webhooks::normalize,
+            normalize: |payload, _| standard_webhooks::normalize(payload),
         },
         Provider::Pagerduty => Spec {
             verify: pagerduty::verify,
-            normalize: pagerduty::normalize,
+            normalize: |payload, _| pagerduty::normalize(payload),
         },
         Provider::Alertmanager | Provider::Grafana => Spec {
             verify: alertmanager::verify,
-            normalize: alertmanager::normalize,
+            normalize: |payload, _| alertmanager::normalize(payload),
         },
         Provider::Stripe => Spec {
             verify: stripe::verify,
-            normalize: stripe::normalize,
+            normalize: |payload, _| stripe::normalize(payload),
         },
         Provider::Gitlab => Spec {
             verify: gitlab::verify,
-            normalize: gitlab::normalize,
+            normalize: |payload, _| gitlab::normalize(payload),
         },
         Provider::Sentry => Spec {
             verify: sentry::verify,
@@ -109,11 +110,11 @@ pub fn spec(provider: Provider) -> Spec {
         },
         Provider::Linear => Spec {
             verify: linear::verify,
-            normalize: linear::normalize,
+            normalize: |payload, _| linear::normalize(payload),
         },
         Provider::Jira => Spec {
             verify: jira::verify,
-            normalize: jira::normalize,
+            normalize: |payload, _| jira::normalize(payload),
         },
     }
 }
@@ -169,7 +170,7 @@ impl Preset {
         limits: &Limits,
         now: OffsetDateTime,
     ) -> Result<Made, InvalidField> {
-        let memories = match (spec(self.provider).normalize)(payload)? {
+        let memories = match (spec(self.provider).normalize)(payload, now)? {
             Normalized::Ignored(reason) => return Ok(Made::Ignored(reason)),
             Normalized::Memories(memories) => memories,
         };

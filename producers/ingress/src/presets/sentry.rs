@@ -72,22 +72,16 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     signature::sign_hex("", secret, &[body])
 }
 
-/// The memory of one delivery, a resolution's duration measured to now.
+/// The memory of one delivery, a resolution's duration measured to `now`.
 ///
 /// # Errors
 /// [`InvalidField`] when the body is not a Sentry webhook (no `data` object or `action`) or
 /// lacks the id of what it is about.
-pub fn normalize(payload: &Value) -> Result<Normalized, InvalidField> {
-    // Sentry's payload has no time of a resolution: it is sent as it happens, so the time it
-    // arrives stands for it (a retry comes later, and is a duplicate of the first one stored).
-    normalize_at(payload, OffsetDateTime::now_utc())
-}
-
-/// [`normalize`], with `now` the time the delivery arrived.
 ///
-/// # Errors
-/// As [`normalize`].
-pub fn normalize_at(payload: &Value, now: OffsetDateTime) -> Result<Normalized, InvalidField> {
+/// `now` is when the delivery arrived: Sentry's payload has no time of a resolution, as it is
+/// sent as it happens, so the arrival stands for it (a retry comes later, and is a duplicate
+/// of the first one stored).
+pub fn normalize(payload: &Value, now: OffsetDateTime) -> Result<Normalized, InvalidField> {
     let data = payload
         .get("data")
         .filter(|d| d.is_object())
@@ -670,7 +664,7 @@ mod tests {
     }
 
     fn memory_at(name: &str, now: OffsetDateTime) -> Memory {
-        match normalize_at(&fixture("sentry", name), now).unwrap() {
+        match normalize(&fixture("sentry", name), now).unwrap() {
             Normalized::Memories(mut m) => {
                 assert_eq!(m.len(), 1, "{name}");
                 m.remove(0)
@@ -752,7 +746,7 @@ mod tests {
     fn sentry_renamed_ignored_to_archived() {
         let mut payload = fixture("sentry", "issue.ignored");
         payload["action"] = json!("archived");
-        let Normalized::Memories(m) = normalize_at(&payload, now()).unwrap() else {
+        let Normalized::Memories(m) = normalize(&payload, now()).unwrap() else {
             panic!("ignored");
         };
         assert_eq!(m[0].kind, "sentry_issue_archived");
@@ -791,7 +785,7 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!(["environment", "production"]));
-        let Normalized::Memories(m) = normalize_at(&payload, now()).unwrap() else {
+        let Normalized::Memories(m) = normalize(&payload, now()).unwrap() else {
             panic!("ignored");
         };
         assert!(
@@ -831,7 +825,7 @@ mod tests {
         // When Sentry says when it closed, that is the end.
         let mut payload = fixture("sentry", "metric_alert.resolved");
         payload["data"]["metric_alert"]["date_closed"] = json!("2020-09-13T12:31:40.000000Z");
-        let Normalized::Memories(m) = normalize_at(&payload, at).unwrap() else {
+        let Normalized::Memories(m) = normalize(&payload, at).unwrap() else {
             panic!("ignored");
         };
         assert!(m[0].content.contains(" after 5m 0s: "), "{}", m[0].content);
@@ -850,7 +844,7 @@ mod tests {
         let mut updated = fixture("sentry", "comment.created");
         updated["action"] = json!("updated");
         assert!(matches!(
-            normalize_at(&updated, now()).unwrap(),
+            normalize(&updated, now()).unwrap(),
             Normalized::Ignored(_)
         ));
     }
@@ -858,20 +852,20 @@ mod tests {
     #[test]
     fn installations_and_other_resources_are_ignored() {
         for name in ["installation.created", "seer.root_cause_started"] {
-            match normalize_at(&fixture("sentry", name), now()).unwrap() {
+            match normalize(&fixture("sentry", name), now()).unwrap() {
                 Normalized::Ignored(reason) => assert!(reason.contains("not stored"), "{reason}"),
                 Normalized::Memories(m) => panic!("{name}: {m:?}"),
             }
         }
-        assert_eq!(normalize(&json!({})).unwrap_err().field, "data");
+        assert_eq!(normalize(&json!({}), now()).unwrap_err().field, "data");
         assert_eq!(
-            normalize(&json!({"data": {"issue": {}}}))
+            normalize(&json!({"data": {"issue": {}}}), now())
                 .unwrap_err()
                 .field,
             "action"
         );
         assert_eq!(
-            normalize(&json!({"action": "created", "data": {"issue": {}}}))
+            normalize(&json!({"action": "created", "data": {"issue": {}}}), now())
                 .unwrap_err()
                 .field,
             "data.issue.id"
@@ -884,7 +878,7 @@ mod tests {
         let long = format!("ValueError: {}\n  at frame\n", "x".repeat(10_000));
         payload["data"]["issue"]["title"] = json!(long);
         payload["data"]["issue"]["culprit"] = json!("y".repeat(5_000));
-        let Normalized::Memories(m) = normalize_at(&payload, now()).unwrap() else {
+        let Normalized::Memories(m) = normalize(&payload, now()).unwrap() else {
             panic!("ignored");
         };
         assert!(m[0].content.chars().count() < 700, "{}", m[0].content.len());
