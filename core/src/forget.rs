@@ -121,6 +121,18 @@ pub async fn submit(
     Ok(submitted)
 }
 
+/// Marks an event as one version of `item` (its `item` attribute, which the memory record
+/// indexes). A new version (`replaces`, an edit at the source) also names the earlier versions
+/// to forget, so the writer deletes them before storing it and RAE keeps only the text as it
+/// is now.
+pub fn mark_version(attributes: &mut serde_json::Map<String, Value>, item: &str, replaces: bool) {
+    if replaces {
+        let selector = Selector::new(By::Item, item.to_owned());
+        attributes.insert(ATTRIBUTE.into(), to_value(&selector));
+    }
+    attributes.insert(crate::event::ITEM.into(), Value::String(item.to_owned()));
+}
+
 /// `selector` as the attribute's JSON.
 pub fn to_value(selector: &Selector) -> Value {
     serde_json::to_value(selector).expect("a selector serializes")

@@ -27,6 +27,7 @@ use super::{
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::{InvalidField, SESSION_ID};
+use rae_core::forget;
 use rae_core::signature;
 use rae_core::text::clip_chars;
 
@@ -459,6 +460,10 @@ fn comment_memory(ctx: &Context<'_>, issue: &Issue, comment: &Value, edited: boo
         (None, _) => String::new(),
     };
     let mut attributes = issue.attributes.clone();
+    if let Some(id) = &id {
+        // An edited comment replaces the memory of every earlier version of it.
+        forget::mark_version(&mut attributes, &format!("jira comment {id}"), edited);
+    }
     put(&mut attributes, "comment_id", id.clone());
     attributes.insert("event_type".into(), json!(ctx.event));
     let url = match (&issue.url, &id) {
@@ -823,6 +828,13 @@ mod tests {
              - add an EU card to the smoke test"
         );
         assert_ne!(edited.key, comment.key);
+        // The edit replaces the memory of the comment's earlier text.
+        assert_eq!(comment.attributes["item"], edited.attributes["item"]);
+        assert!(comment.attributes.get("forget").is_none());
+        assert_eq!(
+            edited.attributes["forget"],
+            json!({"by": "item", "value": edited.attributes["item"]})
+        );
         // A long comment is cut.
         let mut long = fixture("jira", "comment_created");
         long["comment"]["body"] = json!("word ".repeat(2000));

@@ -28,6 +28,7 @@ use super::{
 use crate::verified::Verified;
 use rae_core::config::Secret;
 use rae_core::event::{InvalidField, SESSION_ID};
+use rae_core::forget;
 use rae_core::signature;
 use rae_core::text::clip_chars;
 
@@ -347,6 +348,12 @@ fn comment(e: &Envelope<'_>) -> Result<Normalized, InvalidField> {
         .map_or_else(|| format!("linear:comment:{id}"), |s| format!("linear:{s}"));
     attributes.insert(SESSION_ID.into(), json!(session));
     attributes.insert("comment_id".into(), json!(id));
+    // An edited comment replaces the memory of every earlier version of it.
+    forget::mark_version(
+        &mut attributes,
+        &format!("linear comment {id}"),
+        e.action == "update",
+    );
     put(&mut attributes, "issue_id", issue_id.clone());
     put(
         &mut attributes,
@@ -797,6 +804,13 @@ mod tests {
         );
         assert!(edited.content.ends_with("EU cards go through again."));
         assert_ne!(edited.key, comment.key);
+        // The edit replaces the memory of the comment's earlier text.
+        assert_eq!(comment.attributes["item"], edited.attributes["item"]);
+        assert!(comment.attributes.get("forget").is_none());
+        assert_eq!(
+            edited.attributes["forget"],
+            json!({"by": "item", "value": edited.attributes["item"]})
+        );
         // A long comment is cut.
         let mut long = fixture("linear", "Comment.create");
         long["data"]["body"] = json!("word ".repeat(2000));

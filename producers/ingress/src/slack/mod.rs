@@ -341,13 +341,12 @@ pub(crate) fn message_event(
         event::HUMAN_LABEL.into(),
         json!(format!("Slack thread {thread} in {}", message.channel)),
     );
-    let item = item(team, &message.channel, &message.ts);
-    if edit.is_some() {
-        // The edited text replaces the memory of every earlier version.
-        let selector = forget::Selector::new(forget::By::Item, item.clone());
-        attributes.insert(forget::ATTRIBUTE.into(), forget::to_value(&selector));
-    }
-    attributes.insert(event::ITEM.into(), json!(item));
+    // An edited text replaces the memory of every earlier version.
+    forget::mark_version(
+        &mut attributes,
+        &item(team, &message.channel, &message.ts),
+        edit.is_some(),
+    );
     attributes.extend(extra);
     let occurred_at = slack_time(&message.ts)
         .or_else(|| event_time.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()))

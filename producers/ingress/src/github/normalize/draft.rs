@@ -174,23 +174,3 @@ pub(super) fn fit_attributes(attributes: &mut Map<String, Value>, max_bytes: usi
         }
     }
 }
-
-/// Marks a memory as a version of `item`'s text ([`Context::text_item`]); an edit
-/// (`replaces`) also forgets the earlier versions.
-pub(super) fn put_text_item(
-    attributes: &mut Map<String, Value>,
-    item: Option<String>,
-    replaces: bool,
-) {
-    let Some(item) = item else {
-        return;
-    };
-    if replaces {
-        let selector = rae_core::forget::Selector::new(rae_core::forget::By::Item, item.clone());
-        attributes.insert(
-            rae_core::forget::ATTRIBUTE.into(),
-            rae_core::forget::to_value(&selector),
-        );
-    }
-    attributes.insert(rae_core::event::ITEM.into(), Value::String(item));
-}

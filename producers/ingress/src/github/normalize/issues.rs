@@ -6,9 +6,7 @@ use serde_json::{Map, Value};
 use rae_core::event::InvalidField;
 use rae_core::text::clip_chars;
 
-use super::draft::{
-    push_body, push_labels_line, put_labels, put_text, put_text_item, short, Context, Draft,
-};
+use super::draft::{push_body, push_labels_line, put_labels, put_text, short, Context, Draft};
 use super::fields::{label_names, number_at, object_at, text, time_at, title_of};
 use super::{ignored, ignored_action, Outcome, NAME_CHARS};
 use rae_core::forget;
@@ -91,8 +89,9 @@ pub(super) fn issues(ctx: &Context<'_>, action: &str) -> Result<Outcome, Invalid
     put_labels(&mut attributes, &labels);
     if matches!(action, "opened" | "edited") {
         // The issue's text as it is now: an edit replaces the opening and earlier edits.
-        let item = ctx.text_item(format_args!("issue {number}"));
-        put_text_item(&mut attributes, item, action == "edited");
+        if let Some(item) = ctx.text_item(format_args!("issue {number}")) {
+            forget::mark_version(&mut attributes, &item, action == "edited");
+        }
     }
     Ok(ctx.finish(Draft {
         kind,

@@ -7,9 +7,7 @@ use serde_json::{Map, Value};
 use rae_core::event::InvalidField;
 use rae_core::text::clip_chars;
 
-use super::draft::{
-    push_body, push_labels_line, put_labels, put_text, put_text_item, short, Context, Draft,
-};
+use super::draft::{push_body, push_labels_line, put_labels, put_text, short, Context, Draft};
 use super::fields::{flag, label_names, number_at, object_at, string_at, text, time_at, title_of};
 use super::{ignored, ignored_action, Outcome, LINE_CHARS, NAME_CHARS};
 
@@ -129,8 +127,9 @@ pub(super) fn pull_request(ctx: &Context<'_>, action: &str) -> Result<Outcome, I
     put_labels(&mut attributes, &labels);
     if matches!(action, "opened" | "ready_for_review" | "edited") {
         // The PR's text as it is now: an edit replaces the opening and earlier edits.
-        let item = ctx.text_item(format_args!("pr {number}"));
-        put_text_item(&mut attributes, item, action == "edited");
+        if let Some(item) = ctx.text_item(format_args!("pr {number}")) {
+            rae_core::forget::mark_version(&mut attributes, &item, action == "edited");
+        }
     }
 
     let mut tags = Vec::new();
