@@ -27,6 +27,18 @@ use crate::usage::{cpu_secs, proc_status_kib, settle, RssSampler};
 use crate::wrk::{read_ids, wrk, Load};
 use crate::{progress, Options, Result, API_TENANT};
 
+/// Empties `RAE_EVENTS` (nothing consumes it while only the ingress runs), then waits for the
+/// processes to settle: each measurement starts from the same empty stream, and the rounds
+/// never fill its byte limit (a full stream refuses publishes).
+async fn fresh(js: &jetstream::Context, pids: &[u32]) -> Result<()> {
+    js.get_stream(subjects::EVENTS_STREAM)
+        .await?
+        .purge()
+        .await?;
+    settle(pids, Duration::from_secs(10)).await;
+    Ok(())
+}
+
 pub(crate) async fn ingress_phase(
     options: &Options,
     rae: &FakeRae,
@@ -52,7 +64,7 @@ pub(crate) async fn ingress_phase(
                     "ingress: {connections} connections, round {}: raw async-nats",
                     round + 1
                 ));
-                settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+                fresh(&js, &[pids.0, pids.1]).await?;
                 row.raw.push(
                     raw_awaited(
                         &js,
@@ -68,7 +80,7 @@ pub(crate) async fn ingress_phase(
                     "ingress: {connections} connections, round {}: wrk -> webhook",
                     round + 1
                 ));
-                settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+                fresh(&js, &[pids.0, pids.1]).await?;
                 let load = Load {
                     url: url.clone(),
                     mode: "webhook",
@@ -91,7 +103,7 @@ pub(crate) async fn ingress_phase(
         if best > 0.0 {
             let rate = best / 2.0;
             progress(&format!("ingress: 64 connections paced at {rate:.0}/s"));
-            settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+            fresh(&js, &[pids.0, pids.1]).await?;
             let load = Load {
                 url: url.clone(),
                 mode: "webhook",
@@ -119,7 +131,7 @@ pub(crate) async fn ingress_phase(
                     "batch: {connections} connections x 100, round {}: raw pipelined",
                     round + 1
                 ));
-                settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+                fresh(&js, &[pids.0, pids.1]).await?;
                 row.raw.push(
                     raw_pipelined(
                         &js,
@@ -135,7 +147,7 @@ pub(crate) async fn ingress_phase(
                     "batch: {connections} connections x 100, round {}: wrk -> memories",
                     round + 1
                 ));
-                settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+                fresh(&js, &[pids.0, pids.1]).await?;
                 let load = Load {
                     url: url.clone(),
                     mode: "batch",
@@ -461,6 +473,7 @@ pub(crate) async fn mapped_phase(
     let nats = Nats::start()?;
     let pipeline = Pipeline::start("ingress", &nats, rae, MAPPING_YAML).await?;
     let pids = (pipeline.pid(), nats.pid());
+    let js = jetstream_for(&nats).await?;
     for &connections in options.connections.iter().filter(|c| **c >= 16) {
         let mut row = MappedRow {
             connections,
@@ -473,7 +486,7 @@ pub(crate) async fn mapped_phase(
                     "mapped: {connections} connections, round {}: wrk -> {integration}",
                     round + 1
                 ));
-                settle(&[pids.0, pids.1], Duration::from_secs(10)).await;
+                fresh(&js, &[pids.0, pids.1]).await?;
                 let load = Load {
                     url: format!("{}/api/v1/webhooks/{integration}", pipeline.ingress),
                     mode: "webhook",
