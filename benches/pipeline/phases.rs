@@ -27,6 +27,9 @@ use crate::usage::{cpu_secs, proc_status_kib, settle, RssSampler};
 use crate::wrk::{read_ids, wrk, Load};
 use crate::{progress, Options, Result, API_TENANT};
 
+/// wrk's connections in the burst phase.
+pub(crate) const BURST_CONNECTIONS: usize = 64;
+
 /// Empties `RAE_EVENTS` (nothing consumes it while only the ingress runs), then waits for the
 /// processes to settle: each measurement starts from the same empty stream, and the rounds
 /// never fill its byte limit (a full stream refuses publishes).
@@ -298,7 +301,7 @@ pub(crate) async fn burst_phase(
     let load = Load {
         url: format!("{}/v2/memories/", rae.url()),
         mode: "direct",
-        connections: 64,
+        connections: BURST_CONNECTIONS,
         secs,
         rate: offered,
         ids_dir: None,
@@ -317,7 +320,7 @@ pub(crate) async fn burst_phase(
     let load = Load {
         url: format!("{}/api/v1/webhooks/memory", pipeline.ingress),
         mode: "webhook",
-        connections: 64,
+        connections: BURST_CONNECTIONS,
         secs,
         rate: offered,
         ids_dir: None,
