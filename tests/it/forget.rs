@@ -34,24 +34,7 @@ api_keys:
 }
 
 async fn deliver(pipeline: &Pipeline, event: &str, fixture: &str, delivery: &str) {
-    let path = format!(
-        "{}/tests/fixtures/github/{fixture}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let body = std::fs::read_to_string(path).unwrap();
-    let signature = sign(GITHUB_SECRET, body.as_bytes());
-    let (status, answer, _) = pipeline
-        .post(
-            "/api/v1/integrations/github/webhook",
-            &body,
-            &[
-                ("content-type", "application/json"),
-                ("x-github-event", event),
-                ("x-github-delivery", delivery),
-                ("x-hub-signature-256", &signature),
-            ],
-        )
-        .await;
+    let (status, answer) = post_github(pipeline, event, &github_fixture(fixture), delivery).await;
     assert_eq!(status, 202, "{answer}");
 }
 
