@@ -281,6 +281,8 @@ fn respond(
         return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository"}))).into_response();
     }
     let list: Option<&[Value]> = match segments.as_slice() {
+        // The organization's repositories: the one repository of the history.
+        ["orgs", "Codertocat", "repos"] => Some(std::slice::from_ref(&h.repo)),
         ["repos", _, _] => return conditional(h.repo.clone(), if_none_match, None),
         ["repos", _, _, "issues"] => Some(&h.issues),
         ["repos", _, _, "pulls"] => Some(&h.pulls),
@@ -484,6 +486,17 @@ async fn import(
     credentials: Credentials,
     cancel: CancellationToken,
 ) -> Result<Summary, ImportError> {
+    import_with(config, pipeline, credentials, cancel, &options()).await
+}
+
+/// [`import`] with other options (`--org`, `--since`, ...).
+async fn import_with(
+    config: &rae_core::config::Config,
+    pipeline: &Pipeline,
+    credentials: Credentials,
+    cancel: CancellationToken,
+    options: &Options,
+) -> Result<Summary, ImportError> {
     let progress = Arc::new(Progress::new("github", false));
     let importer = Importer::build(
         config,
@@ -495,7 +508,7 @@ async fn import(
     )
     .await
     .expect("importer builds");
-    importer.run(&options()).await
+    importer.run(options).await
 }
 
 fn token() -> Credentials {
@@ -681,6 +694,58 @@ async fn a_killed_import_resumes_and_stores_each_item_once() {
         "finished pages are not read again: {second:?}"
     );
     rae_holds(&rae, expected_events(250, 10, 120)).await;
+    pipeline.shutdown().await;
+}
+
+/// `--org`: the organization's repositories are listed (paged, as GitHub pages them) and each is
+/// imported as `--repo` would import it.
+#[tokio::test]
+async fn an_organization_import_walks_its_repositories() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let github = FakeGithub::start(history(30, 4, 10)).await;
+    let config = test_config(&nats, &rae, &github_yaml(&github, &token_yaml()));
+    let mut pipeline = Pipeline::start(&config).await;
+    let by_org = Options {
+        repositories: Vec::new(),
+        organizations: vec!["Codertocat".into()],
+        ..options()
+    };
+    let summary = import_with(
+        &config,
+        &pipeline,
+        token(),
+        CancellationToken::new(),
+        &by_org,
+    )
+    .await
+    .unwrap();
+    let asked = github.asked();
+    assert!(
+        asked
+            .iter()
+            .any(|a| a.uri.starts_with("/orgs/Codertocat/repos")),
+        "{asked:?}"
+    );
+    let expected = expected_events(30, 4, 10);
+    assert_eq!(summary.published, expected as u64, "{summary:?}");
+    rae_holds(&rae, expected).await;
+
+    // An organization the token cannot see is an error that names it.
+    let unknown = Options {
+        organizations: vec!["Nobody".into()],
+        ..by_org
+    };
+    let refused = import_with(
+        &config,
+        &pipeline,
+        token(),
+        CancellationToken::new(),
+        &unknown,
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("Nobody"), "{refused}");
     pipeline.shutdown().await;
 }
 
