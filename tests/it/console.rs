@@ -281,6 +281,92 @@ async fn the_console_refuses_what_it_should_over_http() {
     pipeline.shutdown().await;
 }
 
+/// The trace by URL, over HTTP as a bookmarked link would ask it: an event with a URL that RAE
+/// stored is found by that URL and by its page's URL (a comment's `#fragment` dropped), and its
+/// trace shows RAE's memory id; an operator of another tenant finds nothing.
+#[tokio::test]
+async fn the_trace_finds_a_stored_event_by_its_url() {
+    let nats = NatsServer::start();
+    let rae = FakeRae::start().await;
+    let linked = format!(
+        r#"  - id: linked
+    config:
+      secrets: ["{SECRET}"]
+      mapping: {{ content: "{{{{ body.text }}}}", url: "{{{{ body.link }}}}" }}
+{}"#,
+        console_yaml()
+    );
+    let config = test_config(&nats, &rae, &linked);
+    let mut pipeline = Pipeline::start(&config).await;
+    let base = pipeline.base.clone();
+    let page = "https://tracker.example.com/issues/42";
+    let body = json!({"text": "Checkout fails for EU cards", "link": format!("{page}#comment-7")});
+    let (status, answer, _) = pipeline
+        .post(
+            "/api/v1/webhooks/linked",
+            &body.to_string(),
+            &[
+                ("content-type", "application/json"),
+                ("x-webhook-secret", SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let event_id = answer["id"].as_str().unwrap().to_owned();
+    wait_for(
+        "RAE to store the event",
+        Duration::from_secs(15),
+        || async { !rae.stored().is_empty() },
+    )
+    .await;
+    let memory_id = rae.stored()[0].memory_id.clone().unwrap();
+
+    let trace = |cookie: String, q: String| {
+        let base = base.clone();
+        async move {
+            let response = plain()
+                .get(format!(
+                    "{base}/console/trace?{}",
+                    serde_urlencoded::to_string([("q", q)]).unwrap()
+                ))
+                .header(header::COOKIE, cookie)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let operator = sign_in(&base, OPERATOR_KEY).await.unwrap();
+    // The writer records the memory as it acks: wait for the trace to show it.
+    wait_for(
+        "the trace by URL to list the event",
+        Duration::from_secs(15),
+        || {
+            let asked = trace(operator.clone(), format!("{page}#comment-7"));
+            let event_id = event_id.clone();
+            async move {
+                let (status, html) = asked.await;
+                status == 200 && html.contains(&event_id)
+            }
+        },
+    )
+    .await;
+    let (status, by_page) = trace(operator.clone(), page.to_owned()).await;
+    assert_eq!(status, 200, "{by_page}");
+    assert!(by_page.contains(&event_id), "{by_page}");
+    let (status, steps) = trace(operator, event_id.clone()).await;
+    assert_eq!(status, 200, "{steps}");
+    assert!(steps.contains(&memory_id), "{steps}");
+
+    // Another tenant's operator: no such event, said as a 404 page.
+    let other = sign_in(&base, OTHER_KEY).await.unwrap();
+    let (status, elsewhere) = trace(other, page.to_owned()).await;
+    assert_eq!(status, 404, "{elsewhere}");
+    assert!(!elsewhere.contains(&event_id), "{elsewhere}");
+    pipeline.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_console_is_off_unless_configured() {
     let nats = NatsServer::start();
