@@ -100,7 +100,7 @@ enum Command {
     /// API keys of POST /api/v1/memories: hash a key for `api_keys[].sha256`, or make one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Webhook mappings: try an integration's `mapping` on a payload without sending it.
+    /// Webhook mappings and provider presets: see what a payload becomes, without sending it.
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
 }
