@@ -172,14 +172,11 @@ fn memory(alert: &Value, receiver: Option<&str>) -> Option<Memory> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presets::test_support::fixture;
+    use crate::presets::test_support::{fixture, stored};
     use axum::http::HeaderValue;
 
     fn memories(provider: &str, name: &str) -> Vec<Memory> {
-        match normalize(&fixture(provider, name)).unwrap() {
-            Normalized::Memories(m) => m,
-            Normalized::Ignored(reason) => panic!("{name} ignored: {reason}"),
-        }
+        stored(normalize(&fixture(provider, name)), name)
     }
 
     #[test]

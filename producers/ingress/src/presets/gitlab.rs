@@ -479,13 +479,7 @@ pub(super) mod testing {
     use crate::presets::Memory;
 
     pub fn memory_of(payload: &Value) -> Memory {
-        match normalize(payload).unwrap() {
-            Normalized::Memories(mut m) => {
-                assert_eq!(m.len(), 1);
-                m.remove(0)
-            }
-            Normalized::Ignored(reason) => panic!("ignored: {reason}"),
-        }
+        crate::presets::test_support::only(normalize(payload), "the payload")
     }
 
     pub fn memory(name: &str) -> Memory {

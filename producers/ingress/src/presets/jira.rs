@@ -695,14 +695,11 @@ fn put(attributes: &mut Map<String, Value>, key: &str, value: Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presets::test_support::fixture;
+    use crate::presets::test_support::{fixture, stored};
     use axum::http::HeaderValue;
 
     fn memories(name: &str) -> Vec<Memory> {
-        match normalize(&fixture("jira", name)).unwrap() {
-            Normalized::Memories(m) => m,
-            Normalized::Ignored(reason) => panic!("{name} ignored: {reason}"),
-        }
+        stored(normalize(&fixture("jira", name)), name)
     }
 
     fn memory(name: &str) -> Memory {

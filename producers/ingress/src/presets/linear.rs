@@ -682,17 +682,11 @@ fn put(attributes: &mut Map<String, Value>, key: &str, value: Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presets::test_support::fixture;
+    use crate::presets::test_support::{fixture, only};
     use axum::http::HeaderValue;
 
     fn memory(name: &str) -> Memory {
-        match normalize(&fixture("linear", name)).unwrap() {
-            Normalized::Memories(mut m) => {
-                assert_eq!(m.len(), 1, "{name}");
-                m.remove(0)
-            }
-            Normalized::Ignored(reason) => panic!("{name} ignored: {reason}"),
-        }
+        only(normalize(&fixture("linear", name)), name)
     }
 
     fn ignored(name: &str) -> String {

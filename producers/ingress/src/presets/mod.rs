@@ -437,6 +437,25 @@ pub(crate) fn text<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
 pub(crate) mod test_support {
     use serde_json::Value;
 
+    use super::{Memory, Normalized};
+    use rae_core::event::InvalidField;
+
+    /// The memories a normalizer made of `what`; the test fails when it refused or ignored it.
+    pub fn stored(made: Result<Normalized, InvalidField>, what: &str) -> Vec<Memory> {
+        match made {
+            Ok(Normalized::Memories(memories)) => memories,
+            Ok(Normalized::Ignored(reason)) => panic!("{what} ignored: {reason}"),
+            Err(invalid) => panic!("{what} refused: {invalid}"),
+        }
+    }
+
+    /// The one memory a normalizer made of `what`.
+    pub fn only(made: Result<Normalized, InvalidField>, what: &str) -> Memory {
+        let mut memories = stored(made, what);
+        assert_eq!(memories.len(), 1, "{what}: {memories:?}");
+        memories.remove(0)
+    }
+
     /// A sample payload from `tests/fixtures/<provider>/<name>.json`.
     pub fn fixture(provider: &str, name: &str) -> Value {
         let path = format!(

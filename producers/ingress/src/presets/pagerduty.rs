@@ -193,14 +193,11 @@ pub fn normalize(payload: &Value) -> Result<Normalized, InvalidField> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presets::test_support::fixture;
+    use crate::presets::test_support::{fixture, only};
     use axum::http::HeaderValue;
 
     fn memory(name: &str) -> Memory {
-        match normalize(&fixture("pagerduty", name)).unwrap() {
-            Normalized::Memories(mut m) => m.remove(0),
-            Normalized::Ignored(reason) => panic!("{name} ignored: {reason}"),
-        }
+        only(normalize(&fixture("pagerduty", name)), name)
     }
 
     #[test]

@@ -651,7 +651,7 @@ fn comment(data: &Value, action: &str, actor: &Actor) -> Result<Normalized, Inva
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presets::test_support::fixture;
+    use crate::presets::test_support::{fixture, only};
     use axum::http::HeaderValue;
 
     /// 2019-08-22T23:58:38Z: three days and three hours after the fixtures' issue was first seen.
@@ -664,13 +664,7 @@ mod tests {
     }
 
     fn memory_at(name: &str, now: OffsetDateTime) -> Memory {
-        match normalize(&fixture("sentry", name), now).unwrap() {
-            Normalized::Memories(mut m) => {
-                assert_eq!(m.len(), 1, "{name}");
-                m.remove(0)
-            }
-            Normalized::Ignored(reason) => panic!("{name} ignored: {reason}"),
-        }
+        only(normalize(&fixture("sentry", name), now), name)
     }
 
     #[test]
